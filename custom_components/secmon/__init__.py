@@ -1,0 +1,85 @@
+"""secmon: AI security monitoring of camera upload folders, with a detection sidecar over gRPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.typing import ConfigType
+
+from .const import DOMAIN, ISSUE_QUEUE_OVERFLOW, ISSUE_SIDECAR_UNREACHABLE
+from .entity import sidecar_device_info
+from .runtime import SecmonConfigEntry, SecmonRuntime, database_path
+from .services import async_setup_services
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.CAMERA, Platform.SENSOR]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's services."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> bool:
+    """Set up one sidecar + camera root."""
+    runtime = SecmonRuntime(hass, entry)
+    root = runtime.settings.camera_root
+    if not await hass.async_add_executor_job(root.is_dir):
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="camera_root_missing",
+            translation_placeholders={"path": str(root)},
+        )
+    await runtime.async_load()
+    entry.runtime_data = runtime
+    # Camera devices name the sidecar as their via_device: it must exist first.
+    dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **sidecar_device_info(entry)
+    )
+    try:
+        await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+        await runtime.async_start()
+    except BaseException:
+        await runtime.async_stop()
+        raise
+
+    async def _async_on_stop(_event: Event) -> None:
+        await runtime.async_stop()
+
+    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_on_stop))
+    entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> bool:
+    """Stop everything the entry runs."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.async_stop()
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> None:
+    """Delete the entry's database and issues."""
+    path = database_path(hass, entry.entry_id)
+
+    def _remove() -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    await hass.async_add_executor_job(_remove)
+    for issue in (ISSUE_SIDECAR_UNREACHABLE, ISSUE_QUEUE_OVERFLOW):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+
+
+async def _async_update_listener(hass: HomeAssistant, entry: SecmonConfigEntry) -> None:
+    """Options changed: reload so every part picks them up."""
+    await hass.config_entries.async_reload(entry.entry_id)

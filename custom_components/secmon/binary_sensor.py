@@ -1,0 +1,157 @@
+"""Occupancy per camera (person, vehicle, animal) and the sidecar's connectivity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.event import async_call_later
+
+from .entity import SecmonCameraEntity, SecmonSidecarEntity
+from .hub import CameraState, SecmonHub
+from .runtime import SecmonConfigEntry
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class OccupancyDescription(BinarySensorEntityDescription):
+    """An occupancy sensor for one group of labels."""
+
+    category: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SidecarBinaryDescription(BinarySensorEntityDescription):
+    """A sidecar binary sensor."""
+
+    is_on_fn: Callable[[SecmonHub], bool]
+
+
+OCCUPANCY_SENSORS: tuple[OccupancyDescription, ...] = (
+    OccupancyDescription(
+        key="person",
+        translation_key="person",
+        device_class=BinarySensorDeviceClass.OCCUPANCY,
+        category="person",
+    ),
+    OccupancyDescription(
+        key="vehicle",
+        translation_key="vehicle",
+        device_class=BinarySensorDeviceClass.OCCUPANCY,
+        category="vehicle",
+    ),
+    OccupancyDescription(
+        key="animal",
+        translation_key="animal",
+        device_class=BinarySensorDeviceClass.OCCUPANCY,
+        category="animal",
+    ),
+)
+
+SIDECAR_SENSORS: tuple[SidecarBinaryDescription, ...] = (
+    SidecarBinaryDescription(
+        key="connected",
+        translation_key="connected",
+        device_class=BinarySensorDeviceClass.CONNECTIVITY,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda hub: hub.sidecar.connected,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SecmonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Sidecar sensors now; occupancy sensors for every camera, also those found later."""
+    async_add_entities(SidecarBinarySensor(entry, d) for d in SIDECAR_SENSORS)
+
+    @callback
+    def add_camera(camera: CameraState) -> None:
+        async_add_entities(OccupancySensor(entry, camera, d) for d in OCCUPANCY_SENSORS)
+
+    for camera in list(entry.runtime_data.hub.cameras.values()):
+        add_camera(camera)
+    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
+
+
+class OccupancySensor(SecmonCameraEntity, BinarySensorEntity):
+    """On while a kind of object is seen, off `clear delay` seconds after it was last seen."""
+
+    entity_description: OccupancyDescription
+
+    def __init__(
+        self, entry: SecmonConfigEntry, camera: CameraState, description: OccupancyDescription
+    ) -> None:
+        """One category of one camera."""
+        super().__init__(entry, camera, description.key)
+        self.entity_description = description
+        self._clear_timer: CALLBACK_TYPE | None = None
+
+    @property
+    def available(self) -> bool:
+        """Detections mean nothing while the sidecar is away."""
+        return self.hub.sidecar.connected
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the hub and make sure no clear timer outlives us."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._cancel_timer)
+        self._update_state()
+
+    @callback
+    def _cancel_timer(self) -> None:
+        if self._clear_timer is not None:
+            self._clear_timer()
+            self._clear_timer = None
+
+    @callback
+    def _update_state(self) -> None:
+        self._cancel_timer()
+        on, remaining = self.hub.occupied(
+            self.camera,
+            self.entity_description.category,
+            self.entry.runtime_data.settings.clear_delay,
+        )
+        self._attr_is_on = on
+        if on:
+            self._clear_timer = async_call_later(
+                self.hass, remaining, HassJob(self._async_clear, cancel_on_shutdown=True)
+            )
+
+    @callback
+    def _async_clear(self, _now: object) -> None:
+        self._clear_timer = None
+        self._update_state()
+        self.async_write_ha_state()
+
+    @callback
+    def _handle_hub_update(self) -> None:
+        self._update_state()
+        self.async_write_ha_state()
+
+
+class SidecarBinarySensor(SecmonSidecarEntity, BinarySensorEntity):
+    """The sidecar's connectivity."""
+
+    entity_description: SidecarBinaryDescription
+
+    def __init__(self, entry: SecmonConfigEntry, description: SidecarBinaryDescription) -> None:
+        """One sensor of the sidecar."""
+        super().__init__(entry, description.key)
+        self.entity_description = description
+
+    @property
+    def is_on(self) -> bool:
+        """From the hub."""
+        return self.entity_description.is_on_fn(self.hub)

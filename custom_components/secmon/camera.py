@@ -1,0 +1,47 @@
+"""The camera entity: each camera folder's latest frame with its detections drawn."""
+
+from __future__ import annotations
+
+from homeassistant.components.camera import Camera
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .entity import SecmonCameraEntity
+from .hub import CameraState
+from .runtime import SecmonConfigEntry
+
+PARALLEL_UPDATES = 0
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SecmonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """A camera entity per camera folder, also for folders found later."""
+
+    @callback
+    def add_camera(camera: CameraState) -> None:
+        async_add_entities([SecmonCamera(entry, camera)])
+
+    for camera in list(entry.runtime_data.hub.cameras.values()):
+        add_camera(camera)
+    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
+
+
+class SecmonCamera(SecmonCameraEntity, Camera):
+    """Latest analysed frame; stays available (with its last image) while the sidecar is away."""
+
+    _attr_name = None
+
+    def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
+        """The camera of one folder."""
+        SecmonCameraEntity.__init__(self, entry, camera, "camera")
+        Camera.__init__(self)
+        self.content_type = "image/jpeg"
+
+    async def async_camera_image(
+        self, width: int | None = None, height: int | None = None
+    ) -> bytes | None:
+        """The latest frame with boxes (rendered in the executor, once per frame)."""
+        return await self.hub.async_camera_image(self.camera.camera_id)

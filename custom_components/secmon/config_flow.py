@@ -1,0 +1,242 @@
+"""Config flow: the sidecar's address, the camera root, an optional token; options; reconfigure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .client import (
+    InvalidAddressError,
+    SidecarAddress,
+    SidecarAuthError,
+    SidecarNotReadyError,
+    SidecarUnavailableError,
+    async_check_sidecar,
+    parse_address,
+)
+from .const import (
+    CLASS_CHOICES,
+    CONF_ADDRESS,
+    CONF_CAMERA_ROOT,
+    CONF_CLASSES,
+    CONF_CLEAR_DELAY,
+    CONF_DEBOUNCE,
+    CONF_POLLING,
+    CONF_QUEUE_BOUND,
+    CONF_THRESHOLD,
+    CONF_TOKEN,
+    DEFAULT_CLASSES,
+    DEFAULT_CLEAR_DELAY,
+    DEFAULT_DEBOUNCE,
+    DEFAULT_POLLING,
+    DEFAULT_QUEUE_BOUND,
+    DEFAULT_THRESHOLD,
+    DOMAIN,
+    LOGGER,
+)
+
+
+def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(
+                CONF_ADDRESS, default=defaults.get(CONF_ADDRESS, vol.UNDEFINED)
+            ): TextSelector(TextSelectorConfig(autocomplete="off")),
+            vol.Required(
+                CONF_CAMERA_ROOT, default=defaults.get(CONF_CAMERA_ROOT, vol.UNDEFINED)
+            ): TextSelector(),
+            vol.Optional(
+                CONF_TOKEN,
+                description={"suggested_value": defaults.get(CONF_TOKEN)},
+            ): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
+        }
+    )
+
+
+def unique_id_for(address: SidecarAddress) -> str:
+    """One entry per sidecar address."""
+    return address.target
+
+
+async def async_validate_connection(
+    hass: HomeAssistant, user_input: dict[str, Any]
+) -> tuple[dict[str, str], SidecarAddress | None]:
+    """Check address, folder and sidecar; returns (errors by field, parsed address)."""
+    errors: dict[str, str] = {}
+    try:
+        address: SidecarAddress | None = parse_address(user_input[CONF_ADDRESS])
+    except InvalidAddressError:
+        address = None
+        errors[CONF_ADDRESS] = "invalid_address"
+
+    root = Path(user_input[CONF_CAMERA_ROOT])
+    if not root.is_absolute() or not await hass.async_add_executor_job(root.is_dir):
+        errors[CONF_CAMERA_ROOT] = "folder_not_found"
+    elif not hass.config.is_allowed_path(str(root)):
+        errors[CONF_CAMERA_ROOT] = "folder_not_allowed"
+
+    if address is not None:
+        try:
+            await async_check_sidecar(address, user_input.get(CONF_TOKEN) or None)
+        except SidecarUnavailableError as err:
+            LOGGER.debug("Sidecar at %s unreachable: %s", address.target, err)
+            errors[CONF_ADDRESS] = "cannot_connect"
+        except SidecarNotReadyError:
+            errors[CONF_ADDRESS] = "not_ready"
+        except SidecarAuthError:
+            errors[CONF_TOKEN] = "invalid_auth"
+        except Exception:
+            LOGGER.exception("Unexpected error while checking the sidecar")
+            errors["base"] = "unknown"
+    return errors, address
+
+
+def _clean(user_input: dict[str, Any], address: SidecarAddress) -> dict[str, Any]:
+    data = {
+        CONF_ADDRESS: address.target,
+        CONF_CAMERA_ROOT: str(Path(user_input[CONF_CAMERA_ROOT])),
+    }
+    if token := user_input.get(CONF_TOKEN):
+        data[CONF_TOKEN] = token
+    return data
+
+
+class SecmonConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up a sidecar and a camera root."""
+
+    VERSION = 1
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the sidecar and the camera root."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors, address = await async_validate_connection(self.hass, user_input)
+            if not errors and address is not None:
+                await self.async_set_unique_id(unique_id_for(address))
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=f"Sidecar {address.target}", data=_clean(user_input, address)
+                )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                _connection_schema({}), user_input or {}
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the address, folder or token of an existing entry."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            errors, address = await async_validate_connection(self.hass, user_input)
+            if not errors and address is not None:
+                new_id = unique_id_for(address)
+                if new_id != entry.unique_id:
+                    await self.async_set_unique_id(new_id)
+                    self._abort_if_unique_id_configured()
+                return self.async_update_reload_and_abort(
+                    entry,
+                    unique_id=new_id,
+                    title=f"Sidecar {address.target}",
+                    data=_clean(user_input, address),
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=_connection_schema({**entry.data, **(user_input or {})}),
+            errors=errors,
+        )
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> SecmonOptionsFlow:
+        """Tuning options."""
+        return SecmonOptionsFlow()
+
+
+class SecmonOptionsFlow(OptionsFlow):
+    """Threshold, debounce, polling, classes, clear delay, queue bound."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form."""
+        if user_input is not None:
+            user_input[CONF_QUEUE_BOUND] = int(user_input[CONF_QUEUE_BOUND])
+            return self.async_create_entry(data=user_input)
+        options = self.config_entry.options
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_THRESHOLD, default=options.get(CONF_THRESHOLD, DEFAULT_THRESHOLD)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.05, max=0.95, step=0.05, mode=NumberSelectorMode.SLIDER
+                    )
+                ),
+                vol.Required(
+                    CONF_DEBOUNCE, default=options.get(CONF_DEBOUNCE, DEFAULT_DEBOUNCE)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.1,
+                        max=30,
+                        step=0.1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_POLLING, default=options.get(CONF_POLLING, DEFAULT_POLLING)
+                ): BooleanSelector(),
+                vol.Required(
+                    CONF_CLASSES, default=options.get(CONF_CLASSES, DEFAULT_CLASSES)
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=CLASS_CHOICES,
+                        multiple=True,
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                        translation_key=CONF_CLASSES,
+                    )
+                ),
+                vol.Required(
+                    CONF_CLEAR_DELAY, default=options.get(CONF_CLEAR_DELAY, DEFAULT_CLEAR_DELAY)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=3600,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_QUEUE_BOUND, default=options.get(CONF_QUEUE_BOUND, DEFAULT_QUEUE_BOUND)
+                ): NumberSelector(
+                    NumberSelectorConfig(min=10, max=100_000, step=1, mode=NumberSelectorMode.BOX)
+                ),
+            }
+        )
+        return self.async_show_form(step_id="init", data_schema=schema)

@@ -1,0 +1,55 @@
+"""Constants for the secmon integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "secmon"
+LOGGER = logging.getLogger(__package__)
+
+# Config entry data.
+CONF_ADDRESS: Final = "address"
+CONF_CAMERA_ROOT: Final = "camera_root"
+CONF_TOKEN: Final = "access_token"
+
+# Options.
+CONF_THRESHOLD: Final = "detection_threshold"
+CONF_DEBOUNCE: Final = "debounce_seconds"
+CONF_POLLING: Final = "polling"
+CONF_CLASSES: Final = "classes_of_interest"
+CONF_CLEAR_DELAY: Final = "occupancy_clear_delay"
+CONF_QUEUE_BOUND: Final = "queue_max_frames"
+
+DEFAULT_THRESHOLD: Final = 0.5
+DEFAULT_DEBOUNCE: Final = 0.5
+DEFAULT_POLLING: Final = False
+DEFAULT_CLEAR_DELAY: Final = 30.0
+DEFAULT_QUEUE_BOUND: Final = 1000
+DEFAULT_CLASSES: Final[list[str]] = []  # empty: every class counts
+
+# Labels the occupancy sensors group (COCO names as the detector reports them).
+PERSON_LABELS: Final = frozenset({"person"})
+VEHICLE_LABELS: Final = frozenset(
+    {"bicycle", "car", "motorcycle", "bus", "truck", "train", "boat", "airplane"}
+)
+ANIMAL_LABELS: Final = frozenset(
+    {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
+)
+CLASS_CHOICES: Final = sorted(PERSON_LABELS | VEHICLE_LABELS | ANIMAL_LABELS)
+
+IMAGE_EXTENSIONS: Final = frozenset({".jpg", ".jpeg", ".png"})
+
+# Stream behaviour.
+MAX_IN_FLIGHT: Final = 8
+MAX_FRAME_ATTEMPTS: Final = 5
+GRPC_MAX_MESSAGE_BYTES: Final = 32 * 1024 * 1024
+HEALTH_TIMEOUT: Final = 5.0
+# Seconds the sidecar may be away before a repair issue is raised.
+UNREACHABLE_ISSUE_DELAY: Final = 180.0
+POLLING_INTERVAL: Final = 2.0
+
+ISSUE_SIDECAR_UNREACHABLE: Final = "sidecar_unreachable"
+ISSUE_QUEUE_OVERFLOW: Final = "queue_overflow"
+
+CLIENT_VERSION: Final = "0.1.0"

@@ -1,0 +1,346 @@
+"""The durable frame queue: SQLite in HA's config directory.
+
+A frame is written here before it is sent and leaves only when its result is stored, so a HA
+restart or a sidecar outage never loses one. The same database remembers content hashes (no frame is
+sent twice, also across restarts), the newest file seen per camera (catch-up scan at start), the
+latest analysed frame per camera (camera entities come back with their last image) and counters.
+
+Every method here blocks: callers run them in HA's executor (see `runtime.py`), never on the loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+RESULTS_KEPT = 1000
+SEEN_KEPT_SECONDS = 30 * 24 * 3600
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS frames (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    frame_id TEXT NOT NULL UNIQUE,
+    camera_id TEXT NOT NULL,
+    camera_name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    captured_at REAL NOT NULL,
+    enqueued_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    image BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS frames_order ON frames (captured_at, seq);
+CREATE TABLE IF NOT EXISTS seen (
+    content_hash TEXT PRIMARY KEY,
+    frame_id TEXT NOT NULL,
+    seen_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    frame_id TEXT PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    captured_at REAL NOT NULL,
+    stored_at REAL NOT NULL,
+    result BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS last_frame (
+    camera_id TEXT PRIMARY KEY,
+    frame_id TEXT NOT NULL,
+    captured_at REAL NOT NULL,
+    result BLOB NOT NULL,
+    image BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cameras (
+    camera_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    last_seen REAL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedFrame:
+    """A frame waiting for its result."""
+
+    frame_id: str
+    camera_id: str
+    camera_name: str
+    path: str
+    content_type: str
+    captured_at: float
+    image: bytes
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueOutcome:
+    """What `enqueue` did with a frame."""
+
+    accepted: bool
+    duplicate_of: str | None = None
+    dropped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFrame:
+    """The latest analysed frame of a camera, as restored at start."""
+
+    camera_id: str
+    frame_id: str
+    captured_at: float
+    result: bytes
+    image: bytes
+
+
+class DurableQueue:
+    """SQLite-backed queue of frames, plus the integration's small persistent state."""
+
+    def __init__(self, path: Path, max_frames: int) -> None:
+        """Prepare (does not open) the database at `path`."""
+        self.path = path
+        self.max_frames = max_frames
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open (creating if needed) the database and prune old bookkeeping."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        now = time.time()
+        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('baseline', ?)", (repr(now),))
+        db.execute("DELETE FROM seen WHERE seen_at < ?", (now - SEEN_KEPT_SECONDS,))
+        self._db = db
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("durable queue is not open")
+        return self._db
+
+    # -- frames ---------------------------------------------------------------------------------
+
+    def enqueue(self, frame: QueuedFrame, content_hash: str) -> EnqueueOutcome:
+        """Store a frame unless its content was seen before; drop the oldest beyond the bound."""
+        with self._lock:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "SELECT frame_id FROM seen WHERE content_hash = ?", (content_hash,)
+                ).fetchone()
+                if row is not None:
+                    db.execute("COMMIT")
+                    return EnqueueOutcome(accepted=False, duplicate_of=str(row[0]))
+                db.execute(
+                    "INSERT INTO seen (content_hash, frame_id, seen_at) VALUES (?, ?, ?)",
+                    (content_hash, frame.frame_id, time.time()),
+                )
+                db.execute(
+                    "INSERT INTO frames (frame_id, camera_id, camera_name, path, content_type,"
+                    " captured_at, enqueued_at, attempts, image)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                    (
+                        frame.frame_id,
+                        frame.camera_id,
+                        frame.camera_name,
+                        frame.path,
+                        frame.content_type,
+                        frame.captured_at,
+                        time.time(),
+                        frame.image,
+                    ),
+                )
+                dropped: tuple[str, ...] = ()
+                (count,) = db.execute("SELECT COUNT(*) FROM frames").fetchone()
+                if count > self.max_frames:
+                    rows = db.execute(
+                        "SELECT frame_id FROM frames ORDER BY captured_at, seq LIMIT ?",
+                        (count - self.max_frames,),
+                    ).fetchall()
+                    dropped = tuple(str(r[0]) for r in rows)
+                    db.executemany("DELETE FROM frames WHERE frame_id = ?", [(d,) for d in dropped])
+                    self._bump(db, "frames_dropped", len(dropped))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return EnqueueOutcome(accepted=True, dropped=dropped)
+
+    def next_pending(self, exclude: Collection[str], limit: int) -> list[QueuedFrame]:
+        """Up to `limit` pending frames in capture order, skipping the ids in `exclude`."""
+        if limit <= 0:
+            return []
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT frame_id, camera_id, camera_name, path, content_type, captured_at, image,"
+                " attempts FROM frames ORDER BY captured_at, seq LIMIT ?",
+                (limit + len(exclude),),
+            ).fetchall()
+        frames = [
+            QueuedFrame(
+                frame_id=r[0],
+                camera_id=r[1],
+                camera_name=r[2],
+                path=r[3],
+                content_type=r[4],
+                captured_at=r[5],
+                image=r[6],
+                attempts=r[7],
+            )
+            for r in rows
+            if r[0] not in exclude
+        ]
+        return frames[:limit]
+
+    def complete(self, frame_id: str, result: bytes, *, failed: bool = False) -> QueuedFrame | None:
+        """Store a frame's result and take it off the queue.
+
+        Returns the frame (with its image) if it was pending, None if it was not (a result that
+        arrives twice, or for a frame already dropped) so that callers apply each result once.
+        """
+        with self._lock:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute(
+                    "SELECT frame_id, camera_id, camera_name, path, content_type, captured_at,"
+                    " image, attempts FROM frames WHERE frame_id = ?",
+                    (frame_id,),
+                ).fetchone()
+                if row is None:
+                    db.execute("COMMIT")
+                    return None
+                frame = QueuedFrame(*row)
+                now = time.time()
+                db.execute(
+                    "INSERT OR REPLACE INTO results (frame_id, camera_id, captured_at, stored_at,"
+                    " result) VALUES (?, ?, ?, ?, ?)",
+                    (frame_id, frame.camera_id, frame.captured_at, now, result),
+                )
+                db.execute("DELETE FROM frames WHERE frame_id = ?", (frame_id,))
+                if failed:
+                    self._bump(db, "frames_failed", 1)
+                else:
+                    self._bump(db, "frames_processed", 1)
+                    db.execute(
+                        "INSERT INTO last_frame (camera_id, frame_id, captured_at, result, image)"
+                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (camera_id) DO UPDATE SET"
+                        " frame_id = excluded.frame_id, captured_at = excluded.captured_at,"
+                        " result = excluded.result, image = excluded.image"
+                        " WHERE excluded.captured_at >= last_frame.captured_at",
+                        (frame.camera_id, frame_id, frame.captured_at, result, frame.image),
+                    )
+                db.execute(
+                    "DELETE FROM results WHERE frame_id IN (SELECT frame_id FROM results"
+                    " ORDER BY stored_at DESC LIMIT -1 OFFSET ?)",
+                    (RESULTS_KEPT,),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return frame
+
+    def record_attempt(self, frame_id: str) -> int:
+        """Count a failed attempt at a frame (retryable sidecar error); returns the total."""
+        with self._lock:
+            db = self._conn
+            db.execute("UPDATE frames SET attempts = attempts + 1 WHERE frame_id = ?", (frame_id,))
+            row = db.execute(
+                "SELECT attempts FROM frames WHERE frame_id = ?", (frame_id,)
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def pending_count(self) -> int:
+        """Frames waiting for a result."""
+        with self._lock:
+            (count,) = self._conn.execute("SELECT COUNT(*) FROM frames").fetchone()
+        return int(count)
+
+    def result(self, frame_id: str) -> bytes | None:
+        """The stored result of a frame, if kept."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT result FROM results WHERE frame_id = ?", (frame_id,)
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def last_frames(self) -> list[StoredFrame]:
+        """The latest analysed frame of every camera."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT camera_id, frame_id, captured_at, result, image FROM last_frame"
+            ).fetchall()
+        return [StoredFrame(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])) for r in rows]
+
+    # -- cameras, counters ----------------------------------------------------------------------
+
+    def baseline(self) -> float:
+        """When this queue was first opened: files older than that are history, not news."""
+        with self._lock:
+            (value,) = self._conn.execute(
+                "SELECT value FROM meta WHERE key = 'baseline'"
+            ).fetchone()
+        return float(value)
+
+    def cameras(self) -> dict[str, tuple[str, float | None]]:
+        """Known cameras: id -> (name, newest file mtime seen)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT camera_id, name, last_seen FROM cameras").fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def mark_seen(self, camera_id: str, name: str, mtime: float | None) -> None:
+        """Remember a camera and the newest file mtime taken from it."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO cameras (camera_id, name, last_seen) VALUES (?, ?, ?)"
+                " ON CONFLICT (camera_id) DO UPDATE SET name = excluded.name,"
+                " last_seen = CASE WHEN excluded.last_seen IS NULL THEN cameras.last_seen"
+                " WHEN cameras.last_seen IS NULL THEN excluded.last_seen"
+                " ELSE MAX(cameras.last_seen, excluded.last_seen) END",
+                (camera_id, name, mtime),
+            )
+
+    def bump(self, name: str, by: int = 1) -> None:
+        """Add to a persistent counter."""
+        with self._lock:
+            self._bump(self._conn, name, by)
+
+    def counters(self) -> dict[str, int]:
+        """Every persistent counter."""
+        with self._lock:
+            rows = self._conn.execute("SELECT name, value FROM counters").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, name: str, by: int) -> None:
+        db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, by),
+        )

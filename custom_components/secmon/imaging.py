@@ -1,0 +1,112 @@
+"""Image checks and drawing. Everything here blocks: run it in the executor."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+# Box colours per class; everything else is drawn white.
+LABEL_COLOURS: dict[str, str] = {
+    "person": "#E74856",
+    "car": "#3B82F6",
+    "truck": "#3B82F6",
+    "dog": "#76B900",
+    "cat": "#76B900",
+    "bicycle": "#FFB800",
+    "motorcycle": "#FFB800",
+    "bird": "#A855F7",
+}
+OTHER_COLOUR = "#FFFFFF"
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+
+
+class InvalidImageError(Exception):
+    """The bytes are not a complete JPEG or PNG image."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedImage:
+    """An image that decoded completely."""
+
+    content_type: str
+    width: int
+    height: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """One detection to draw, in pixel coordinates of the original image."""
+
+    label: str
+    confidence: float
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+
+
+def check_image(data: bytes) -> CheckedImage:
+    """Decode `data` fully; raise InvalidImageError for empty, corrupt or truncated images."""
+    if not data:
+        raise InvalidImageError("empty file")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format or ""
+            img.verify()
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            width, height = img.size
+    except (
+        UnidentifiedImageError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+    ) as err:
+        raise InvalidImageError(str(err) or type(err).__name__) from err
+    if fmt not in CONTENT_TYPES:
+        raise InvalidImageError(f"unsupported image format {fmt or 'unknown'}")
+    return CheckedImage(
+        content_type=CONTENT_TYPES[fmt],
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def colour_for(label: str) -> str:
+    """The box colour of a class."""
+    return LABEL_COLOURS.get(label, OTHER_COLOUR)
+
+
+def render_detections(data: bytes, boxes: Iterable[Box]) -> bytes:
+    """The image with its detections drawn (box plus `label confidence` tag), as JPEG."""
+    with Image.open(io.BytesIO(data)) as src:
+        img = src.convert("RGB")
+    draw = ImageDraw.Draw(img)
+    width, height = img.size
+    line = max(2, round(min(width, height) / 240))
+    font = ImageFont.load_default(size=max(12, round(min(width, height) / 30)))
+    for box in boxes:
+        colour = colour_for(box.label)
+        x0 = min(max(box.x_min, 0.0), width - 1)
+        y0 = min(max(box.y_min, 0.0), height - 1)
+        x1 = min(max(box.x_max, x0), width - 1)
+        y1 = min(max(box.y_max, y0), height - 1)
+        draw.rectangle((x0, y0, x1, y1), outline=colour, width=line)
+        tag = f"{box.label} {box.confidence:.2f}"
+        left, top, right, bottom = draw.textbbox((0, 0), tag, font=font)
+        tag_w, tag_h = right - left + 2 * line, bottom - top + 2 * line
+        tag_y = y0 - tag_h if y0 - tag_h >= 0 else y0
+        draw.rectangle((x0, tag_y, x0 + tag_w, tag_y + tag_h), fill=colour)
+        text_colour = "#000000" if colour in {OTHER_COLOUR, "#FFB800", "#76B900"} else "#FFFFFF"
+        draw.text((x0 + line - left, tag_y + line - top), tag, fill=text_colour, font=font)
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=90)
+    return out.getvalue()

@@ -1,0 +1,184 @@
+"""From a settled image file to a frame in the durable queue.
+
+One worker per entry takes paths in arrival order, reads and checks each image in the executor,
+skips invalid files (one warning each, counted) and duplicates (by content hash, persistent), and
+writes the frame to the durable queue before the stream ever sees it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+
+from .const import DOMAIN, ISSUE_QUEUE_OVERFLOW, LOGGER
+from .durable_queue import DurableQueue, QueuedFrame
+from .hub import SecmonHub
+from .imaging import CheckedImage, InvalidImageError, check_image
+from .watcher import camera_id_for
+
+# Paths already taken (with their size and mtime), so repeated events for an unchanged file and
+# the start-up scan overlapping the watcher do nothing.
+_RECENT_PATHS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadImage:
+    data: bytes
+    checked: CheckedImage | None
+    error: str | None
+    size: int
+    mtime: float
+
+
+def _read(path: Path) -> _ReadImage:
+    stat = path.stat()
+    data = path.read_bytes()
+    try:
+        checked: CheckedImage | None = check_image(data)
+        error = None
+    except InvalidImageError as err:
+        checked, error = None, str(err)
+    return _ReadImage(data, checked, error, stat.st_size, stat.st_mtime)
+
+
+class FrameIngestor:
+    """Turns settled image paths into queued frames."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        *,
+        entry_id: str,
+        root: Path,
+        hub: SecmonHub,
+        queue: DurableQueue,
+        on_enqueued: Callable[[], None],
+    ) -> None:
+        """`on_enqueued` wakes the stream."""
+        self.hass = hass
+        self.entry_id = entry_id
+        self.root = root
+        self.hub = hub
+        self.queue = queue
+        self._on_enqueued = on_enqueued
+        self._paths: asyncio.Queue[Path] = asyncio.Queue()
+        self._recent: OrderedDict[Path, tuple[int, float]] = OrderedDict()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def submit(self, path: Path) -> None:
+        """Queue a settled image path for ingestion (called on the loop)."""
+        self._idle.clear()
+        self._paths.put_nowait(path)
+
+    async def async_wait_idle(self) -> None:
+        """Wait until every submitted path has been handled (tests, diagnostics)."""
+        await self._idle.wait()
+
+    async def async_run(self) -> None:
+        """The worker (an entry background task)."""
+        while True:
+            path = await self._paths.get()
+            try:
+                await self._async_ingest(path)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                LOGGER.exception("Unexpected error while taking %s", path)
+            finally:
+                if self._paths.empty():
+                    self._idle.set()
+
+    async def _async_ingest(self, path: Path) -> None:
+        try:
+            parts = path.relative_to(self.root).parts
+        except ValueError:
+            return
+        if len(parts) < 2:
+            return
+        camera_name = parts[0]
+        camera_id = camera_id_for(camera_name)
+        try:
+            read = await self.hass.async_add_executor_job(_read, path)
+        except FileNotFoundError:
+            LOGGER.debug("%s vanished before it could be read", path)
+            return
+        except OSError as err:
+            LOGGER.warning("Could not read %s: %s", path, err)
+            return
+        if self._recent.get(path) == (read.size, read.mtime):
+            return
+        self._remember(path, read.size, read.mtime)
+        self.hub.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
+
+        if read.checked is None:
+            LOGGER.warning("Skipping %s: not a valid image (%s)", path, read.error)
+            await self.hass.async_add_executor_job(self.queue.bump, "frames_skipped", 1)
+            await self.hass.async_add_executor_job(
+                self.queue.mark_seen, camera_id, camera_name, read.mtime
+            )
+            self.hub.async_count("frames_skipped")
+            return
+
+        frame = QueuedFrame(
+            frame_id=read.checked.sha256[:32],
+            camera_id=camera_id,
+            camera_name=camera_name,
+            path=str(path),
+            content_type=read.checked.content_type,
+            captured_at=read.mtime,
+            image=read.data,
+        )
+        outcome = await self.hass.async_add_executor_job(
+            self.queue.enqueue, frame, read.checked.sha256
+        )
+        await self.hass.async_add_executor_job(
+            self.queue.mark_seen, camera_id, camera_name, read.mtime
+        )
+        if not outcome.accepted:
+            LOGGER.debug(
+                "%s is a duplicate of frame %s; not sent again", path, outcome.duplicate_of
+            )
+            await self.hass.async_add_executor_job(self.queue.bump, "duplicates", 1)
+            self.hub.async_count("duplicates")
+            return
+        if outcome.dropped:
+            self._report_overflow(len(outcome.dropped))
+        depth = await self.hass.async_add_executor_job(self.queue.pending_count)
+        self.hub.async_set_queue_depth(depth)
+        self._on_enqueued()
+
+    def _remember(self, path: Path, size: int, mtime: float) -> None:
+        self._recent[path] = (size, mtime)
+        self._recent.move_to_end(path)
+        while len(self._recent) > _RECENT_PATHS:
+            self._recent.popitem(last=False)
+
+    def _report_overflow(self, dropped: int) -> None:
+        self.hub.async_count("frames_dropped", dropped)
+        total = self.hub.counters["frames_dropped"]
+        LOGGER.warning(
+            "The frame queue is full (%s frames): dropped the %s oldest unsent frame(s), %s in all."
+            " Is the sidecar keeping up?",
+            self.queue.max_frames,
+            dropped,
+            total,
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{ISSUE_QUEUE_OVERFLOW}_{self.entry_id}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_QUEUE_OVERFLOW,
+            translation_placeholders={
+                "dropped": str(total),
+                "max_frames": str(self.queue.max_frames),
+            },
+        )

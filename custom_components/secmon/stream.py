@@ -1,0 +1,341 @@
+"""The long-lived `Stream` to the sidecar.
+
+One session at a time: Hello, then frames from the durable queue in capture order with at most
+MAX_IN_FLIGHT awaiting results, while a reader dispatches what the sidecar pushes by kind. When the
+session breaks, every frame still in the queue is simply sent again on the next one (the sidecar
+answers a re-sent frame id from its store, and `DurableQueue.complete` applies a result only once).
+Reconnects back off exponentially up to BACKOFF_MAX.
+
+Dispatch is by `ServerMessage.kind`; a kind this version does not know is ignored (contract rule).
+Issue 4 plugs in at `StreamHandler.async_on_verdict`: return True once the verdict is stored and
+the stream acknowledges it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Protocol
+
+import grpc
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+
+from .client import SidecarAddress, auth_metadata, create_channel
+from .const import (
+    CLIENT_VERSION,
+    DOMAIN,
+    ISSUE_SIDECAR_UNREACHABLE,
+    LOGGER,
+    MAX_FRAME_ATTEMPTS,
+    MAX_IN_FLIGHT,
+    UNREACHABLE_ISSUE_DELAY,
+)
+from .durable_queue import DurableQueue, QueuedFrame
+from .proto import secmon_pb2, secmon_pb2_grpc
+
+BACKOFF_MIN = 0.5
+BACKOFF_MAX = 30.0
+HELLO_TIMEOUT = 15.0
+# A frame without a result for this long is sent again (the sidecar deduplicates by frame id).
+IN_FLIGHT_TIMEOUT = 120.0
+
+_RETRYABLE = frozenset(
+    {
+        secmon_pb2.FRAME_ERROR_CODE_UNSPECIFIED,
+        secmon_pb2.FRAME_ERROR_CODE_INTERNAL,
+        secmon_pb2.FRAME_ERROR_CODE_UNAVAILABLE,
+    }
+)
+
+
+class StreamHandler(Protocol):
+    """Where the stream delivers what it receives (implemented by `runtime.SecmonRuntime`)."""
+
+    def async_on_connected(self, connected: bool, error: str | None) -> None:
+        """The session came up (True) or went away (False)."""
+
+    def async_on_status(self, status: secmon_pb2.SidecarStatus) -> None:
+        """The sidecar reported its status (in HelloReply or as a status message)."""
+
+    async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
+        """A frame's result (or error) arrived; store it and apply it."""
+
+    async def async_on_verdict(self, verdict: secmon_pb2.Verdict) -> bool:
+        """A batch verdict arrived; return True once it is stored (it is then acknowledged)."""
+
+
+class _SessionEndedError(Exception):
+    """The sidecar closed the stream."""
+
+
+def frame_message(frame: QueuedFrame) -> secmon_pb2.ClientMessage:
+    """A queued frame as a stream message."""
+    message = secmon_pb2.ClientMessage(
+        frame=secmon_pb2.Frame(
+            frame_id=frame.frame_id,
+            camera_id=frame.camera_id,
+            camera_name=frame.camera_name,
+            image=frame.image,
+            content_type=frame.content_type,
+            source_path=frame.path,
+        )
+    )
+    message.frame.captured_at.FromNanoseconds(int(frame.captured_at * 1e9))
+    return message
+
+
+class SidecarStream:
+    """Keeps one `Stream` session alive and feeds it from the durable queue."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        *,
+        entry_id: str,
+        address: SidecarAddress,
+        token: str | None,
+        queue: DurableQueue,
+        handler: StreamHandler,
+        config: secmon_pb2.StreamConfig,
+    ) -> None:
+        """Prepare; `async_run` does the work."""
+        self.hass = hass
+        self.entry_id = entry_id
+        self.address = address
+        self.token = token
+        self.queue = queue
+        self.handler = handler
+        self.config = config
+        self._wake = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self._in_flight: dict[str, float] = {}
+        self._retry_at: dict[str, float] = {}
+        self._down_since: float | None = None
+        self._issue_timer: CALLBACK_TYPE | None = None
+        self._connected = False
+        # Connection attempts and established sessions (diagnostics, tests).
+        self.attempts = 0
+        self.sessions = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Frames sent in this session and still waiting for a result."""
+        return len(self._in_flight)
+
+    @callback
+    def wake(self) -> None:
+        """New frames are waiting (or a slot freed up)."""
+        self._wake.set()
+
+    @callback
+    def async_shutdown(self) -> None:
+        """Drop timers and the unreachable issue (the task itself is cancelled by the runtime)."""
+        if self._issue_timer is not None:
+            self._issue_timer()
+            self._issue_timer = None
+        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
+
+    @property
+    def _issue_id(self) -> str:
+        return f"{ISSUE_SIDECAR_UNREACHABLE}_{self.entry_id}"
+
+    async def async_run(self) -> None:
+        """Connect, run sessions, reconnect with capped exponential backoff; until cancelled."""
+        backoff = BACKOFF_MIN
+        while True:
+            self.attempts += 1
+            channel = create_channel(self.address)
+            error: str
+            try:
+                await self._async_session(channel)
+                error = "the sidecar closed the stream"
+            except grpc.aio.AioRpcError as err:
+                error = f"{err.code().name}: {err.details()}"
+                if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                    error = "the sidecar rejected the access token"
+            except (_SessionEndedError, TimeoutError) as err:
+                error = str(err) or type(err).__name__
+            finally:
+                self._in_flight.clear()
+                await channel.close()
+            if self._connected:
+                backoff = BACKOFF_MIN
+            self._set_connected(False, error)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _async_session(self, channel: grpc.aio.Channel) -> None:
+        stub = secmon_pb2_grpc.SidecarStub(channel)
+        call = stub.Stream(metadata=auth_metadata(self.token))
+        try:
+            await self._write(
+                call,
+                secmon_pb2.ClientMessage(
+                    hello=secmon_pb2.Hello(
+                        client_id=self.entry_id,
+                        client_version=CLIENT_VERSION,
+                        config=self.config,
+                    )
+                ),
+            )
+            first = await asyncio.wait_for(call.read(), HELLO_TIMEOUT)
+            if first is grpc.aio.EOF:
+                raise _SessionEndedError("the sidecar closed the stream before saying hello")
+            self.sessions += 1
+            self._set_connected(True, None)
+            await self._async_dispatch(call, first)
+            reader = asyncio.create_task(self._async_read(call))
+            try:
+                await self._async_feed(call, reader)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(
+                    asyncio.CancelledError, grpc.aio.AioRpcError, _SessionEndedError
+                ):
+                    await reader
+        finally:
+            call.cancel()
+
+    async def _async_feed(
+        self, call: grpc.aio.StreamStreamCall, reader: asyncio.Task[None]
+    ) -> None:
+        """Keep up to MAX_IN_FLIGHT queued frames in flight until the reader stops."""
+        while not reader.done():
+            self._wake.clear()
+            now = time.monotonic()
+            for frame_id, sent in list(self._in_flight.items()):
+                if now - sent > IN_FLIGHT_TIMEOUT:
+                    del self._in_flight[frame_id]
+            self._retry_at = {k: v for k, v in self._retry_at.items() if v > now}
+            free = MAX_IN_FLIGHT - len(self._in_flight)
+            if free > 0:
+                exclude = set(self._in_flight) | set(self._retry_at)
+                frames = await self.hass.async_add_executor_job(
+                    self.queue.next_pending, exclude, free
+                )
+                for frame in frames:
+                    self._in_flight[frame.frame_id] = time.monotonic()
+                    await self._write(call, frame_message(frame))
+                if frames:
+                    continue
+            timeout = min(
+                [at - now for at in self._retry_at.values()] + [IN_FLIGHT_TIMEOUT], default=None
+            )
+            waiter = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait(
+                    {reader, waiter}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                waiter.cancel()
+        reader.result()
+
+    async def _async_read(self, call: grpc.aio.StreamStreamCall) -> None:
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                raise _SessionEndedError("the sidecar closed the stream")
+            await self._async_dispatch(call, message)
+
+    async def _async_dispatch(
+        self, call: grpc.aio.StreamStreamCall, message: secmon_pb2.ServerMessage
+    ) -> None:
+        kind = message.WhichOneof("kind")
+        if kind == "result":
+            await self._async_on_result(message.result)
+        elif kind == "verdict":
+            if await self.handler.async_on_verdict(message.verdict):
+                await self._write(
+                    call,
+                    secmon_pb2.ClientMessage(
+                        verdict_ack=secmon_pb2.VerdictAck(verdict_ids=[message.verdict.verdict_id])
+                    ),
+                )
+        elif kind == "hello":
+            self.handler.async_on_status(message.hello.status)
+        elif kind == "status":
+            self.handler.async_on_status(message.status)
+        else:
+            LOGGER.debug("Ignoring a server message of unknown kind")
+
+    async def _async_on_result(self, result: secmon_pb2.FrameResult) -> None:
+        self._in_flight.pop(result.frame_id, None)
+        try:
+            if result.HasField("error") and result.error.code in _RETRYABLE:
+                await self._async_retry_later(result)
+            else:
+                await self.handler.async_on_result(result)
+        finally:
+            self._wake.set()
+
+    async def _async_retry_later(self, result: secmon_pb2.FrameResult) -> None:
+        code = result.error.code
+        if code == secmon_pb2.FRAME_ERROR_CODE_UNAVAILABLE:
+            # The sidecar is going away; the frame goes out again on the next session.
+            self._retry_at[result.frame_id] = time.monotonic() + BACKOFF_MIN
+            return
+        attempts = await self.hass.async_add_executor_job(
+            self.queue.record_attempt, result.frame_id
+        )
+        if attempts >= MAX_FRAME_ATTEMPTS:
+            LOGGER.warning(
+                "The sidecar failed frame %s %s times (%s); giving up on it",
+                result.frame_id,
+                attempts,
+                result.error.message,
+            )
+            await self.handler.async_on_result(result)
+            return
+        self._retry_at[result.frame_id] = time.monotonic() + min(BACKOFF_MAX, 2.0**attempts)
+
+    async def _write(
+        self, call: grpc.aio.StreamStreamCall, message: secmon_pb2.ClientMessage
+    ) -> None:
+        async with self._write_lock:
+            await call.write(message)
+
+    @callback
+    def _set_connected(self, connected: bool, error: str | None) -> None:
+        if connected:
+            if self._down_since is not None:
+                LOGGER.info(
+                    "The secmon sidecar at %s is reachable again (after %.0f s)",
+                    self.address.target,
+                    time.monotonic() - self._down_since,
+                )
+            self._down_since = None
+            if self._issue_timer is not None:
+                self._issue_timer()
+                self._issue_timer = None
+            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
+        elif self._down_since is None:
+            self._down_since = time.monotonic()
+            LOGGER.warning(
+                "The secmon sidecar at %s is unreachable (%s);"
+                " frames are kept and sent when it is back",
+                self.address.target,
+                error,
+            )
+            self._issue_timer = async_call_later(
+                self.hass,
+                UNREACHABLE_ISSUE_DELAY,
+                HassJob(self._async_raise_issue, cancel_on_shutdown=True),
+            )
+        self._connected = connected
+        self.handler.async_on_connected(connected, error)
+
+    @callback
+    def _async_raise_issue(self, _now: object) -> None:
+        self._issue_timer = None
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_SIDECAR_UNREACHABLE,
+            translation_placeholders={"address": self.address.target},
+        )

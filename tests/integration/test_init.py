@@ -1,0 +1,144 @@
+"""Setting up, unloading, removing, and the sidecar being away."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from custom_components.secmon.const import (
+    CONF_ADDRESS,
+    CONF_CAMERA_ROOT,
+    CONF_DEBOUNCE,
+    DOMAIN,
+    ISSUE_SIDECAR_UNREACHABLE,
+    UNREACHABLE_ISSUE_DELAY,
+)
+from custom_components.secmon.runtime import database_path
+
+from .helpers import image_bytes, state_of, wait_for, write_image
+
+
+async def test_setup_and_unload(
+    hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """Setup creates the sidecar and camera devices; unload stops everything it started."""
+    entry = init_integration
+    assert entry.state is ConfigEntryState.LOADED
+    await wait_for(
+        hass,
+        lambda: state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_ON,
+        "connect",
+    )
+    camera = device_registry.async_get_device(
+        identifiers={(DOMAIN, f"{entry.entry_id}_front_door")}
+    )
+    assert camera is not None
+    assert camera.name == "Front Door"
+    sidecar = device_registry.async_get_device(identifiers={(DOMAIN, entry.entry_id)})
+    assert sidecar is not None
+    assert camera.via_device_id == sidecar.id
+    for entity_id in (
+        "camera.front_door",
+        "binary_sensor.front_door_person",
+        "binary_sensor.front_door_vehicle",
+        "binary_sensor.front_door_animal",
+        "sensor.front_door_objects",
+        "sensor.front_door_last_frame",
+        "sensor.secmon_sidecar_inference_latency",
+        "sensor.secmon_sidecar_frames_processed",
+        "sensor.secmon_sidecar_queue_depth",
+        "sensor.secmon_sidecar_frames_skipped",
+    ):
+        assert hass.states.get(entity_id) is not None, entity_id
+    assert state_of(hass, "binary_sensor.front_door_person") == STATE_OFF
+
+    runtime = entry.runtime_data
+    tasks = list(runtime._tasks)
+    assert len(tasks) == 3
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert all(task.done() for task in tasks)
+    assert runtime.watcher._observer is None
+
+
+async def test_missing_camera_root_retries(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, camera_root: Path
+) -> None:
+    """A root that is not there (an unmounted share) means: try again later."""
+    hass.config_entries.async_update_entry(
+        mock_config_entry,
+        data={**mock_config_entry.data, CONF_CAMERA_ROOT: str(camera_root / "not-mounted")},
+    )
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    assert mock_config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_remove_entry_deletes_database(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Removing the entry removes its durable queue."""
+    path = database_path(hass, init_integration.entry_id)
+    assert path.exists()
+    assert await hass.config_entries.async_remove(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert not path.exists()
+
+
+async def test_sidecar_away_keeps_frames_and_raises_issue(
+    hass: HomeAssistant,
+    config_dir: Path,
+    camera_root: Path,
+    unused_address: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No sidecar: connectivity off, detection sensors unavailable, camera available, frames
+    queued; after a few minutes a repair issue; one warning, not one per retry."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=unused_address,
+        data={CONF_ADDRESS: unused_address, CONF_CAMERA_ROOT: str(camera_root)},
+        options={CONF_DEBOUNCE: 0.2},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    await wait_for(hass, lambda: entry.runtime_data.stream._down_since is not None, "first failure")
+    assert state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_OFF
+    assert state_of(hass, "binary_sensor.front_door_person") == STATE_UNAVAILABLE
+    assert state_of(hass, "sensor.front_door_objects") == STATE_UNAVAILABLE
+    assert state_of(hass, "camera.front_door") not in (None, STATE_UNAVAILABLE)
+
+    write_image(camera_root / "Front Door" / "one.jpg", image_bytes(1))
+    write_image(camera_root / "Front Door" / "two.jpg", image_bytes(2))
+    await wait_for(
+        hass, lambda: state_of(hass, "sensor.secmon_sidecar_queue_depth") == "2", "queue"
+    )
+
+    issue_id = f"{ISSUE_SIDECAR_UNREACHABLE}_{entry.entry_id}"
+    issues = ir.async_get(hass)
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+    # Let the stream fail a few more times before the issue delay runs out.
+    await wait_for(hass, lambda: entry.runtime_data.stream.attempts >= 3, "retries")
+    assert entry.runtime_data.stream.sessions == 0
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=UNREACHABLE_ISSUE_DELAY + 1))
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
+    assert caplog.text.count("is unreachable") == 1
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
