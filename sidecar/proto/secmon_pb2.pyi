@@ -1,0 +1,368 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class FrameErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAME_ERROR_CODE_UNSPECIFIED: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_NOT_AN_IMAGE: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_TRUNCATED: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_EMPTY: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_TOO_MANY_PIXELS: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_TOO_LARGE: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_INVALID_REQUEST: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_INTERNAL: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_UNAVAILABLE: _ClassVar[FrameErrorCode]
+
+class RiskLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RISK_LEVEL_UNSPECIFIED: _ClassVar[RiskLevel]
+    RISK_LEVEL_LOW: _ClassVar[RiskLevel]
+    RISK_LEVEL_MEDIUM: _ClassVar[RiskLevel]
+    RISK_LEVEL_HIGH: _ClassVar[RiskLevel]
+    RISK_LEVEL_CRITICAL: _ClassVar[RiskLevel]
+FRAME_ERROR_CODE_UNSPECIFIED: FrameErrorCode
+FRAME_ERROR_CODE_NOT_AN_IMAGE: FrameErrorCode
+FRAME_ERROR_CODE_TRUNCATED: FrameErrorCode
+FRAME_ERROR_CODE_EMPTY: FrameErrorCode
+FRAME_ERROR_CODE_TOO_MANY_PIXELS: FrameErrorCode
+FRAME_ERROR_CODE_TOO_LARGE: FrameErrorCode
+FRAME_ERROR_CODE_INVALID_REQUEST: FrameErrorCode
+FRAME_ERROR_CODE_INTERNAL: FrameErrorCode
+FRAME_ERROR_CODE_UNAVAILABLE: FrameErrorCode
+RISK_LEVEL_UNSPECIFIED: RiskLevel
+RISK_LEVEL_LOW: RiskLevel
+RISK_LEVEL_MEDIUM: RiskLevel
+RISK_LEVEL_HIGH: RiskLevel
+RISK_LEVEL_CRITICAL: RiskLevel
+
+class Frame(_message.Message):
+    __slots__ = ("frame_id", "camera_id", "image", "content_type", "captured_at", "source_path", "camera_name")
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_NAME_FIELD_NUMBER: _ClassVar[int]
+    frame_id: str
+    camera_id: str
+    image: bytes
+    content_type: str
+    captured_at: _timestamp_pb2.Timestamp
+    source_path: str
+    camera_name: str
+    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., image: _Optional[bytes] = ..., content_type: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_path: _Optional[str] = ..., camera_name: _Optional[str] = ...) -> None: ...
+
+class Box(_message.Message):
+    __slots__ = ("x_min", "y_min", "x_max", "y_max")
+    X_MIN_FIELD_NUMBER: _ClassVar[int]
+    Y_MIN_FIELD_NUMBER: _ClassVar[int]
+    X_MAX_FIELD_NUMBER: _ClassVar[int]
+    Y_MAX_FIELD_NUMBER: _ClassVar[int]
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+    def __init__(self, x_min: _Optional[float] = ..., y_min: _Optional[float] = ..., x_max: _Optional[float] = ..., y_max: _Optional[float] = ...) -> None: ...
+
+class Detection(_message.Message):
+    __slots__ = ("label", "confidence", "box", "label_id")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_ID_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    confidence: float
+    box: Box
+    label_id: int
+    def __init__(self, label: _Optional[str] = ..., confidence: _Optional[float] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., label_id: _Optional[int] = ...) -> None: ...
+
+class FrameError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: FrameErrorCode
+    message: str
+    def __init__(self, code: _Optional[_Union[FrameErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class FrameResult(_message.Message):
+    __slots__ = ("frame_id", "camera_id", "width", "height", "detections", "inference_ms", "total_ms", "error", "captured_at", "model_batch_size", "batch_id")
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    DETECTIONS_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_MS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_MS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    frame_id: str
+    camera_id: str
+    width: int
+    height: int
+    detections: _containers.RepeatedCompositeFieldContainer[Detection]
+    inference_ms: float
+    total_ms: float
+    error: FrameError
+    captured_at: _timestamp_pb2.Timestamp
+    model_batch_size: int
+    batch_id: str
+    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ...) -> None: ...
+
+class ClientMessage(_message.Message):
+    __slots__ = ("hello", "frame", "verdict_ack", "config")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_ACK_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    hello: Hello
+    frame: Frame
+    verdict_ack: VerdictAck
+    config: StreamConfig
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., verdict_ack: _Optional[_Union[VerdictAck, _Mapping]] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ...) -> None: ...
+
+class ServerMessage(_message.Message):
+    __slots__ = ("hello", "result", "verdict", "status")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    hello: HelloReply
+    result: FrameResult
+    verdict: Verdict
+    status: SidecarStatus
+    def __init__(self, hello: _Optional[_Union[HelloReply, _Mapping]] = ..., result: _Optional[_Union[FrameResult, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ...) -> None: ...
+
+class Hello(_message.Message):
+    __slots__ = ("client_id", "client_version", "config")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    client_version: str
+    config: StreamConfig
+    def __init__(self, client_id: _Optional[str] = ..., client_version: _Optional[str] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ...) -> None: ...
+
+class HelloReply(_message.Message):
+    __slots__ = ("server_version", "status")
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    server_version: str
+    status: SidecarStatus
+    def __init__(self, server_version: _Optional[str] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ...) -> None: ...
+
+class StreamConfig(_message.Message):
+    __slots__ = ("detection_threshold", "batching")
+    DETECTION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
+    detection_threshold: float
+    batching: BatchingConfig
+    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ...) -> None: ...
+
+class BatchingConfig(_message.Message):
+    __slots__ = ("window_seconds", "idle_seconds", "fast_path_labels", "fast_path_confidence", "labels_of_interest", "fast_path_disabled")
+    WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    IDLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FAST_PATH_LABELS_FIELD_NUMBER: _ClassVar[int]
+    FAST_PATH_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_OF_INTEREST_FIELD_NUMBER: _ClassVar[int]
+    FAST_PATH_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    window_seconds: float
+    idle_seconds: float
+    fast_path_labels: _containers.RepeatedScalarFieldContainer[str]
+    fast_path_confidence: float
+    labels_of_interest: _containers.RepeatedScalarFieldContainer[str]
+    fast_path_disabled: bool
+    def __init__(self, window_seconds: _Optional[float] = ..., idle_seconds: _Optional[float] = ..., fast_path_labels: _Optional[_Iterable[str]] = ..., fast_path_confidence: _Optional[float] = ..., labels_of_interest: _Optional[_Iterable[str]] = ..., fast_path_disabled: _Optional[bool] = ...) -> None: ...
+
+class LabelCount(_message.Message):
+    __slots__ = ("label", "count", "max_confidence")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    count: int
+    max_confidence: float
+    def __init__(self, label: _Optional[str] = ..., count: _Optional[int] = ..., max_confidence: _Optional[float] = ...) -> None: ...
+
+class Verdict(_message.Message):
+    __slots__ = ("verdict_id", "event_id", "batch_id", "camera_id", "camera_name", "risk_score", "risk_level", "summary", "reasoning", "fast_path", "fallback", "started_at", "ended_at", "labels", "frame_ids", "snapshot_frame_id", "snapshot_detections", "close_reason", "model", "llm_ms", "completion_tokens", "created_at")
+    VERDICT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_NAME_FIELD_NUMBER: _ClassVar[int]
+    RISK_SCORE_FIELD_NUMBER: _ClassVar[int]
+    RISK_LEVEL_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    REASONING_FIELD_NUMBER: _ClassVar[int]
+    FAST_PATH_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_IDS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_DETECTIONS_FIELD_NUMBER: _ClassVar[int]
+    CLOSE_REASON_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LLM_MS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    verdict_id: str
+    event_id: str
+    batch_id: str
+    camera_id: str
+    camera_name: str
+    risk_score: int
+    risk_level: RiskLevel
+    summary: str
+    reasoning: str
+    fast_path: bool
+    fallback: bool
+    started_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    labels: _containers.RepeatedCompositeFieldContainer[LabelCount]
+    frame_ids: _containers.RepeatedScalarFieldContainer[str]
+    snapshot_frame_id: str
+    snapshot_detections: _containers.RepeatedCompositeFieldContainer[Detection]
+    close_reason: str
+    model: str
+    llm_ms: float
+    completion_tokens: int
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, verdict_id: _Optional[str] = ..., event_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., camera_name: _Optional[str] = ..., risk_score: _Optional[int] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., summary: _Optional[str] = ..., reasoning: _Optional[str] = ..., fast_path: _Optional[bool] = ..., fallback: _Optional[bool] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ..., frame_ids: _Optional[_Iterable[str]] = ..., snapshot_frame_id: _Optional[str] = ..., snapshot_detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., close_reason: _Optional[str] = ..., model: _Optional[str] = ..., llm_ms: _Optional[float] = ..., completion_tokens: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class VerdictAck(_message.Message):
+    __slots__ = ("verdict_ids",)
+    VERDICT_IDS_FIELD_NUMBER: _ClassVar[int]
+    verdict_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, verdict_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AnalyzeRequest(_message.Message):
+    __slots__ = ("frame", "threshold")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    frame: Frame
+    threshold: float
+    def __init__(self, frame: _Optional[_Union[Frame, _Mapping]] = ..., threshold: _Optional[float] = ...) -> None: ...
+
+class AnalyzeResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: FrameResult
+    def __init__(self, result: _Optional[_Union[FrameResult, _Mapping]] = ...) -> None: ...
+
+class GetStatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetStatusResponse(_message.Message):
+    __slots__ = ("status",)
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    status: SidecarStatus
+    def __init__(self, status: _Optional[_Union[SidecarStatus, _Mapping]] = ...) -> None: ...
+
+class LatencyStats(_message.Message):
+    __slots__ = ("count", "mean_ms", "p50_ms", "p95_ms", "max_ms")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    MEAN_MS_FIELD_NUMBER: _ClassVar[int]
+    P50_MS_FIELD_NUMBER: _ClassVar[int]
+    P95_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MS_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    mean_ms: float
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+    def __init__(self, count: _Optional[int] = ..., mean_ms: _Optional[float] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., max_ms: _Optional[float] = ...) -> None: ...
+
+class GpuStatus(_message.Message):
+    __slots__ = ("name", "utilization_percent", "memory_used_bytes", "memory_total_bytes", "temperature_c", "power_w")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    UTILIZATION_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_C_FIELD_NUMBER: _ClassVar[int]
+    POWER_W_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    utilization_percent: float
+    memory_used_bytes: int
+    memory_total_bytes: int
+    temperature_c: float
+    power_w: float
+    def __init__(self, name: _Optional[str] = ..., utilization_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ...) -> None: ...
+
+class SidecarStatus(_message.Message):
+    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency")
+    class ErrorsByCodeEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    READY_FIELD_NUMBER: _ClassVar[int]
+    DETECTOR_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    MAX_DELAY_MS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_PROCESSED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FAILED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    MEAN_MODEL_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    FRAME_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_BY_CODE_FIELD_NUMBER: _ClassVar[int]
+    LLM_MODEL_FIELD_NUMBER: _ClassVar[int]
+    OPEN_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    PENDING_VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    VERDICTS_PRODUCED_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    LLM_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    server_version: str
+    ready: bool
+    detector_model: str
+    device: str
+    dtype: str
+    default_threshold: float
+    max_batch: int
+    max_delay_ms: float
+    queue_depth: int
+    frames_received: int
+    frames_processed: int
+    frames_failed: int
+    model_batches: int
+    mean_model_batch_size: float
+    inference_latency: LatencyStats
+    frame_latency: LatencyStats
+    uptime_seconds: float
+    active_streams: int
+    gpus: _containers.RepeatedCompositeFieldContainer[GpuStatus]
+    errors_by_code: _containers.ScalarMap[str, int]
+    llm_model: str
+    open_batches: int
+    pending_verdicts: int
+    verdicts_produced: int
+    fallback_verdicts: int
+    llm_latency: LatencyStats
+    def __init__(self, server_version: _Optional[str] = ..., ready: _Optional[bool] = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ...) -> None: ...
