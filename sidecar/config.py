@@ -1,0 +1,164 @@
+"""Command-line flags, each also settable by a SECMON_* environment variable (flags win)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+PreprocessMode = Literal["fast", "exact"]
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_DETECTOR = "PekingU/rtdetr_v2_r18vd"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    listen: str = DEFAULT_LISTEN
+    detector: str = DEFAULT_DETECTOR
+    device: str = "auto"
+    threshold: float = 0.5
+    max_batch: int = 4
+    max_delay_ms: float = 10.0
+    token: str | None = None
+    max_frame_bytes: int = 32 * MIB
+    max_pixels: int = 64_000_000
+    data_dir: Path = Path("sidecar-data")
+    log_level: str = "INFO"
+    # Per stream: frames accepted but whose result has not been written back yet.
+    max_inflight_per_stream: int = 64
+    # Recent frame results kept for idempotent re-sends (bounded LRU).
+    result_cache_size: int = 4096
+    # Seconds in-flight work may take to finish after SIGTERM.
+    shutdown_grace_s: float = 30.0
+    # "fast": JPEG draft decode + torch resize; "exact": bit-identical to RTDetrImageProcessorPil.
+    preprocess: PreprocessMode = "fast"
+
+    @property
+    def grpc_message_limit(self) -> int:
+        """gRPC's own receive/send limit: clearly above the app limit, so an oversized frame still
+        arrives and gets a per-frame TOO_LARGE result instead of killing the stream."""
+        return min(2 * self.max_frame_bytes + 4 * MIB, 2**31 - 1)
+
+
+def _env(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(f"SECMON_{name}", default)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _threshold(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
+    return value
+
+
+def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The sidecar's argument parser; defaults come from SECMON_* variables in `env`."""
+    env = os.environ if env is None else env
+    d = Settings()
+    p = argparse.ArgumentParser(
+        prog="python -m sidecar",
+        description="secmon sidecar: RT-DETRv2 object detection over gRPC. "
+        "Every flag can also be set with the environment variable shown.",
+    )
+    add = p.add_argument
+    add("--listen", default=_env(env, "LISTEN", d.listen),
+        help="host:port to serve on; port 0 picks a free port (SECMON_LISTEN)")
+    add("--detector", default=_env(env, "DETECTOR", d.detector),
+        help="detector model: a hub id, a local save_pretrained directory, or random:tiny / "
+        "random:r18 (random weights, meaningless detections) (SECMON_DETECTOR)")
+    add("--device", choices=("auto", "cpu", "cuda"), default=_env(env, "DEVICE", d.device),
+        help="where the detector runs; auto = cuda when available (SECMON_DEVICE)")
+    add("--threshold", type=_threshold, default=_env(env, "THRESHOLD", str(d.threshold)),
+        help="default minimum detection confidence (SECMON_THRESHOLD)")
+    add("--max-batch", type=_positive_int, default=_env(env, "MAX_BATCH", str(d.max_batch)),
+        help="largest model batch (SECMON_MAX_BATCH)")
+    add("--max-delay-ms", type=_non_negative_float,
+        default=_env(env, "MAX_DELAY_MS", str(d.max_delay_ms)),
+        help="longest a frame waits for a batch to fill (SECMON_MAX_DELAY_MS)")
+    add("--token", default=env.get("SECMON_TOKEN") or None,
+        help="require 'authorization: Bearer <token>' on every RPC except health and reflection "
+        "(SECMON_TOKEN)")
+    add("--max-frame-bytes", type=_positive_int,
+        default=_env(env, "MAX_FRAME_BYTES", str(d.max_frame_bytes)),
+        help="largest encoded frame accepted; larger ones get TOO_LARGE (SECMON_MAX_FRAME_BYTES)")
+    add("--max-pixels", type=_positive_int, default=_env(env, "MAX_PIXELS", str(d.max_pixels)),
+        help="largest width x height decoded; larger ones get TOO_MANY_PIXELS (SECMON_MAX_PIXELS)")
+    add("--data-dir", type=Path, default=_env(env, "DATA_DIR", str(d.data_dir)),
+        help="where the sidecar keeps its state (SECMON_DATA_DIR)")
+    add("--log-level", default=_env(env, "LOG_LEVEL", d.log_level).upper(),
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"), type=str.upper,
+        help="log level (SECMON_LOG_LEVEL)")
+    add("--max-inflight-per-stream", type=_positive_int,
+        default=_env(env, "MAX_INFLIGHT_PER_STREAM", str(d.max_inflight_per_stream)),
+        help="frames one stream may have in flight before the sidecar stops reading it "
+        "(SECMON_MAX_INFLIGHT_PER_STREAM)")
+    add("--result-cache-size", type=_positive_int,
+        default=_env(env, "RESULT_CACHE_SIZE", str(d.result_cache_size)),
+        help="recent frame results kept to answer re-sent frame ids (SECMON_RESULT_CACHE_SIZE)")
+    add("--shutdown-grace-s", type=_non_negative_float,
+        default=_env(env, "SHUTDOWN_GRACE_S", str(d.shutdown_grace_s)),
+        help="seconds in-flight frames may take to finish after SIGTERM (SECMON_SHUTDOWN_GRACE_S)")
+    add("--preprocess", choices=("fast", "exact"), default=_env(env, "PREPROCESS", d.preprocess),
+        help="fast: JPEG draft-mode decode and torch resize; exact: pixels identical to "
+        "transformers' RTDetrImageProcessorPil (SECMON_PREPROCESS)")
+    return p
+
+
+def settings_from_namespace(ns: argparse.Namespace) -> Settings:
+    return Settings(
+        listen=ns.listen,
+        detector=ns.detector,
+        device=ns.device,
+        threshold=float(ns.threshold),
+        max_batch=int(ns.max_batch),
+        max_delay_ms=float(ns.max_delay_ms),
+        token=ns.token or None,
+        max_frame_bytes=int(ns.max_frame_bytes),
+        max_pixels=int(ns.max_pixels),
+        data_dir=Path(ns.data_dir),
+        log_level=ns.log_level,
+        max_inflight_per_stream=int(ns.max_inflight_per_stream),
+        result_cache_size=int(ns.result_cache_size),
+        shutdown_grace_s=float(ns.shutdown_grace_s),
+        preprocess=ns.preprocess,
+    )
+
+
+def parse_settings(
+    argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Parse flags (falling back to SECMON_* variables, then the defaults)."""
+    parser = build_parser(env)
+    ns = parser.parse_args(argv)
+    if ns.device not in ("auto", "cpu", "cuda"):  # argparse does not check env-provided defaults
+        parser.error(f"--device/SECMON_DEVICE must be auto, cpu or cuda, got {ns.device!r}")
+    if ns.preprocess not in ("fast", "exact"):
+        parser.error(f"--preprocess/SECMON_PREPROCESS must be fast or exact, got {ns.preprocess!r}")
+    return settings_from_namespace(ns)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

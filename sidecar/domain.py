@@ -1,0 +1,93 @@
+"""Plain data types of the detection path, independent of protobuf and torch."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class FrameErrorCode(enum.Enum):
+    """Why a frame could not be processed. Names match the proto's FRAME_ERROR_CODE_* suffixes."""
+
+    NOT_AN_IMAGE = "NOT_AN_IMAGE"
+    TRUNCATED = "TRUNCATED"
+    EMPTY = "EMPTY"
+    TOO_MANY_PIXELS = "TOO_MANY_PIXELS"
+    TOO_LARGE = "TOO_LARGE"
+    INVALID_REQUEST = "INVALID_REQUEST"
+    INTERNAL = "INTERNAL"
+    UNAVAILABLE = "UNAVAILABLE"
+
+    @property
+    def retryable(self) -> bool:
+        """Whether sending the same frame again may succeed (so its result must not be cached)."""
+        return self in (FrameErrorCode.INTERNAL, FrameErrorCode.UNAVAILABLE)
+
+
+class FrameError(Exception):
+    """A frame that cannot be processed, with the typed reason sent back to the client."""
+
+    def __init__(self, code: FrameErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"FrameError({self.code.name}, {self.message!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """Pixel box in the original image, clipped to [0, width] x [0, height]."""
+
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    label: str
+    label_id: int
+    confidence: float
+    box: Box
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRequest:
+    """One frame as received (from a Stream or Analyze), before any processing."""
+
+    frame_id: str
+    camera_id: str
+    image: bytes
+    content_type: str = ""
+    captured_at: datetime | None = None
+    source_path: str = ""
+    camera_name: str = ""
+    # Minimum confidence; None means the server's default.
+    threshold: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameOutcome:
+    """The result of one frame: detections, or a typed error (then no detections)."""
+
+    frame_id: str
+    camera_id: str
+    width: int = 0
+    height: int = 0
+    detections: tuple[Detection, ...] = ()
+    error: FrameError | None = None
+    # Model batch time / batch size, and arrival-to-result time.
+    inference_ms: float = 0.0
+    total_ms: float = 0.0
+    model_batch_size: int = 0
+    captured_at: datetime | None = None
+    # The event batch this frame joined (issue 4), "" if none.
+    batch_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -1,0 +1,191 @@
+"""A Triton-style dynamic batcher: requests from all streams and cameras share model batches.
+
+A batch is dispatched when `max_batch` requests are waiting, or when the oldest waiting request
+has waited `max_delay_s`, whichever comes first. One batch runs at a time, in a dedicated worker
+thread, so the asyncio loop (health, status, reading streams) keeps answering while the model
+works. Requests are served first-in first-out, so results for one camera come back in the order
+they were submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+_LOGGER = logging.getLogger(__name__)
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@dataclass(frozen=True, slots=True)
+class Batched(Generic[Out]):
+    """One request's output plus the batch it ran in."""
+
+    value: Out
+    batch_size: int
+    batch_ms: float
+
+
+class BatcherClosedError(RuntimeError):
+    """Raised by `submit` once the batcher has been told to stop."""
+
+
+@dataclass(slots=True)
+class _Pending(Generic[In, Out]):
+    item: In
+    future: asyncio.Future[Batched[Out]]
+    enqueued: float
+
+
+class DynamicBatcher(Generic[In, Out]):
+    """Collects single requests into batches for `run_batch`.
+
+    `run_batch(items)` runs in the worker thread and returns one output per item, in order. If it
+    raises for a batch of several items, each item is retried on its own so that one bad request
+    fails alone; its exception is raised to its own submitter only.
+    """
+
+    def __init__(
+        self,
+        run_batch: Callable[[list[In]], Sequence[Out]],
+        *,
+        max_batch: int,
+        max_delay_s: float,
+        on_batch: Callable[[int, float], None] | None = None,
+        thread_name: str = "secmon-model",
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be >= 1")
+        self._run_batch = run_batch
+        self.max_batch = max_batch
+        self.max_delay_s = max(0.0, max_delay_s)
+        self._on_batch = on_batch
+        self._queue: deque[_Pending[In, Out]] = deque()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()  # set whenever a batch finishes
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
+        self._task: asyncio.Task[None] | None = None
+        self._running = 0
+        self._closing = False
+        self._flush = False
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def queue_depth(self) -> int:
+        """Requests submitted but not finished (waiting or in the running batch)."""
+        return len(self._queue) + self._running
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._dispatch_loop(), name="secmon-dynamic-batcher"
+            )
+
+    async def submit(self, item: In) -> Batched[Out]:
+        """Queue one request and wait for its output."""
+        if self._closing:
+            raise BatcherClosedError("the batcher is shutting down")
+        if self._task is None:
+            self.start()
+        future: asyncio.Future[Batched[Out]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(item, future, time.monotonic()))
+        self._wakeup.set()
+        return await future
+
+    def expedite(self) -> None:
+        """Run what is queued now instead of waiting for batches to fill (used when draining)."""
+        self._flush = True
+        self._wakeup.set()
+
+    async def close(self) -> None:
+        """Refuse new requests, run everything already queued without waiting for the delay,
+        then stop the worker thread."""
+        self._closing = True
+        self._flush = True
+        self._wakeup.set()
+        if self._task is not None:
+            while self._queue or self._running:
+                self._idle.clear()
+                await self._idle.wait()
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._executor.shutdown(wait=True)
+
+    # -- internals ---------------------------------------------------------------------------
+    async def _dispatch_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = await self._next_batch()
+            if not batch:
+                continue
+            self._running = len(batch)
+            try:
+                items = [p.item for p in batch]
+                outputs, batch_ms = await loop.run_in_executor(self._executor, self._run, items)
+            finally:
+                self._running = 0
+                self._idle.set()
+            if self._on_batch is not None:
+                self._on_batch(len(batch), batch_ms)
+            for pending, output in zip(batch, outputs, strict=True):
+                if pending.future.done():  # the submitter went away
+                    continue
+                if isinstance(output, BaseException):
+                    pending.future.set_exception(output)
+                else:
+                    pending.future.set_result(Batched(output, len(batch), batch_ms))
+
+    async def _next_batch(self) -> list[_Pending[In, Out]]:
+        while not self._queue:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        deadline = self._queue[0].enqueued + self.max_delay_s
+        while len(self._queue) < self.max_batch and not self._flush:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+        batch: list[_Pending[In, Out]] = []
+        while self._queue and len(batch) < self.max_batch:
+            pending = self._queue.popleft()
+            if not pending.future.cancelled():
+                batch.append(pending)
+        return batch
+
+    def _run(self, items: list[In]) -> tuple[list[Out | BaseException], float]:
+        """Worker thread: the whole batch, or each item alone if the batch fails."""
+        t0 = time.perf_counter()
+        try:
+            outputs: list[Out | BaseException] = list(self._run_batch(items))
+            _check_count(outputs, items)
+        except Exception as err:
+            if len(items) == 1:
+                outputs = [err]
+            else:
+                _LOGGER.warning("Batch of %d failed (%s); retrying one by one", len(items), err)
+                outputs = []
+                for item in items:
+                    try:
+                        (output,) = self._run_batch([item])
+                    except Exception as item_err:
+                        outputs.append(item_err)
+                    else:
+                        outputs.append(output)
+        return outputs, (time.perf_counter() - t0) * 1000.0
+
+
+def _check_count(outputs: Sequence[object], items: Sequence[object]) -> None:
+    if len(outputs) != len(items):
+        raise RuntimeError(f"run_batch returned {len(outputs)} outputs for {len(items)} items")

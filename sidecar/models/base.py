@@ -1,0 +1,45 @@
+"""The interface every detector implements; the pipeline only talks to this."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+from ..domain import Detection
+from ..preprocess import PreparedFrame, PreprocessSpec
+
+
+class DetectorLoadError(RuntimeError):
+    """The model could not be loaded; the message says what to do about it."""
+
+
+class Detector(abc.ABC):
+    """An object detector. `load` and `warmup` run once at start; `infer` runs in the model
+    thread, one batch at a time."""
+
+    @property
+    @abc.abstractmethod
+    def model_name(self) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def device_name(self) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def dtype_name(self) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def preprocess(self) -> PreprocessSpec:
+        """The model's input size and pixel normalisation (valid after `load`)."""
+
+    @abc.abstractmethod
+    def load(self) -> None: ...
+
+    @abc.abstractmethod
+    def warmup(self) -> None: ...
+
+    @abc.abstractmethod
+    def infer(self, batch: Sequence[PreparedFrame]) -> list[list[Detection]]:
+        """Detections per frame, in order; boxes in each frame's original pixels, clipped."""

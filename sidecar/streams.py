@@ -1,0 +1,208 @@
+"""Stream sessions: one per open `Stream` call.
+
+A session owns the outbound queue of ServerMessages for its call. Frame results are put there in
+order per camera (the model finishes frames in submission order, but a bad frame fails at once while
+the good frames before it are still in the model). Other code may push any ServerMessage with
+`StreamSession.send` (issue 4: verdicts). A per-session permit count bounds the frames a client may
+have in flight: when it is used up the sidecar stops reading that stream, and gRPC flow control
+pushes back on the client.
+
+`StreamObserver` is the seam for code that reacts to streams (issue 4's event batching): it sees
+sessions open and close, `hello`/`config`/`verdict_ack` messages, message kinds this version does
+not know, and every successfully processed frame (once per unique frame id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from . import convert
+from .domain import FrameOutcome, FrameRequest
+from .proto import secmon_pb2 as pb
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class StreamObserver:
+    """Hooks into the Stream RPC; every method is optional (the defaults do nothing).
+
+    Hooks run on the event loop: keep them short and never block (send work to a thread).
+    An exception in a hook is logged and does not end the stream.
+    """
+
+    async def start(self) -> None:
+        """The server is starting (before the model is ready)."""
+
+    async def close(self) -> None:
+        """The server is shutting down; every frame has been answered and streams are ending."""
+
+    async def on_session_open(self, session: StreamSession) -> None: ...
+
+    async def on_session_closed(self, session: StreamSession) -> None: ...
+
+    async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
+        """After `session.client_id` is set and the HelloReply is queued. If the Hello carried a
+        config, `on_config` is called for it first."""
+
+    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
+        """After `session.config` and `session.threshold` are updated."""
+
+    async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None: ...
+
+    async def on_other_message(self, session: StreamSession, message: pb.ClientMessage) -> None:
+        """A ClientMessage whose kind this servicer does not handle (or an empty envelope)."""
+
+    async def on_frame_result(
+        self, session: StreamSession, frame: FrameRequest, outcome: FrameOutcome
+    ) -> str:
+        """A frame processed without error, before its result is sent. Called once per unique
+        (camera id, frame id): a re-sent frame gets the stored result. Returns the id of the event
+        batch the frame joined, or "" (it goes into FrameResult.batch_id)."""
+        return ""
+
+    def fill_status(self, status: pb.SidecarStatus) -> None:
+        """Add this observer's figures (llm_model, open_batches, ...) to a status message."""
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    message: pb.ServerMessage | None  # None: the end of the stream
+    frees_permit: bool = False
+    shutdown: bool = False
+
+
+class StreamSession:
+    def __init__(self, session_id: int, peer: str, max_inflight: int) -> None:
+        self.session_id = session_id
+        self.peer = peer
+        self.client_id = ""
+        self.client_version = ""
+        self.config = pb.StreamConfig()
+        # Minimum detection confidence for this stream's frames; None = the server's default.
+        self.threshold: float | None = None
+        self._queue: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        self._permits = asyncio.Semaphore(max_inflight)
+        self._camera_tail: dict[str, asyncio.Future[None]] = {}
+        self._emitters: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._finished = False
+
+    def __repr__(self) -> str:
+        return f"<StreamSession {self.session_id} client={self.client_id!r} peer={self.peer}>"
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    # -- for other code ----------------------------------------------------------------------
+    def send(self, message: pb.ServerMessage) -> bool:
+        """Queue a message for this stream's client. Returns False if the stream has ended
+        (the message is dropped: deliver it on the client's next stream instead)."""
+        if self._finished:
+            return False
+        self._queue.put_nowait(_Outgoing(message))
+        return True
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Run a task for as long as this session lives (cancelled when it closes)."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- for the servicer --------------------------------------------------------------------
+    async def acquire_frame_permit(self) -> None:
+        await self._permits.acquire()
+
+    def emit_result(self, camera_id: str, result: asyncio.Future[FrameOutcome]) -> None:
+        """Send a frame's result when it is ready, after the earlier frames of the same camera."""
+        previous = self._camera_tail.get(camera_id)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._camera_tail[camera_id] = done
+        task = asyncio.get_running_loop().create_task(self._emit(result, previous, done))
+        self._emitters.add(task)
+        task.add_done_callback(self._emitters.discard)
+
+    async def _emit(
+        self,
+        result: asyncio.Future[FrameOutcome],
+        previous: asyncio.Future[None] | None,
+        done: asyncio.Future[None],
+    ) -> None:
+        try:
+            outcome = await asyncio.shield(result)
+            if previous is not None:
+                await previous
+            self._queue.put_nowait(
+                _Outgoing(pb.ServerMessage(result=convert.frame_result(outcome)), frees_permit=True)
+            )
+        finally:
+            if not done.done():
+                done.set_result(None)
+
+    async def finish(self, *, shutdown: bool = False) -> None:
+        """End the stream once every accepted frame's result is queued."""
+        if self._finished:
+            return
+        while self._emitters:
+            await asyncio.gather(*list(self._emitters), return_exceptions=True)
+        self._finished = True
+        self._queue.put_nowait(_Outgoing(None, shutdown=shutdown))
+
+    async def outgoing(self) -> AsyncIterator[tuple[pb.ServerMessage | None, bool]]:
+        """Messages to write, in order; ends with (None, shutdown) when the stream is finished.
+        Each frame result frees its permit once the caller has written it (after the yield)."""
+        while True:
+            item = await self._queue.get()
+            if item.message is None:
+                yield None, item.shutdown
+                return
+            yield item.message, False
+            if item.frees_permit:
+                self._permits.release()
+
+    async def close(self) -> None:
+        """The call is over: stop everything this session runs."""
+        self._finished = True
+        tasks = list(self._tasks) + list(self._emitters)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+class SessionRegistry:
+    """The open streams, so that other code can reach a client's stream(s)."""
+
+    def __init__(self, max_inflight_per_stream: int) -> None:
+        self._max_inflight = max_inflight_per_stream
+        self._ids = itertools.count(1)
+        self._sessions: dict[int, StreamSession] = {}
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def open(self, peer: str) -> StreamSession:
+        session = StreamSession(next(self._ids), peer, self._max_inflight)
+        self._sessions[session.session_id] = session
+        return session
+
+    def remove(self, session: StreamSession) -> None:
+        self._sessions.pop(session.session_id, None)
+
+    def all(self) -> list[StreamSession]:
+        return list(self._sessions.values())
+
+    def by_client(self, client_id: str) -> list[StreamSession]:
+        """Open sessions of one client (Hello.client_id), oldest first."""
+        return [s for s in self._sessions.values() if s.client_id == client_id and not s.finished]
+
+    async def finish_all(self, *, shutdown: bool) -> None:
+        await asyncio.gather(*(s.finish(shutdown=shutdown) for s in self.all()))
