@@ -1,0 +1,81 @@
+"""End-to-end fixtures: the real sidecar process, a real camera root, a real SQLite queue."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import grpc
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.secmon import stream
+from custom_components.secmon.const import (
+    CONF_ADDRESS,
+    CONF_CAMERA_ROOT,
+    CONF_DEBOUNCE,
+    DOMAIN,
+)
+from tests.integration.sidecar_process import SidecarProcess
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/secmon in every test."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def grpc_aio_initialised() -> None:
+    """Start grpc.aio's process-wide poller thread before the harness counts threads."""
+    grpc.aio.init_grpc_aio()
+
+
+@pytest.fixture(autouse=True)
+def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reconnect quickly after the tests restart the sidecar (production caps at 30 s)."""
+    monkeypatch.setattr(stream, "BACKOFF_MAX", 1.0)
+
+
+@pytest.fixture
+def sidecar() -> Generator[SidecarProcess]:
+    """A sidecar process of the test's own: tests kill and restart it."""
+    process = SidecarProcess()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """A private HA config directory (the durable queue lives there)."""
+    path = tmp_path / "config"
+    path.mkdir()
+    hass.config.config_dir = str(path)
+    return path
+
+
+@pytest.fixture
+def camera_root(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """An allow-listed camera root with a Front Door camera."""
+    root = tmp_path / "cameras"
+    (root / "Front Door").mkdir(parents=True)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    return root
+
+
+@pytest.fixture
+def entry(
+    hass: HomeAssistant, config_dir: Path, camera_root: Path, sidecar: SidecarProcess
+) -> MockConfigEntry:
+    """A config entry for the test's sidecar (not yet set up)."""
+    config_entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=sidecar.address,
+        data={CONF_ADDRESS: sidecar.address, CONF_CAMERA_ROOT: str(camera_root)},
+        options={CONF_DEBOUNCE: 0.2, "detection_threshold": 0.001},
+    )
+    config_entry.add_to_hass(hass)
+    return config_entry

@@ -1,0 +1,102 @@
+"""`secmon.analyze_image` against the real sidecar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.secmon.const import DOMAIN
+
+from .helpers import image_bytes, wait_for, write_image
+
+
+async def test_analyze_file(
+    hass: HomeAssistant, init_integration: MockConfigEntry, camera_root: Path
+) -> None:
+    """A file in an allowed folder is analysed; the response carries the detections."""
+    path = write_image(camera_root / "probe.jpg", image_bytes(20, size=(256, 192)))
+    response = await hass.services.async_call(
+        DOMAIN,
+        "analyze_image",
+        {"file_path": str(path), "threshold": 0.001},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert response["source"] == str(path)
+    assert (response["width"], response["height"]) == (256, 192)
+    assert response["detections"]
+    for detection in response["detections"]:
+        assert 0.001 <= detection["confidence"] <= 1.0
+        box = detection["box"]
+        assert 0 <= box["x_min"] <= box["x_max"] <= 256
+        assert 0 <= box["y_min"] <= box["y_max"] <= 192
+
+
+async def test_analyze_camera_snapshot(
+    hass: HomeAssistant, init_integration: MockConfigEntry, camera_root: Path
+) -> None:
+    """Any camera entity works as the source (here secmon's own)."""
+    write_image(camera_root / "Front Door" / "snap.jpg", image_bytes(21, size=(300, 200)))
+    camera = init_integration.runtime_data.hub.cameras["front_door"]
+    await wait_for(hass, lambda: camera.frame_id is not None, "first frame")
+    response = await hass.services.async_call(
+        DOMAIN,
+        "analyze_image",
+        {"entity_id": "camera.front_door"},
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    assert (response["width"], response["height"]) == (300, 200)
+    assert response["source"] == "camera.front_door"
+
+
+@pytest.mark.parametrize(
+    ("make_data", "error"),
+    [
+        (lambda root: {"file_path": "/etc/hostname"}, "path_not_allowed"),
+        (lambda root: {"file_path": str(root / "missing.jpg")}, "file_not_readable"),
+        (lambda root: {"file_path": str(root / "broken.jpg")}, "invalid_image"),
+        (lambda root: {"entity_id": "camera.nope"}, "camera_image_unavailable"),
+    ],
+)
+async def test_analyze_errors(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    camera_root: Path,
+    make_data: object,
+    error: str,
+) -> None:
+    """Bad input gives translated validation errors."""
+    write_image(camera_root / "broken.jpg", image_bytes(22)[:200])
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "analyze_image",
+            make_data(camera_root),  # type: ignore[operator]
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == error
+    assert err.value.translation_domain == DOMAIN
+
+
+async def test_analyze_without_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry, camera_root: Path
+) -> None:
+    """No loaded entry: a translated error, not a crash."""
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "analyze_image",
+            {"file_path": str(camera_root / "x.jpg")},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "no_sidecar"
