@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
+from google.protobuf.json_format import MessageToDict
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
