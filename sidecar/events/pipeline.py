@@ -1,0 +1,212 @@
+"""The event pipeline: observations -> batches -> LLM verdicts -> the verdict outbox -> streams.
+
+Durability: every batch change is written to the store before anything else happens; a closed batch
+stays in the store until its verdict is stored (atomically, in one transaction); a verdict stays in the
+outbox until a client acknowledges it and is re-sent until then. After a restart, open batches resume
+(and close by the same rules), closed ones are analysed, pending verdicts are offered again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..llm.analyzer import RiskAnalyzer
+from .batcher import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
+from .observations import FrameObservation
+from .store import EventStore
+from .verdicts import Verdict, build_verdict, prompt_input
+
+_LOGGER = logging.getLogger(__name__)
+
+_FAST, _FINAL = 0, 1
+
+
+@dataclass(order=True, slots=True)
+class _Job:
+    priority: int
+    seq: int
+    batch: OpenBatch = field(compare=False)
+    frames: list[FrameObservation] = field(compare=False)
+    reason: str = field(compare=False)
+
+
+@dataclass(slots=True)
+class EventStats:
+    verdicts_produced: int = 0
+    fallback_verdicts: int = 0
+    llm_ms: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+
+class EventPipeline:
+    def __init__(
+        self,
+        store: EventStore,
+        analyzer: RiskAnalyzer,
+        rules: BatchingRules | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        tick_s: float = 0.25,
+        resend_after_s: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._analyzer = analyzer
+        self._batcher = EventBatcher(rules)
+        self._clock = clock
+        self._tick_s = tick_s
+        self._resend_after_s = resend_after_s
+        self._jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()
+        self._seq = itertools.count()
+        self._subscribers: set[asyncio.Queue[Verdict]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.stats = EventStats()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        opened, closed = self._store.load_batches()
+        self._batcher.restore(opened)
+        for batch, reason in closed:
+            self._enqueue_final(batch, reason)
+        for batch in opened:
+            # A fast-path verdict asked for before a crash but never stored: ask again.
+            if batch.fast_path_sent and not self._store.has_verdict(f"{batch.batch_id}:fast"):
+                for frame in batch.frames:
+                    if self._batcher.rules.fast_path_detection(frame.detections) is not None:
+                        self._enqueue(_FAST, batch, [frame], "fast_path")
+                        break
+        if opened or closed:
+            _LOGGER.info("Resumed %d open and %d closed batches", len(opened), len(closed))
+        self._tasks = [
+            asyncio.create_task(self._close_due_batches(), name="secmon-batch-timer"),
+            asyncio.create_task(self._analyse(), name="secmon-analysis"),
+            asyncio.create_task(self._resend_unacked(), name="secmon-verdict-resend"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop working; open and closed batches stay in the store for the next start."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    # -- inputs --------------------------------------------------------------------------------
+    @property
+    def rules(self) -> BatchingRules:
+        return self._batcher.rules
+
+    def configure(self, rules: BatchingRules) -> None:
+        self._batcher.rules = rules
+
+    def observe(self, frame: FrameObservation) -> str:
+        """Feed one processed frame; returns the id of the batch it joined ('' if none)."""
+        outcome = self._batcher.add(frame, self._clock())
+        for closed in outcome.closed:
+            self._close(closed)
+        if outcome.batch is None:
+            return ""
+        if not outcome.duplicate:
+            self._store.save_open(outcome.batch)
+        if outcome.fast_path is not None:
+            self._enqueue(_FAST, outcome.batch, [outcome.fast_path.frame], "fast_path")
+        return outcome.batch.batch_id
+
+    def flush(self, reason: str = "flush") -> int:
+        """Close every open batch now (e.g. on request); returns how many were closed."""
+        closed = self._batcher.close_all(reason)
+        for item in closed:
+            self._close(item)
+        return len(closed)
+
+    def ack(self, verdict_ids: list[str]) -> int:
+        return self._store.ack(verdict_ids)
+
+    # -- outputs -------------------------------------------------------------------------------
+    def subscribe(self) -> asyncio.Queue[Verdict]:
+        """A queue that receives every new verdict, starting with all unacknowledged ones."""
+        queue: asyncio.Queue[Verdict] = asyncio.Queue()
+        for verdict in self._store.pending_verdicts():
+            queue.put_nowait(verdict)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Verdict]) -> None:
+        self._subscribers.discard(queue)
+
+    @property
+    def open_batches(self) -> int:
+        return len(self._batcher.open_batches)
+
+    @property
+    def pending_verdicts(self) -> int:
+        return self._store.pending_count()
+
+    @property
+    def model_name(self) -> str:
+        return self._analyzer.model_name
+
+    # -- internals -----------------------------------------------------------------------------
+    def _close(self, closed: ClosedBatch) -> None:
+        self._store.mark_closed(closed.batch, closed.reason)
+        self._enqueue_final(closed.batch, closed.reason)
+
+    def _enqueue_final(self, batch: OpenBatch, reason: str) -> None:
+        self._enqueue(_FINAL, batch, list(batch.frames), reason)
+
+    def _enqueue(self, priority: int, batch: OpenBatch, frames: list[FrameObservation], reason: str) -> None:
+        self._jobs.put_nowait(_Job(priority, next(self._seq), batch, frames, reason))
+
+    async def _close_due_batches(self) -> None:
+        while True:
+            for closed in self._batcher.due(self._clock()):
+                _LOGGER.debug("Batch %s closed (%s)", closed.batch.batch_id, closed.reason)
+                self._close(closed)
+            await asyncio.sleep(self._tick_s)
+
+    async def _analyse(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            fast = job.priority == _FAST
+            verdict_id = f"{job.batch.batch_id}:{'fast' if fast else 'final'}"
+            if self._store.has_verdict(verdict_id):  # already produced before a restart
+                continue
+            outcome = await self._analyzer.assess(
+                prompt_input(job.frames, job.batch.camera_name, fast_path=fast)
+            )
+            verdict = build_verdict(job.batch, job.frames, outcome, fast_path=fast, close_reason=job.reason)
+            if not self._store.add_verdict(verdict, finishes_batch=not fast):
+                continue
+            self.stats.verdicts_produced += 1
+            if verdict.fallback:
+                self.stats.fallback_verdicts += 1
+            else:
+                self.stats.llm_ms.append(outcome.llm_ms)
+            _LOGGER.info(
+                "Verdict %s for %s: %d/%s%s%s",
+                verdict.verdict_id,
+                verdict.camera_id,
+                verdict.risk_score,
+                verdict.risk_level,
+                " (fast path)" if fast else "",
+                " (fallback)" if verdict.fallback else "",
+            )
+            self._publish(verdict)
+
+    def _publish(self, verdict: Verdict) -> None:
+        for queue in self._subscribers:
+            queue.put_nowait(verdict)
+
+    async def _resend_unacked(self) -> None:
+        while True:
+            await asyncio.sleep(max(self._resend_after_s / 2, 0.05))
+            if not self._subscribers:
+                continue
+            for verdict in self._store.pending_verdicts(older_than=time.time() - self._resend_after_s):
+                self._publish(verdict)

@@ -1,0 +1,152 @@
+"""The sidecar's small durable state: open and closed-but-unanalysed batches, and the verdict outbox.
+
+SQLite in `--data-dir`, WAL mode. Writes are a few KB and take well under a millisecond, so they run
+inline on the event loop; the model work is what goes to threads.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from .batcher import OpenBatch
+from .verdicts import Verdict
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id TEXT PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    state TEXT NOT NULL,            -- 'open' or 'closed' (waiting for its verdict)
+    close_reason TEXT NOT NULL DEFAULT '',
+    payload TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    verdict_id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    acked_at REAL
+);
+CREATE INDEX IF NOT EXISTS verdicts_pending ON verdicts (acked_at, created_at);
+"""
+
+# Acknowledged verdicts are kept this long (for diagnostics and duplicate suppression), then pruned.
+ACKED_RETENTION_S = 7 * 24 * 3600
+
+
+class EventStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- batches -------------------------------------------------------------------------------
+    def save_open(self, batch: OpenBatch) -> None:
+        self._db.execute(
+            "INSERT INTO batches (batch_id, camera_id, state, payload, updated_at) "
+            "VALUES (?, ?, 'open', ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
+            "payload = excluded.payload, updated_at = excluded.updated_at",
+            (batch.batch_id, batch.camera_id, _dumps(batch), time.time()),
+        )
+
+    def mark_closed(self, batch: OpenBatch, reason: str) -> None:
+        self._db.execute(
+            "INSERT INTO batches (batch_id, camera_id, state, close_reason, payload, updated_at) "
+            "VALUES (?, ?, 'closed', ?, ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
+            "state = 'closed', close_reason = excluded.close_reason, payload = excluded.payload, "
+            "updated_at = excluded.updated_at",
+            (batch.batch_id, batch.camera_id, reason, _dumps(batch), time.time()),
+        )
+
+    def load_batches(self) -> tuple[list[OpenBatch], list[tuple[OpenBatch, str]]]:
+        """(open batches, closed batches still waiting for a verdict with their close reason)."""
+        opened, closed = [], []
+        for state, reason, payload in self._db.execute(
+            "SELECT state, close_reason, payload FROM batches ORDER BY updated_at"
+        ):
+            batch = OpenBatch.from_json(_loads(payload))
+            if state == "open":
+                opened.append(batch)
+            else:
+                closed.append((batch, reason))
+        return opened, closed
+
+    # -- verdicts ------------------------------------------------------------------------------
+    def add_verdict(self, verdict: Verdict, *, finishes_batch: bool) -> bool:
+        """Store a verdict (and drop its batch if this is the batch's final verdict) atomically.
+
+        Returns False when a verdict with this id already exists (then nothing changes)."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO verdicts (verdict_id, event_id, payload, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (verdict.verdict_id, verdict.event_id, verdict.to_json(), time.time()),
+            )
+            if finishes_batch:
+                self._db.execute("DELETE FROM batches WHERE batch_id = ?", (verdict.batch_id,))
+        return cursor.rowcount == 1
+
+    def has_verdict(self, verdict_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM verdicts WHERE verdict_id = ?", (verdict_id,)).fetchone()
+        return row is not None
+
+    def pending_verdicts(self, older_than: float | None = None) -> list[Verdict]:
+        query = "SELECT payload FROM verdicts WHERE acked_at IS NULL"
+        params: tuple[float, ...] = ()
+        if older_than is not None:
+            query += " AND created_at <= ?"
+            params = (older_than,)
+        rows = self._db.execute(query + " ORDER BY created_at", params).fetchall()
+        return [Verdict.from_json(row[0]) for row in rows]
+
+    def pending_count(self) -> int:
+        row = self._db.execute("SELECT COUNT(*) FROM verdicts WHERE acked_at IS NULL").fetchone()
+        return int(row[0])
+
+    def ack(self, verdict_ids: list[str]) -> int:
+        now = time.time()
+        with self._transaction():
+            changed = 0
+            for verdict_id in verdict_ids:
+                changed += self._db.execute(
+                    "UPDATE verdicts SET acked_at = ? WHERE verdict_id = ? AND acked_at IS NULL",
+                    (now, verdict_id),
+                ).rowcount
+            self._db.execute(
+                "DELETE FROM verdicts WHERE acked_at IS NOT NULL AND acked_at < ?",
+                (now - ACKED_RETENTION_S,),
+            )
+        return changed
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _dumps(batch: OpenBatch) -> str:
+    return json.dumps(batch.to_json())
+
+
+def _loads(payload: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(payload)
+    return data
