@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from .assessment import GRAMMAR, JSON_SCHEMA, MAX_COMPLETION_TOKENS
 from .prompt import Message
-from .tiny_gguf import write_tiny_gguf
+from .tiny_gguf import CHAT_TEMPLATE, write_tiny_gguf
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -99,9 +99,11 @@ class LlamaCppBackend:
         self._llm: Any = None
         self._grammar: Any = None
         self._no_think = False
+        self._formatter: Any = None
 
     def load(self) -> None:
         from llama_cpp import Llama, LlamaGrammar  # noqa: PLC0415 - heavy import
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # noqa: PLC0415
 
         kwargs: dict[str, Any] = {
             "n_ctx": self.n_ctx,
@@ -136,9 +138,18 @@ class LlamaCppBackend:
                     "/path/to/model.gguf (or SECMON_LLM)."
                 ) from err
         self._grammar = LlamaGrammar.from_string(GRAMMAR, verbose=False)
-        template = str(self._llm.metadata.get("tokenizer.chat_template", ""))
+        template = str(self._llm.metadata.get("tokenizer.chat_template") or CHAT_TEMPLATE)
         # Reasoning models (Nemotron Nano v2/v3) honour /no_think in the system prompt.
         self._no_think = "no_think" in template or "enable_thinking" in template
+        eos, bos = self._llm.token_eos(), self._llm.token_bos()
+        # The chat template from the GGUF, applied here rather than by create_chat_completion so
+        # that the generation can be given a stopping criterion (the deadline).
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=self._llm._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
 
     def warmup(self) -> None:
         self.infer(
@@ -153,35 +164,34 @@ class LlamaCppBackend:
         if self._no_think and messages and messages[0]["role"] == "system":
             system = {**messages[0], "content": messages[0]["content"] + "\n/no_think"}
             messages = [system, *messages[1:]]
-        from llama_cpp import LogitsProcessorList  # noqa: PLC0415
-
-        def stop_at_deadline(_ids: Any, logits: Any) -> Any:
-            # Called before each sampled token; raising aborts the generation at the deadline.
-            if time.monotonic() > deadline:
-                raise _DeadlinePassed
-            return logits
+        from llama_cpp import StoppingCriteriaList  # noqa: PLC0415
 
         started = time.monotonic()
+        deadline_hit = False
+
+        def past_deadline(_ids: Any, _logits: Any) -> bool:
+            nonlocal deadline_hit
+            deadline_hit = time.monotonic() > deadline
+            return deadline_hit
+
+        prompt = self._formatter(messages=messages)
         try:
-            reply = self._llm.create_chat_completion(
-                messages=messages,
+            reply = self._llm.create_completion(
+                prompt=prompt.prompt,
                 grammar=self._grammar,
                 max_tokens=MAX_COMPLETION_TOKENS,
                 temperature=self._temperature,
                 seed=self._seed,
-                logits_processor=LogitsProcessorList([stop_at_deadline]),
+                stop=prompt.stop,
+                stopping_criteria=StoppingCriteriaList([past_deadline]),
             )
-        except _DeadlinePassed as err:
-            raise LlmInferenceError("LLM deadline passed during generation") from err
         except Exception as err:
             raise LlmInferenceError(f"llama.cpp failed: {type(err).__name__}: {err}") from err
-        text = reply["choices"][0]["message"]["content"] or ""
+        if deadline_hit:
+            raise LlmInferenceError("LLM deadline passed during generation")
+        text = reply["choices"][0]["text"] or ""
         tokens = int(reply.get("usage", {}).get("completion_tokens", 0))
         return Completion(text, tokens, (time.monotonic() - started) * 1000)
-
-
-class _DeadlinePassed(Exception):
-    pass
 
 
 class OpenAICompatBackend:

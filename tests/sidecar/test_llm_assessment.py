@@ -115,3 +115,25 @@ def test_parse_handles_unterminated_leading_think() -> None:
 def test_parse_rejects_invalid(text: str) -> None:
     with pytest.raises(AssessmentFormatError):
         parse_assessment(text)
+
+
+def test_backend_path_valid_over_many_seeds(tmp_path: Path) -> None:
+    """The production path (GGUF chat template, our formatter, deadline criterion, grammar)."""
+    import time
+
+    from sidecar.llm.backends import LlamaCppBackend, LlmSpec
+
+    valid = 0
+    for seed in range(20):
+        backend = LlamaCppBackend(
+            LlmSpec.parse("random:tiny"), use_gpu=False, n_ctx=8192, cache_dir=tmp_path,
+            seed=seed, temperature=1.0,
+        )
+        backend.load()
+        completion = backend.infer(
+            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": f"Camera: «c{seed}»"}],
+            deadline=time.monotonic() + 60,
+        )
+        parse_assessment(completion.text)
+        valid += 1
+    assert valid == 20

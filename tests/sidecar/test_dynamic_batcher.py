@@ -1,0 +1,154 @@
+"""The dynamic batcher: batch filling, the delay flush, order, error isolation, off-loop work."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from sidecar.dynamic_batcher import BatcherClosedError, DynamicBatcher
+
+HOUR = 3600.0
+
+
+class Recorder:
+    """A batch function that records the batches it was given (runs in the worker thread)."""
+
+    def __init__(self, fail_on: set[int] | None = None) -> None:
+        self.batches: list[list[int]] = []
+        self.threads: set[str] = set()
+        self.fail_on = fail_on or set()
+
+    def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(list(items))
+        self.threads.add(threading.current_thread().name)
+        if self.fail_on & set(items):
+            raise ValueError(f"poisoned item in {items}")
+        return [i * 10 for i in items]
+
+
+async def test_fills_up_to_max_batch_before_the_delay() -> None:
+    recorder = Recorder()
+    # The delay is an hour: only reaching max_batch can dispatch these batches.
+    batcher = DynamicBatcher(recorder, max_batch=4, max_delay_s=HOUR)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(8)))
+    assert recorder.batches == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert [r.value for r in results] == [i * 10 for i in range(8)]
+    assert {r.batch_size for r in results} == {4}
+    await batcher.close()
+
+
+async def test_flushes_a_partial_batch_after_the_delay() -> None:
+    recorder = Recorder()
+    batcher = DynamicBatcher(recorder, max_batch=64, max_delay_s=0.05)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(3)))
+    assert recorder.batches == [[0, 1, 2]]
+    assert [r.batch_size for r in results] == [3, 3, 3]
+    await batcher.close()
+
+
+async def test_frames_arriving_while_the_model_is_busy_share_the_next_batch() -> None:
+    gate = threading.Event()
+    recorder = Recorder()
+
+    def run(items: list[int]) -> list[int]:
+        if items == [0]:
+            gate.wait(30)
+        return recorder(items)
+
+    batcher = DynamicBatcher(run, max_batch=8, max_delay_s=0)
+    first = asyncio.create_task(batcher.submit(0))
+    while batcher.queue_depth == 0 or recorder.batches or not first.done() and batcher._running == 0:
+        await asyncio.sleep(0.01)
+    rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 6)]
+    await asyncio.sleep(0.05)
+    assert batcher.queue_depth == 6  # one in the model, five waiting
+    gate.set()
+    await asyncio.gather(first, *rest)
+    assert recorder.batches == [[0], [1, 2, 3, 4, 5]]
+    await batcher.close()
+
+
+async def test_results_keep_submission_order() -> None:
+    recorder = Recorder()
+    batcher = DynamicBatcher(recorder, max_batch=3, max_delay_s=0.01)
+    order: list[int] = []
+
+    async def submit(i: int) -> None:
+        result = await batcher.submit(i)
+        order.append(result.value // 10)
+
+    await asyncio.gather(*(submit(i) for i in range(10)))
+    assert order == list(range(10))
+    assert [i for batch in recorder.batches for i in batch] == list(range(10))
+    await batcher.close()
+
+
+async def test_a_failing_item_fails_alone() -> None:
+    recorder = Recorder(fail_on={2})
+    batcher = DynamicBatcher(recorder, max_batch=4, max_delay_s=HOUR)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(4)), return_exceptions=True)
+    assert [r if isinstance(r, Exception) else r.value for r in results][:2] == [0, 10]
+    assert isinstance(results[2], ValueError)
+    assert not isinstance(results[3], Exception)
+    assert results[3].value == 30
+    # The batch failed, then each item ran alone.
+    assert recorder.batches == [[0, 1, 2, 3], [0], [1], [2], [3]]
+    # And the batcher goes on.
+    assert (await batcher.submit(5)).value == 50
+    await batcher.close()
+
+
+async def test_a_wrong_number_of_outputs_is_an_error() -> None:
+    batcher = DynamicBatcher(lambda items: [1], max_batch=2, max_delay_s=HOUR)
+    results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
+    # Each item alone gets exactly one output, so the retry succeeds.
+    assert [r.value for r in results if not isinstance(r, BaseException)] == [1, 1]
+    await batcher.close()
+
+
+async def test_model_work_runs_off_the_event_loop() -> None:
+    gate = threading.Event()
+    recorder = Recorder()
+
+    def slow(items: list[int]) -> list[int]:
+        gate.wait(30)
+        return recorder(items)
+
+    batcher = DynamicBatcher(slow, max_batch=1, max_delay_s=0)
+    pending = asyncio.create_task(batcher.submit(1))
+    ticks = 0
+    while ticks < 5:  # the loop keeps running while the model thread is blocked
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not pending.done()
+    assert batcher.queue_depth == 1
+    gate.set()
+    assert (await pending).value == 10
+    assert recorder.threads and all(t.startswith("secmon-model") for t in recorder.threads)
+    await batcher.close()
+
+
+async def test_close_runs_queued_work_without_waiting_for_the_delay() -> None:
+    recorder = Recorder()
+    batcher = DynamicBatcher(recorder, max_batch=64, max_delay_s=HOUR)
+    pending = [asyncio.create_task(batcher.submit(i)) for i in range(5)]
+    await asyncio.sleep(0.05)
+    assert batcher.queue_depth == 5 and not recorder.batches
+    await batcher.close()
+    assert [p.result().value for p in pending] == [0, 10, 20, 30, 40]
+    with pytest.raises(BatcherClosedError):
+        await batcher.submit(9)
+
+
+async def test_cancelled_requests_are_skipped() -> None:
+    recorder = Recorder()
+    batcher = DynamicBatcher(recorder, max_batch=3, max_delay_s=0.05)
+    keep = asyncio.create_task(batcher.submit(1))
+    drop = asyncio.create_task(batcher.submit(2))
+    await asyncio.sleep(0)
+    drop.cancel()
+    assert (await keep).value == 10
+    assert recorder.batches == [[1]]
+    await batcher.close()
