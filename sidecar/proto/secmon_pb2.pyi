@@ -145,14 +145,16 @@ class ServerMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[HelloReply, _Mapping]] = ..., result: _Optional[_Union[FrameResult, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("client_id", "client_version", "config")
+    __slots__ = ("client_id", "client_version", "config", "time_zone")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_VERSION_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     client_version: str
     config: StreamConfig
-    def __init__(self, client_id: _Optional[str] = ..., client_version: _Optional[str] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ...) -> None: ...
+    time_zone: str
+    def __init__(self, client_id: _Optional[str] = ..., client_version: _Optional[str] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class HelloReply(_message.Message):
     __slots__ = ("server_version", "status")
