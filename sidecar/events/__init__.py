@@ -1,1 +1,1 @@
-"""Event batching and verdicts: detections -> per-camera batches -> LLM risk verdicts -> the stream."""
+"""Event batching and verdicts: detections -> batches per camera -> LLM risk verdicts -> streams."""

@@ -1,11 +1,13 @@
 """Per-camera event batching rules. Pure logic: the caller passes the clock (`now`, epoch seconds).
 
 - At most one open batch per camera.
-- A batch closes `window_s` after it opened or `idle_s` after its last detection, whichever is first.
+- A batch closes `window_s` after it opened or `idle_s` after its last detection, whichever is
+  first.
 - Only frames with detections of interest join (and open) batches.
-- Fast path: a detection whose label is a fast-path label with confidence >= the threshold asks for an
-  immediate verdict of its own, at most once per batch; the frame still joins the batch. The fast-path
-  verdict and the batch's verdict share the batch's event id, so the later one updates the event.
+- Fast path: a detection whose label is a fast-path label with confidence >= the threshold asks for
+  an immediate verdict of its own, at most once per batch; the frame still joins the batch. The
+  fast-path verdict and the batch's verdict share the batch's event id, so the later one updates
+  the event.
 - Replayed backlogs (frames captured long ago) are split by capture time with the same window and
   idle limits, so hours of catch-up never collapse into one batch.
 """

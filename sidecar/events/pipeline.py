@@ -1,9 +1,9 @@
 """The event pipeline: observations -> batches -> LLM verdicts -> the verdict outbox -> streams.
 
 Durability: every batch change is written to the store before anything else happens; a closed batch
-stays in the store until its verdict is stored (atomically, in one transaction); a verdict stays in the
-outbox until a client acknowledges it and is re-sent until then. After a restart, open batches resume
-(and close by the same rules), closed ones are analysed, pending verdicts are offered again.
+stays in the store until its verdict is stored (atomically, in one transaction); a verdict stays in
+the outbox until a client acknowledges it and is re-sent until then. After a restart, open batches
+resume (and close by the same rules), closed ones are analysed, pending verdicts are offered again.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import contextlib
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 
 from ..llm.analyzer import RiskAnalyzer
+from ..stats import LatencyWindow
 from .batcher import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
 from .observations import FrameObservation
 from .store import EventStore
@@ -41,7 +42,7 @@ class _Job:
 class EventStats:
     verdicts_produced: int = 0
     fallback_verdicts: int = 0
-    llm_ms: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    llm_latency: LatencyWindow = field(default_factory=LatencyWindow)
 
 
 class EventPipeline:
@@ -105,6 +106,9 @@ class EventPipeline:
     def configure(self, rules: BatchingRules) -> None:
         self._batcher.rules = rules
 
+    def set_time_zone(self, zone: tzinfo) -> None:
+        self._analyzer.tz = zone
+
     def observe(self, frame: FrameObservation) -> str:
         """Feed one processed frame; returns the id of the batch it joined ('' if none)."""
         outcome = self._batcher.add(frame, self._clock())
@@ -160,7 +164,9 @@ class EventPipeline:
     def _enqueue_final(self, batch: OpenBatch, reason: str) -> None:
         self._enqueue(_FINAL, batch, list(batch.frames), reason)
 
-    def _enqueue(self, priority: int, batch: OpenBatch, frames: list[FrameObservation], reason: str) -> None:
+    def _enqueue(
+        self, priority: int, batch: OpenBatch, frames: list[FrameObservation], reason: str
+    ) -> None:
         self._jobs.put_nowait(_Job(priority, next(self._seq), batch, frames, reason))
 
     async def _close_due_batches(self) -> None:
@@ -180,14 +186,16 @@ class EventPipeline:
             outcome = await self._analyzer.assess(
                 prompt_input(job.frames, job.batch.camera_name, fast_path=fast)
             )
-            verdict = build_verdict(job.batch, job.frames, outcome, fast_path=fast, close_reason=job.reason)
+            verdict = build_verdict(
+                job.batch, job.frames, outcome, fast_path=fast, close_reason=job.reason
+            )
             if not self._store.add_verdict(verdict, finishes_batch=not fast):
                 continue
             self.stats.verdicts_produced += 1
             if verdict.fallback:
                 self.stats.fallback_verdicts += 1
             else:
-                self.stats.llm_ms.append(outcome.llm_ms)
+                self.stats.llm_latency.add(outcome.llm_ms)
             _LOGGER.info(
                 "Verdict %s for %s: %d/%s%s%s",
                 verdict.verdict_id,
@@ -208,5 +216,7 @@ class EventPipeline:
             await asyncio.sleep(max(self._resend_after_s / 2, 0.05))
             if not self._subscribers:
                 continue
-            for verdict in self._store.pending_verdicts(older_than=time.time() - self._resend_after_s):
+            for verdict in self._store.pending_verdicts(
+                older_than=time.time() - self._resend_after_s
+            ):
                 self._publish(verdict)

@@ -1,7 +1,8 @@
-"""The sidecar's small durable state: open and closed-but-unanalysed batches, and the verdict outbox.
+"""The sidecar's small durable state: open and closed-but-unanalysed batches, and the verdict
+outbox.
 
-SQLite in `--data-dir`, WAL mode. Writes are a few KB and take well under a millisecond, so they run
-inline on the event loop; the model work is what goes to threads.
+SQLite in `--data-dir`, WAL mode. Writes are a few KB and take well under a millisecond, so they
+run inline on the event loop; the model work is what goes to threads.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ class EventStore:
         return cursor.rowcount == 1
 
     def has_verdict(self, verdict_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM verdicts WHERE verdict_id = ?", (verdict_id,)).fetchone()
+        row = self._db.execute(
+            "SELECT 1 FROM verdicts WHERE verdict_id = ?", (verdict_id,)
+        ).fetchone()
         return row is not None
 
     def pending_verdicts(self, older_than: float | None = None) -> list[Verdict]:

@@ -70,7 +70,9 @@ class Verdict:
 
 def most_telling_frame(frames: list[FrameObservation]) -> FrameObservation:
     def weight(frame: FrameObservation) -> float:
-        return sum(d.confidence * (1.0 + _PRIORITY_LABELS.get(d.label, 0.0)) for d in frame.detections)
+        return sum(
+            d.confidence * (1.0 + _PRIORITY_LABELS.get(d.label, 0.0)) for d in frame.detections
+        )
 
     return max(frames, key=weight)
 

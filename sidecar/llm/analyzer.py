@@ -1,8 +1,9 @@
-"""Turns a closed batch into a risk assessment: prompt, constrained completion, validation, fallback.
+"""Turns a closed batch into a risk assessment: prompt, constrained completion, validation,
+fallback.
 
-The LLM runs on one dedicated worker thread (llama.cpp contexts are not thread-safe), off the asyncio
-loop. Any failure (backend error, deadline, a completion that does not validate twice) still yields an
-assessment, flagged as fallback, whose summary says analysis was unavailable.
+The LLM runs on one dedicated worker thread (llama.cpp contexts are not thread-safe), off the
+asyncio loop. Any failure (backend error, deadline, a completion that does not validate twice)
+still yields an assessment, flagged as fallback, whose summary says analysis was unavailable.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ class RiskAnalyzer:
     @property
     def tz(self) -> tzinfo:
         return self._tz
+
+    @tz.setter
+    def tz(self, zone: tzinfo) -> None:
+        self._tz = zone
 
     async def start(self) -> None:
         """Load and warm the model on the worker thread."""

@@ -2,8 +2,8 @@
 
 The grammar is ours rather than llama-cpp-python's JSON-schema conversion, which (0.3.36) lets raw
 control characters into strings and ignores integer bounds. Ours spells every legal score, ties the
-level to the score's band, excludes control characters, quotes and backslashes from strings and bounds
-their length, so any completion that finishes is a valid assessment.
+level to the score's band, excludes control characters, quotes and backslashes from strings and
+bounds their length, so any completion that finishes is a valid assessment.
 """
 
 from __future__ import annotations
@@ -173,5 +173,4 @@ def parse_assessment(text: str) -> RiskAssessment:
             raise AssessmentFormatError(f"{name} must be non-empty text")
         if len(value) > limit or not value.isprintable():
             raise AssessmentFormatError(f"{name} too long or not printable text")
-    assert isinstance(summary, str) and isinstance(reasoning, str)
-    return RiskAssessment(score, level, summary.strip(), reasoning.strip())
+    return RiskAssessment(score, level, str(summary).strip(), str(reasoning).strip())

@@ -1,7 +1,7 @@
 """LLM backends: llama.cpp in-process (default) or an OpenAI-compatible HTTP endpoint.
 
-Both follow the model interface the detector uses: `load`, `warmup`, `infer`. They are synchronous and
-run on the analyzer's single worker thread, never on the asyncio loop.
+Both follow the model interface the detector uses: `load`, `warmup`, `infer`. They are synchronous
+and run on the analyzer's single worker thread, never on the asyncio loop.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from .tiny_gguf import CHAT_TEMPLATE, write_tiny_gguf
 
 _LOGGER = logging.getLogger(__name__)
 
-# Production default: NVIDIA Nemotron 3 Nano (30B total, 3B active MoE), Q4_K_M, all layers on the GPU.
+# Production default: NVIDIA Nemotron 3 Nano (30B total, 3B active MoE), Q4_K_M, all layers on
+# the GPU.
 DEFAULT_LLM_SPEC = "bartowski/nvidia_Nemotron-3-Nano-30B-A3B-GGUF:*Q4_K_M.gguf"
 # For GPUs with ~6 GB: NVIDIA Nemotron Mini 4B Instruct.
 SMALL_LLM_SPEC = "bartowski/Nemotron-Mini-4B-Instruct-GGUF:*Q4_K_M.gguf"
@@ -55,7 +56,8 @@ class LlmSpec:
             repo, filename = spec.split(":", 1)
             return cls("hub", repo, filename)
         raise ValueError(
-            f"LLM spec {spec!r} is not a .gguf path, REPO/NAME:FILE.gguf, an http(s) URL or random:tiny"
+            f"LLM spec {spec!r} is not a .gguf path, REPO/NAME:FILE.gguf, an http(s) URL "
+            "or random:tiny"
         )
 
 
@@ -102,8 +104,9 @@ class LlamaCppBackend:
         self._formatter: Any = None
 
     def load(self) -> None:
-        from llama_cpp import Llama, LlamaGrammar  # noqa: PLC0415 - heavy import
+        from llama_cpp import Llama  # noqa: PLC0415 - heavy import
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # noqa: PLC0415
+        from llama_cpp.llama_grammar import LlamaGrammar  # noqa: PLC0415
 
         kwargs: dict[str, Any] = {
             "n_ctx": self.n_ctx,
@@ -242,7 +245,7 @@ class OpenAICompatBackend:
         started = time.monotonic()
         timeout = max(0.1, deadline - started)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 reply = json.loads(response.read())
         except (urllib.error.URLError, TimeoutError, OSError, ValueError) as err:
             raise LlmInferenceError(f"LLM endpoint failed: {err}") from err

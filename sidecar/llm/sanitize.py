@@ -2,8 +2,9 @@
 
 Camera names (folder names on an FTP drop) and, later, OCR or plate text come from outside. Before
 they reach a prompt they are reduced to one short line of plain text that cannot close the quoted
-field it sits in, cannot forge chat-template or role markers, and cannot smuggle instructions that the
-prompt would otherwise present as its own. The prompt additionally presents such text as quoted data.
+field it sits in, cannot forge chat-template or role markers, and cannot smuggle instructions that
+the prompt would otherwise present as its own. The prompt additionally presents such text as quoted
+data.
 """
 
 from __future__ import annotations

@@ -10,9 +10,13 @@ from sidecar.events.observations import DetectedObject, FrameObservation
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 
 
-def frame(fid: str, camera: str = "front_door", *labels: tuple[str, float], at: float = 0.0) -> FrameObservation:
+def frame(
+    fid: str, camera: str = "front_door", *labels: tuple[str, float], at: float = 0.0
+) -> FrameObservation:
     dets = tuple(DetectedObject(label, conf, 10, 10, 50, 80) for label, conf in labels)
-    return FrameObservation(fid, camera, camera.replace("_", " ").title(), T0 + timedelta(seconds=at), 100, 100, dets)
+    return FrameObservation(
+        fid, camera, camera.replace("_", " ").title(), T0 + timedelta(seconds=at), 100, 100, dets
+    )
 
 
 def test_empty_frames_open_no_batch() -> None:

@@ -76,7 +76,9 @@ async def test_batch_closes_on_idle_and_yields_one_valid_verdict(
     p, clock = pipeline
     queue = p.subscribe()
     batch_id = p.observe(frame("f1", "garage", ("car", 0.7), at=0))
-    assert batch_id and p.observe(frame("f2", "garage", ("car", 0.8), ("dog", 0.6), at=5)) == batch_id
+    assert (
+        batch_id and p.observe(frame("f2", "garage", ("car", 0.8), ("dog", 0.6), at=5)) == batch_id
+    )
     assert p.observe(frame("f3", "garage", at=6)) == ""  # nothing detected: joins nothing
     clock.now += 29
     await asyncio.sleep(0.1)
@@ -86,7 +88,12 @@ async def test_batch_closes_on_idle_and_yields_one_valid_verdict(
     assert verdict.batch_id == batch_id == verdict.event_id
     assert verdict.verdict_id == f"{batch_id}:final"
     assert verdict.close_reason == "idle" and not verdict.fast_path and not verdict.fallback
-    assert 0 <= verdict.risk_score <= 100 and verdict.risk_level in {"low", "medium", "high", "critical"}
+    assert 0 <= verdict.risk_score <= 100 and verdict.risk_level in {
+        "low",
+        "medium",
+        "high",
+        "critical",
+    }
     assert verdict.frame_ids == ("f1", "f2")
     assert {lc.label: lc.count for lc in verdict.labels} == {"car": 2, "dog": 1}
     assert verdict.snapshot_frame_id == "f2"
@@ -127,7 +134,9 @@ async def test_llm_failure_yields_fallback_verdict(tmp_path: Path, model_dir: Pa
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     clock = Clock()
-    p = await make_pipeline(tmp_path, model_dir, clock, llm=f"http://127.0.0.1:{port}/v1", timeout_s=2)
+    p = await make_pipeline(
+        tmp_path, model_dir, clock, llm=f"http://127.0.0.1:{port}/v1", timeout_s=2
+    )
     try:
         queue = p.subscribe()
         p.observe(frame("n1", "yard", ("person", 0.6), at=0))

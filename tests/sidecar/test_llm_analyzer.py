@@ -17,7 +17,9 @@ from sidecar.llm.backends import LlmSpec, create_backend
 from sidecar.llm.prompt import PromptDetection, PromptInput
 
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-BATCH = PromptInput("Front Door", NOON, NOON, [PromptDetection("person", 0.95, NOON, 0.5, 0.5, 0.1)])
+BATCH = PromptInput(
+    "Front Door", NOON, NOON, [PromptDetection("person", 0.95, NOON, 0.5, 0.5, 0.1)]
+)
 
 
 class _Endpoint(BaseHTTPRequestHandler):
@@ -30,7 +32,9 @@ class _Endpoint(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append(body)
         content = type(self).replies.pop(0)
-        data = json.dumps({"choices": [{"message": {"content": content}}], "usage": {"completion_tokens": 42}})
+        data = json.dumps(
+            {"choices": [{"message": {"content": content}}], "usage": {"completion_tokens": 42}}
+        )
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -52,10 +56,19 @@ def endpoint() -> Iterator[str]:
     thread.join()
 
 
-async def test_reasoning_model_output_still_yields_valid_verdict(endpoint: str, tmp_path: Path) -> None:
-    answer = {"reasoning": "Daytime visitor.", "risk_score": 20, "risk_level": "low", "summary": "Visitor."}
+async def test_reasoning_model_output_still_yields_valid_verdict(
+    endpoint: str, tmp_path: Path
+) -> None:
+    answer = {
+        "reasoning": "Daytime visitor.",
+        "risk_score": 20,
+        "risk_level": "low",
+        "summary": "Visitor.",
+    }
     _Endpoint.replies = ["pong", "<think>Let me think about {this}.</think>\n" + json.dumps(answer)]
-    backend = create_backend(endpoint, use_gpu=False, n_ctx=8192, cache_dir=tmp_path, model="nemotron")
+    backend = create_backend(
+        endpoint, use_gpu=False, n_ctx=8192, cache_dir=tmp_path, model="nemotron"
+    )
     analyzer = RiskAnalyzer(backend, tz=UTC)
     await analyzer.start()
     try:
@@ -103,16 +116,25 @@ def test_llm_specs() -> None:
     assert LlmSpec.parse("/models/nemotron.gguf") == LlmSpec("file", "/models/nemotron.gguf")
     hub = LlmSpec.parse("bartowski/nvidia_Nemotron-3-Nano-30B-A3B-GGUF:*Q4_K_M.gguf")
     assert (hub.kind, hub.value, hub.filename) == (
-        "hub", "bartowski/nvidia_Nemotron-3-Nano-30B-A3B-GGUF", "*Q4_K_M.gguf")
+        "hub",
+        "bartowski/nvidia_Nemotron-3-Nano-30B-A3B-GGUF",
+        "*Q4_K_M.gguf",
+    )
     assert LlmSpec.parse("http://127.0.0.1:8080/v1/").value == "http://127.0.0.1:8080/v1"
     with pytest.raises(ValueError, match="random:tiny"):
         LlmSpec.parse("random:huge")
-    with pytest.raises(ValueError, match="not a .gguf path"):
+    with pytest.raises(ValueError, match=r"not a \.gguf path"):
         LlmSpec.parse("nonsense")
 
 
-async def test_unreachable_hub_fails_with_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_unreachable_hub_fails_with_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    backend = create_backend("someone/missing-GGUF:*Q4_K_M.gguf", use_gpu=False, n_ctx=8192, cache_dir=tmp_path)
-    with pytest.raises(Exception, match="Download the .gguf file once and pass its path with --llm"):
+    backend = create_backend(
+        "someone/missing-GGUF:*Q4_K_M.gguf", use_gpu=False, n_ctx=8192, cache_dir=tmp_path
+    )
+    with pytest.raises(
+        Exception, match=r"Download the \.gguf file once and pass its path with --llm"
+    ):
         backend.load()

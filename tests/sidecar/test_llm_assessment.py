@@ -1,4 +1,4 @@
-"""The verdict grammar and validation: every completion the tiny real model produces must validate."""
+"""The verdict grammar and validation: every completion of the tiny real model must validate."""
 
 from __future__ import annotations
 
@@ -33,7 +33,10 @@ def test_tiny_model_verdicts_always_valid(tmp_path: Path, model_seed: int) -> No
     grammar = LlamaGrammar.from_string(GRAMMAR, verbose=False)
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": "Camera: «Front Door»\n- 02:13:05 «person» 0.97 (middle-center, large)"},
+        {
+            "role": "user",
+            "content": "Camera: «Front Door»\n- 02:13:05 «person» 0.97 (middle-center, large)",
+        },
     ]
     results = []
     for seed in range(SEEDS_PER_MODEL):
@@ -62,8 +65,19 @@ def test_grammar_text_characters_are_printable() -> None:
             assert char not in '"\\'
 
 
-@pytest.mark.parametrize(("score", "level"), [(0, "low"), (29, "low"), (30, "medium"), (59, "medium"),
-                                              (60, "high"), (84, "high"), (85, "critical"), (100, "critical")])
+@pytest.mark.parametrize(
+    ("score", "level"),
+    [
+        (0, "low"),
+        (29, "low"),
+        (30, "medium"),
+        (59, "medium"),
+        (60, "high"),
+        (84, "high"),
+        (85, "critical"),
+        (100, "critical"),
+    ],
+)
 def test_score_bands(score: int, level: str) -> None:
     assert level_for_score(score) is RiskLevel(level)
     assert RISK_BANDS[RiskLevel(level)][0] <= score <= RISK_BANDS[RiskLevel(level)][1]
@@ -126,12 +140,19 @@ def test_backend_path_valid_over_many_seeds(tmp_path: Path) -> None:
     valid = 0
     for seed in range(20):
         backend = LlamaCppBackend(
-            LlmSpec.parse("random:tiny"), use_gpu=False, n_ctx=8192, cache_dir=tmp_path,
-            seed=seed, temperature=1.0,
+            LlmSpec.parse("random:tiny"),
+            use_gpu=False,
+            n_ctx=8192,
+            cache_dir=tmp_path,
+            seed=seed,
+            temperature=1.0,
         )
         backend.load()
         completion = backend.infer(
-            [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": f"Camera: «c{seed}»"}],
+            [
+                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "user", "content": f"Camera: «c{seed}»"},
+            ],
             deadline=time.monotonic() + 60,
         )
         parse_assessment(completion.text)

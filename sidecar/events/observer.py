@@ -1,0 +1,108 @@
+"""Plugs the event pipeline into the Stream RPC (the servicer's `StreamObserver` seam).
+
+- every successfully processed stream frame is observed (joins a batch, may take the fast path);
+- every open stream receives verdicts: first all unacknowledged ones, then each new one, and
+  unacknowledged ones again until the client acknowledges them;
+- `StreamConfig.batching` sets the batching rules, `Hello.time_zone` the prompts' local time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .. import convert
+from ..domain import FrameOutcome, FrameRequest
+from ..proto import secmon_pb2 as pb
+from ..streams import StreamObserver, StreamSession
+from . import messages
+from .batcher import BatchingRules
+from .observations import DetectedObject, FrameObservation
+from .pipeline import EventPipeline
+from .verdicts import Verdict
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class EventObserver(StreamObserver):
+    def __init__(self, pipeline: EventPipeline, default_rules: BatchingRules) -> None:
+        self._pipeline = pipeline
+        self._default_rules = default_rules
+        self._subscriptions: dict[int, asyncio.Queue[Verdict]] = {}
+
+    async def start(self) -> None:
+        await self._pipeline.start()
+
+    async def close(self) -> None:
+        await self._pipeline.stop()
+
+    # -- sessions ------------------------------------------------------------------------------
+    async def on_session_open(self, session: StreamSession) -> None:
+        queue = self._pipeline.subscribe()
+        self._subscriptions[session.session_id] = queue
+        session.spawn(self._forward(session, queue), name=f"secmon-verdicts-{session.session_id}")
+
+    async def on_session_closed(self, session: StreamSession) -> None:
+        queue = self._subscriptions.pop(session.session_id, None)
+        if queue is not None:
+            self._pipeline.unsubscribe(queue)
+
+    async def _forward(self, session: StreamSession, queue: asyncio.Queue[Verdict]) -> None:
+        while True:
+            verdict = await queue.get()
+            if not session.send(pb.ServerMessage(verdict=messages.verdict_message(verdict))):
+                return  # stream ended; the verdict stays pending for the next stream
+
+    # -- client messages -----------------------------------------------------------------------
+    async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
+        if hello.time_zone:
+            zone = _zone(hello.time_zone)
+            if zone is not None:
+                self._pipeline.set_time_zone(zone)
+
+    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
+        if config.HasField("batching"):
+            rules = messages.batching_rules(config.batching, self._default_rules)
+            self._pipeline.configure(rules)
+            _LOGGER.info("Batching rules from %s: %s", session.client_id or session.peer, rules)
+
+    async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
+        self._pipeline.ack(list(ack.verdict_ids))
+
+    async def on_frame_result(
+        self, session: StreamSession, frame: FrameRequest, outcome: FrameOutcome
+    ) -> str:
+        observation = FrameObservation(
+            frame_id=frame.frame_id,
+            camera_id=frame.camera_id,
+            camera_name=frame.camera_name or frame.camera_id,
+            captured_at=outcome.captured_at or messages.now(),
+            width=outcome.width,
+            height=outcome.height,
+            detections=tuple(
+                DetectedObject(
+                    d.label, d.confidence, d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max
+                )
+                for d in outcome.detections
+            ),
+        )
+        return self._pipeline.observe(observation)
+
+    def fill_status(self, status: pb.SidecarStatus) -> None:
+        stats = self._pipeline.stats
+        status.llm_model = self._pipeline.model_name
+        status.open_batches = self._pipeline.open_batches
+        status.pending_verdicts = self._pipeline.pending_verdicts
+        status.verdicts_produced = stats.verdicts_produced
+        status.fallback_verdicts = stats.fallback_verdicts
+        status.llm_latency.CopyFrom(convert.latency(stats.llm_latency.summary()))
+
+
+def _zone(name: str) -> tzinfo | None:
+    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(name)
+    _LOGGER.warning("Unknown time zone %r from client; keeping the current one", name)
+    return None
