@@ -54,7 +54,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> bo
     async def _async_on_stop(_event: Event) -> None:
         await runtime.async_stop()
 
-    entry.async_on_unload(hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _async_on_stop))
+    entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_on_stop))
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True
 

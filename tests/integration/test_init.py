@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
+from homeassistant.const import (
+    EVENT_HOMEASSISTANT_STOP,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
@@ -21,7 +26,9 @@ from custom_components.secmon.const import (
     CONF_ADDRESS,
     CONF_CAMERA_ROOT,
     CONF_DEBOUNCE,
+    CONF_QUEUE_BOUND,
     DOMAIN,
+    ISSUE_QUEUE_OVERFLOW,
     ISSUE_SIDECAR_UNREACHABLE,
     UNREACHABLE_ISSUE_DELAY,
 )
@@ -142,3 +149,48 @@ async def test_sidecar_away_keeps_frames_and_raises_issue(
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_queue_overflow_drops_oldest_with_issue(
+    hass: HomeAssistant,
+    config_dir: Path,
+    camera_root: Path,
+    unused_address: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Bounded queue: the oldest unsent frames go, counted, with a warning and a repair issue."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=unused_address,
+        data={CONF_ADDRESS: unused_address, CONF_CAMERA_ROOT: str(camera_root)},
+        options={CONF_DEBOUNCE: 0.2, CONF_QUEUE_BOUND: 3},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    front = camera_root / "Front Door"
+    for n in range(5):
+        write_image(front / f"{n}.jpg", image_bytes(50 + n), mtime=1_900_000_000 + n)
+    hub = entry.runtime_data.hub
+    await wait_for(hass, lambda: hub.counters["frames_dropped"] == 2, "drops")
+    assert hub.queue_depth == 3
+    pending = await hass.async_add_executor_job(entry.runtime_data.queue.next_pending, set(), 10)
+    assert [Path(f.path).name for f in pending] == ["2.jpg", "3.jpg", "4.jpg"]
+    assert "The frame queue is full" in caplog.text
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"{ISSUE_QUEUE_OVERFLOW}_{entry.entry_id}")
+    assert issue is not None
+    assert issue.translation_placeholders == {"dropped": "2", "max_frames": "3"}
+
+
+async def test_home_assistant_stop_stops_the_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """On HA stop every task and the watcher stop, even though entries are not unloaded."""
+    runtime = init_integration.runtime_data
+    tasks = list(runtime._tasks)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert all(task.done() for task in tasks)
+    assert runtime.watcher._observer is None
+    # A later unload (the harness does one) is harmless.
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
