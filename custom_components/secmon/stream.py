@@ -156,8 +156,13 @@ class SidecarStream:
                 error = f"{err.code().name}: {err.details()}"
                 if err.code() == grpc.StatusCode.UNAUTHENTICATED:
                     error = "the sidecar rejected the access token"
-            except (_SessionEndedError, TimeoutError) as err:
+            except (_SessionEndedError, TimeoutError, asyncio.InvalidStateError) as err:
+                # InvalidStateError: grpc.aio refuses a write on a call the peer already ended.
                 error = str(err) or type(err).__name__
+            except Exception as err:
+                # Whatever breaks a session must not end the loop that keeps frames flowing.
+                LOGGER.exception("Unexpected error in the sidecar stream; reconnecting")
+                error = f"{type(err).__name__}: {err}"
             finally:
                 self._in_flight.clear()
                 await channel.close()
@@ -178,6 +183,7 @@ class SidecarStream:
                         client_id=self.entry_id,
                         client_version=CLIENT_VERSION,
                         config=self.config,
+                        time_zone=self.hass.config.time_zone,
                     )
                 ),
             )
@@ -192,9 +198,7 @@ class SidecarStream:
                 await self._async_feed(call, reader)
             finally:
                 reader.cancel()
-                with contextlib.suppress(
-                    asyncio.CancelledError, grpc.aio.AioRpcError, _SessionEndedError
-                ):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reader
         finally:
             call.cancel()
