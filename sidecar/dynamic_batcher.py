@@ -83,6 +83,11 @@ class DynamicBatcher(Generic[In, Out]):
         """Requests submitted but not finished (waiting or in the running batch)."""
         return len(self._queue) + self._running
 
+    @property
+    def in_model(self) -> int:
+        """Requests in the batch the model is running now."""
+        return self._running
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
@@ -91,6 +96,10 @@ class DynamicBatcher(Generic[In, Out]):
 
     async def submit(self, item: In) -> Batched[Out]:
         """Queue one request and wait for its output."""
+        return await self.enqueue(item)
+
+    def enqueue(self, item: In) -> asyncio.Future[Batched[Out]]:
+        """Queue one request now; the future gets its output."""
         if self._closing:
             raise BatcherClosedError("the batcher is shutting down")
         if self._task is None:
@@ -98,7 +107,7 @@ class DynamicBatcher(Generic[In, Out]):
         future: asyncio.Future[Batched[Out]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(item, future, time.monotonic()))
         self._wakeup.set()
-        return await future
+        return future
 
     def expedite(self) -> None:
         """Run what is queued now instead of waiting for batches to fill (used when draining)."""

@@ -57,6 +57,10 @@ class DetectionPipeline:
         self._decode_pool = ThreadPoolExecutor(workers, thread_name_prefix="secmon-decode")
         self._cache = ResultCache(result_cache_size)
         self._inflight: set[asyncio.Future[FrameOutcome]] = set()
+        # Frames enter the batcher in arrival order although they decode in parallel: each waits
+        # for the previous frame's turn. Hooks run in arrival order per camera.
+        self._last_turn: asyncio.Future[None] | None = None
+        self._hook_turns: dict[str, asyncio.Future[None]] = {}
         self._before_model = 0
         self._accepting = True
 
@@ -108,7 +112,8 @@ class DetectionPipeline:
             self.stats.frame_received()
             return _done(self._failed(request, err, time.monotonic()))
         future, started = self._cache.get_or_start(
-            (request.camera_id, request.frame_id), lambda: self._stream_frame(request, hook)
+            (request.camera_id, request.frame_id),
+            lambda: self._stream_frame(request, hook, *self._next_turn(request.camera_id)),
         )
         if started:
             self._inflight.add(future)
@@ -119,27 +124,57 @@ class DetectionPipeline:
         """One frame through the model (no idempotency, no hook): Analyze, and the stream path."""
         started = time.monotonic()
         self.stats.frame_received()
-        task = asyncio.ensure_future(self._detect(request, started))
+        previous = self._last_turn
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last_turn = turn
+        task = asyncio.ensure_future(self._detect(request, started, previous, turn))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
         # The work is owned by the pipeline: a caller that goes away does not cancel it.
         return await asyncio.shield(task)
 
-    async def _stream_frame(self, request: FrameRequest, hook: FrameHook | None) -> FrameOutcome:
-        outcome = await self.detect(request)
-        if hook is not None and outcome.ok:
-            try:
-                batch_id = await hook(request, outcome)
-            except Exception:
-                _LOGGER.exception(
-                    "Frame hook failed for %s/%s", request.camera_id, request.frame_id
-                )
-            else:
-                if batch_id:
-                    outcome = replace(outcome, batch_id=batch_id)
-        return outcome
+    def _next_turn(
+        self, camera_id: str
+    ) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
+        previous = self._hook_turns.get(camera_id)
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._hook_turns[camera_id] = turn
+        return previous, turn
 
-    async def _detect(self, request: FrameRequest, started: float) -> FrameOutcome:
+    async def _stream_frame(
+        self,
+        request: FrameRequest,
+        hook: FrameHook | None,
+        previous: asyncio.Future[None] | None,
+        turn: asyncio.Future[None],
+    ) -> FrameOutcome:
+        try:
+            outcome = await self.detect(request)
+            if previous is not None:
+                await asyncio.wait([previous])
+            if hook is not None and outcome.ok:
+                try:
+                    batch_id = await hook(request, outcome)
+                except Exception:
+                    _LOGGER.exception(
+                        "Frame hook failed for %s/%s", request.camera_id, request.frame_id
+                    )
+                else:
+                    if batch_id:
+                        outcome = replace(outcome, batch_id=batch_id)
+            return outcome
+        finally:
+            _pass_turn(turn, previous)
+            if self._hook_turns.get(request.camera_id) is turn:
+                del self._hook_turns[request.camera_id]
+
+    async def _detect(
+        self,
+        request: FrameRequest,
+        started: float,
+        previous: asyncio.Future[None] | None,
+        turn: asyncio.Future[None],
+    ) -> FrameOutcome:
         self._before_model += 1
         in_queue = True
         try:
@@ -152,7 +187,11 @@ class DetectionPipeline:
                 self._decode_pool, prepare_frame, request.image, self.limits,
                 self.detector.preprocess, threshold, self.preprocess_mode,
             )
-            batched = await self._batcher.submit(prepared)
+            if previous is not None:
+                await asyncio.wait([previous])
+            entered = self._batcher.enqueue(prepared)
+            _pass_turn(turn, None)
+            batched = await entered
             self._before_model -= 1
             in_queue = False
         except FrameError as err:
@@ -167,6 +206,9 @@ class DetectionPipeline:
         finally:
             if in_queue:
                 self._before_model -= 1
+            # A frame that failed before the batcher passes its turn on only after the frame
+            # before it has had its own, so that order holds across failures.
+            _pass_turn(turn, previous)
         total_ms = (time.monotonic() - started) * 1000.0
         self.stats.frame_processed(total_ms)
         return FrameOutcome(
@@ -201,6 +243,16 @@ class DetectionPipeline:
             total_ms=(time.monotonic() - started) * 1000.0,
             captured_at=request.captured_at,
         )
+
+
+def _pass_turn(turn: asyncio.Future[None], after: asyncio.Future[None] | None) -> None:
+    """Resolve `turn` now, or once `after` is resolved."""
+    if turn.done():
+        return
+    if after is None or after.done():
+        turn.set_result(None)
+    else:
+        after.add_done_callback(lambda _: None if turn.done() else turn.set_result(None))
 
 
 def _done(outcome: FrameOutcome) -> asyncio.Future[FrameOutcome]:

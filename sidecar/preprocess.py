@@ -132,7 +132,7 @@ def resize_for_model(
     if fast and spec.resample == Image.Resampling.BILINEAR:
         # torch's uint8 antialiased bilinear kernel (AVX2): the same filter as PIL's, several times
         # faster; results differ from PIL by at most one grey level (rounding).
-        hwc = torch.from_numpy(np.asarray(image, dtype=np.uint8))
+        hwc = torch.from_numpy(np.array(image, dtype=np.uint8))  # writable, as torch wants
         out = torch.nn.functional.interpolate(
             hwc.permute(2, 0, 1).unsqueeze(0),  # channels-last NCHW view, no copy
             size=(spec.height, spec.width),

@@ -174,6 +174,8 @@ class RTDetrV2Detector(Detector):
         return self._preprocess
 
     def load(self) -> None:
+        if self._model is not None:
+            return
         spec = parse_model_spec(self._spec_text)
         self._device = resolve_device(self._requested_device)
         t0 = time.perf_counter()

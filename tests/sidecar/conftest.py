@@ -8,14 +8,14 @@ import os
 # As `python -m sidecar` does, before torch loads OpenMP (see sidecar/__main__.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
-from sidecar_harness import SidecarProcess  # noqa: E402
+import pytest
+from sidecar_harness import SidecarProcess
 
-from sidecar.models.detector import RTDetrV2Detector, save_random_model  # noqa: E402
-from sidecar.preprocess import PreprocessSpec  # noqa: E402
+from sidecar.models.detector import RTDetrV2Detector, save_random_model
+from sidecar.preprocess import PreprocessSpec
 
 # Small input size keeps the suite fast; the loading path is the one a real model takes.
 TINY_INPUT = 320

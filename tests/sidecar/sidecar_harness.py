@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -50,7 +50,8 @@ def scene(width: int, height: int, seed: int = 0) -> Image.Image:
         fill = tuple(int(v) for v in rng.integers(0, 255, 3))
         draw.ellipse((x0, y0, x1, y1), fill=fill)
     image = image.filter(ImageFilter.GaussianBlur(1))
-    noisy = np.asarray(image).astype(np.int16) + rng.normal(0, 2, (height, width, 3)).astype(np.int16)
+    noise = rng.normal(0, 2, (height, width, 3)).astype(np.int16)
+    noisy = np.asarray(image).astype(np.int16) + noise
     return Image.fromarray(noisy.clip(0, 255).astype(np.uint8))
 
 
@@ -86,6 +87,17 @@ def png_bomb(width: int, height: int) -> bytes:
     row = b"\x00" + b"\x00" * ((width + 7) // 8)
     idat = zlib.compress(row * 16)  # a few rows; the rest is "missing"
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 60.0) -> None:
+    """Wait until `check()` is true (polling; a guard against hanging, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.01)
 
 
 # -- the sidecar process -----------------------------------------------------------------------

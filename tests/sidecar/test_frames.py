@@ -33,7 +33,9 @@ def test_not_an_image(data: bytes) -> None:
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated(fmt: str) -> None:
     data = encode(scene(200, 150), fmt)
-    error = pytest.raises(FrameError, decode_frame, truncated(data, 0.5), LIMITS).value
+    with pytest.raises(FrameError) as info:
+        decode_frame(truncated(data, 0.5), LIMITS)
+    error = info.value
     assert error.code is FrameErrorCode.TRUNCATED
     assert fmt in error.message
 
@@ -54,7 +56,9 @@ def test_too_many_pixels_at_our_limit() -> None:
 def test_too_large() -> None:
     data = png(300, 300)
     limits = FrameLimits(max_frame_bytes=len(data) - 1, max_pixels=10**8)
-    error = pytest.raises(FrameError, check_size, data, limits).value
+    with pytest.raises(FrameError) as info:
+        check_size(data, limits)
+    error = info.value
     assert error.code is FrameErrorCode.TOO_LARGE
     assert str(len(data)) in error.message
     assert code_of(data, limits) is FrameErrorCode.TOO_LARGE

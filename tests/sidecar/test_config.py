@@ -1,0 +1,78 @@
+"""Flags and their SECMON_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sidecar.config import MIB, Settings, parse_settings
+
+
+def test_defaults() -> None:
+    s = parse_settings([], env={})
+    assert s == Settings()
+    assert s.listen == "127.0.0.1:50051"
+    assert s.detector == "PekingU/rtdetr_v2_r18vd"
+    assert (s.device, s.threshold, s.token) == ("auto", 0.5, None)
+    assert s.max_frame_bytes == 32 * MIB
+    assert s.data_dir == Path("sidecar-data")
+    assert s.preprocess == "fast"
+
+
+def test_environment_variables() -> None:
+    env = {
+        "SECMON_LISTEN": "0.0.0.0:6000",
+        "SECMON_DETECTOR": "random:tiny",
+        "SECMON_DEVICE": "cpu",
+        "SECMON_THRESHOLD": "0.3",
+        "SECMON_MAX_BATCH": "8",
+        "SECMON_MAX_DELAY_MS": "5.5",
+        "SECMON_TOKEN": "s3cret",
+        "SECMON_MAX_FRAME_BYTES": "1000",
+        "SECMON_MAX_PIXELS": "2000",
+        "SECMON_DATA_DIR": "/var/lib/secmon",
+        "SECMON_LOG_LEVEL": "debug",
+        "SECMON_PREPROCESS": "exact",
+    }
+    s = parse_settings([], env=env)
+    assert s.listen == "0.0.0.0:6000"
+    assert (s.detector, s.device, s.threshold) == ("random:tiny", "cpu", 0.3)
+    assert (s.max_batch, s.max_delay_ms, s.token) == (8, 5.5, "s3cret")
+    assert (s.max_frame_bytes, s.max_pixels) == (1000, 2000)
+    assert s.data_dir == Path("/var/lib/secmon")
+    assert s.log_level == "DEBUG"
+    assert s.preprocess == "exact"
+
+
+def test_flags_win_over_the_environment() -> None:
+    s = parse_settings(["--max-batch", "2", "--threshold", "0.9"],
+                       env={"SECMON_MAX_BATCH": "8", "SECMON_THRESHOLD": "0.1"})
+    assert (s.max_batch, s.threshold) == (2, 0.9)
+
+
+def test_empty_token_means_no_auth() -> None:
+    assert parse_settings([], env={"SECMON_TOKEN": ""}).token is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--threshold", "1.5"], ["--max-batch", "0"], ["--max-delay-ms", "-1"], ["--device", "tpu"],
+     ["--preprocess", "magic"]],
+)
+def test_invalid_flags_exit(argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings(argv, env={})
+
+
+@pytest.mark.parametrize("env", [{"SECMON_DEVICE": "gpu"}, {"SECMON_PREPROCESS": "x"}])
+def test_invalid_environment_exits(env: dict[str, str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_settings([], env=env)
+
+
+def test_grpc_limit_is_clearly_above_the_frame_limit() -> None:
+    for frame_bytes in (1000, 32 * MIB, 900 * MIB):
+        s = Settings(max_frame_bytes=frame_bytes)
+        assert s.grpc_message_limit >= frame_bytes + 4 * MIB
+        assert s.grpc_message_limit < 2**31
