@@ -25,6 +25,11 @@ class FrameErrorCode(enum.Enum):
         return self in (FrameErrorCode.INTERNAL, FrameErrorCode.UNAVAILABLE)
 
 
+class StartupError(RuntimeError):
+    """Start-up cannot continue (a model that cannot be loaded, ...). The message is shown to the
+    user as the one error line before the process exits non-zero, so it says what to do."""
+
+
 class FrameError(Exception):
     """A frame that cannot be processed, with the typed reason sent back to the client."""
 

@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection
 from . import __version__
 from .auth import BearerTokenInterceptor
 from .config import Settings, configure_logging, parse_settings
+from .domain import StartupError
 from .frames import FrameLimits
 from .gpu import GpuMonitor
 from .models.base import Detector, DetectorLoadError
@@ -115,8 +116,16 @@ class SidecarServer:
         return self.port
 
     async def load_model(self) -> None:
-        """Load and warm up the detector (raises DetectorLoadError), then report SERVING."""
-        await self.pipeline.start()
+        """Load and warm up the detector, and run the observer's `load`, side by side; then
+        report SERVING. Raises what they raise (StartupError for the expected failures)."""
+        detector = asyncio.ensure_future(self.pipeline.start())
+        observer = asyncio.ensure_future(self.observer.load())
+        try:
+            await asyncio.gather(detector, observer)
+        except BaseException:
+            for task in (detector, observer):
+                task.cancel()
+            raise
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         _LOGGER.info("Ready: serving %s", SERVICE_NAME)
@@ -177,7 +186,7 @@ async def serve(
     await asyncio.wait({loading, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if loading.done() and loading.exception() is not None:
         failure = loading.exception()
-        message = str(failure) if isinstance(failure, DetectorLoadError) else repr(failure)
+        message = str(failure) if isinstance(failure, StartupError) else repr(failure)
         _LOGGER.error("Cannot start: %s", message)
         stopping.cancel()
         await server.server.stop(0)

@@ -37,7 +37,12 @@ class StreamObserver:
     """
 
     async def start(self) -> None:
-        """The server is starting (before the model is ready)."""
+        """The server is listening; the detector is not loaded yet. Keep it quick."""
+
+    async def load(self) -> None:
+        """Heavy start-up work (e.g. loading an LLM), run while the detector loads. The server
+        reports SERVING only after both finished. Raise domain.StartupError to stop the process
+        with that message (exit code 2)."""
 
     async def close(self) -> None:
         """The server is shutting down; every frame has been answered and streams are ending."""

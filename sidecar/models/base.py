@@ -5,11 +5,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from ..domain import Detection
+from ..domain import Detection, StartupError
 from ..preprocess import PreparedFrame, PreprocessSpec
 
 
-class DetectorLoadError(RuntimeError):
+class DetectorLoadError(StartupError):
     """The model could not be loaded; the message says what to do about it."""
 
 

@@ -15,7 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sidecar_harness import eventually, jpeg
 
 from sidecar.config import Settings
-from sidecar.domain import Detection, FrameOutcome, FrameRequest
+from sidecar.domain import Detection, FrameOutcome, FrameRequest, StartupError
 from sidecar.models.base import Detector
 from sidecar.models.detector import RTDetrV2Detector
 from sidecar.preprocess import PreparedFrame, PreprocessSpec
@@ -67,6 +67,14 @@ class RecordingObserver(StreamObserver):
     events: list[tuple[str, object]] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
     fail_frames: bool = False
+    load_gate: asyncio.Event | None = None
+    load_error: Exception | None = None
+
+    async def load(self) -> None:
+        if self.load_gate is not None:
+            await self.load_gate.wait()
+        if self.load_error is not None:
+            raise self.load_error
 
     async def on_session_open(self, session: StreamSession) -> None:
         self.events.append(("open", session.session_id))
@@ -128,7 +136,13 @@ def gated(tiny_detector: RTDetrV2Detector) -> GatedDetector:
 
 
 async def start_server(
-    detector: GatedDetector, *, observe: bool = True, wait_ready: bool = True, **overrides: object
+    detector: GatedDetector,
+    *,
+    observe: bool = True,
+    wait_ready: bool = True,
+    observer_gate: asyncio.Event | None = None,
+    observer_error: Exception | None = None,
+    **overrides: object,
 ) -> Running:
     values: dict[str, object] = {
         "listen": "127.0.0.1:0", "detector": "unused", "device": "cpu", "threshold": 0.05,
@@ -138,7 +152,8 @@ async def start_server(
     holder: list[RecordingObserver] = []
 
     def factory(_: Settings, sessions: SessionRegistry) -> StreamObserver:
-        holder.append(RecordingObserver(sessions))
+        holder.append(RecordingObserver(sessions, load_gate=observer_gate,
+                                        load_error=observer_error))
         return holder[0]
 
     server = SidecarServer(
@@ -196,6 +211,36 @@ async def test_not_serving_until_the_model_is_loaded(gated: GatedDetector) -> No
         gated.load_gate.set()
         await r.channel.close()
         await r.server.shutdown(grace_s=5)
+
+
+async def test_not_serving_until_the_observer_has_loaded(gated: GatedDetector) -> None:
+    gate = asyncio.Event()
+    r = await start_server(gated, wait_ready=False, observer_gate=gate)
+    try:
+        await eventually(lambda: _ready(r.server))  # the detector is loaded and warm ...
+        assert await r.health() == NOT_SERVING  # ... but the observer (issue 4's LLM) is not
+        gate.set()
+        await r.server._loading  # type: ignore[attr-defined]
+        assert await r.health() == SERVING
+    finally:
+        gate.set()
+        await r.channel.close()
+        await r.server.shutdown(grace_s=5)
+
+
+async def test_an_observer_startup_error_fails_loading(gated: GatedDetector) -> None:
+    r = await start_server(gated, wait_ready=False, observer_error=StartupError("no LLM"))
+    try:
+        with pytest.raises(StartupError, match="no LLM"):
+            await r.server._loading  # type: ignore[attr-defined]
+        assert await r.health() == NOT_SERVING
+    finally:
+        await r.channel.close()
+        await r.server.shutdown(grace_s=5)
+
+
+async def _ready(server: SidecarServer) -> bool:
+    return server.pipeline.ready.is_set()
 
 
 async def test_frames_sent_while_loading_wait_for_the_model(gated: GatedDetector) -> None:
