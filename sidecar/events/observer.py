@@ -15,6 +15,7 @@ from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import convert
+from ..llm.analyzer import RiskAnalyzer
 from ..domain import FrameOutcome, FrameRequest
 from ..proto import secmon_pb2 as pb
 from ..streams import StreamObserver, StreamSession
@@ -28,16 +29,26 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class EventObserver(StreamObserver):
-    def __init__(self, pipeline: EventPipeline, default_rules: BatchingRules) -> None:
+    def __init__(
+        self, pipeline: EventPipeline, default_rules: BatchingRules, analyzer: RiskAnalyzer
+    ) -> None:
         self._pipeline = pipeline
         self._default_rules = default_rules
+        self._analyzer = analyzer
         self._subscriptions: dict[int, asyncio.Queue[Verdict]] = {}
 
     async def start(self) -> None:
+        # Batches restored from the store resume at once; their analysis waits for `load`.
         await self._pipeline.start()
+
+    async def load(self) -> None:
+        """Load and warm up the LLM (raises LlmLoadError); the server is SERVING only after."""
+        await self._analyzer.start()
 
     async def close(self) -> None:
         await self._pipeline.stop()
+        self._pipeline.close()
+        self._analyzer.close()
 
     # -- sessions ------------------------------------------------------------------------------
     async def on_session_open(self, session: StreamSession) -> None:

@@ -98,6 +98,9 @@ class EventPipeline:
                 await task
         self._tasks = []
 
+    def close(self) -> None:
+        self._store.close()
+
     # -- inputs --------------------------------------------------------------------------------
     @property
     def rules(self) -> BatchingRules:

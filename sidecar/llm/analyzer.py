@@ -81,6 +81,9 @@ class RiskAnalyzer:
         self._attempts = attempts
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="secmon-llm")
         self.model_name = backend.name if backend else "none"
+        self._ready = asyncio.Event()
+        if backend is None:
+            self._ready.set()
 
     @property
     def tz(self) -> tzinfo:
@@ -98,6 +101,7 @@ class RiskAnalyzer:
         await loop.run_in_executor(self._worker, self._backend.load)
         await loop.run_in_executor(self._worker, self._backend.warmup)
         self.model_name = self._backend.name
+        self._ready.set()
 
     def close(self) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
@@ -105,6 +109,7 @@ class RiskAnalyzer:
     async def assess(self, batch: PromptInput) -> AnalysisOutcome:
         if self._backend is None:
             return self._fallback(batch, "no language model configured")
+        await self._ready.wait()  # batches restored at start wait for the model to load
         loop = asyncio.get_running_loop()
         deadline = time.monotonic() + self._timeout_s
         last_error = ""
