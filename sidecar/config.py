@@ -14,6 +14,8 @@ PreprocessMode = Literal["fast", "exact"]
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_DETECTOR = "PekingU/rtdetr_v2_r18vd"
+# NVIDIA Nemotron 3 Nano 30B-A3B, Q4_K_M GGUF (see sidecar/llm/backends.py and the README).
+DEFAULT_LLM = "bartowski/nvidia_Nemotron-3-Nano-30B-A3B-GGUF:*Q4_K_M.gguf"
 MIB = 1024 * 1024
 
 
@@ -38,6 +40,17 @@ class Settings:
     shutdown_grace_s: float = 30.0
     # "fast": JPEG draft decode + torch resize; "exact": bit-identical to RTDetrImageProcessorPil.
     preprocess: PreprocessMode = "fast"
+    # Event batching and the LLM (issue 4).
+    llm: str = DEFAULT_LLM
+    llm_context: int = 8192
+    llm_timeout_s: float = 60.0
+    llm_model_name: str = ""
+    llm_api_key: str | None = None
+    batch_window_s: float = 90.0
+    batch_idle_s: float = 30.0
+    fast_path_labels: tuple[str, ...] = ("person",)
+    fast_path_confidence: float = 0.90
+    verdict_resend_s: float = 30.0
 
     @property
     def grpc_message_limit(self) -> int:
@@ -121,6 +134,34 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     add("--preprocess", choices=("fast", "exact"), default=_env(env, "PREPROCESS", d.preprocess),
         help="fast: JPEG draft-mode decode and torch resize; exact: pixels identical to "
         "transformers' RTDetrImageProcessorPil (SECMON_PREPROCESS)")
+    add("--llm", default=_env(env, "LLM", d.llm),
+        help="risk LLM: a local .gguf file, a hub REPO/NAME:FILE.gguf (glob allowed), an "
+        "OpenAI-compatible http(s)://host:port/v1 endpoint, random:tiny (random weights, "
+        "meaningless verdicts) or none (every verdict is a fallback) (SECMON_LLM)")
+    add("--llm-context", type=_positive_int, default=_env(env, "LLM_CONTEXT", str(d.llm_context)),
+        help="LLM context window in tokens (SECMON_LLM_CONTEXT)")
+    add("--llm-timeout-s", type=_non_negative_float,
+        default=_env(env, "LLM_TIMEOUT_S", str(d.llm_timeout_s)),
+        help="longest one verdict may take before it falls back (SECMON_LLM_TIMEOUT_S)")
+    add("--llm-model-name", default=_env(env, "LLM_MODEL_NAME", d.llm_model_name),
+        help="model name sent to an OpenAI-compatible endpoint (SECMON_LLM_MODEL_NAME)")
+    add("--llm-api-key", default=env.get("SECMON_LLM_API_KEY") or None,
+        help="bearer key for an OpenAI-compatible endpoint (SECMON_LLM_API_KEY)")
+    add("--batch-window-s", type=_non_negative_float,
+        default=_env(env, "BATCH_WINDOW_S", str(d.batch_window_s)),
+        help="a camera's batch closes this long after it opened; the integration's options "
+        "override it (SECMON_BATCH_WINDOW_S)")
+    add("--batch-idle-s", type=_non_negative_float,
+        default=_env(env, "BATCH_IDLE_S", str(d.batch_idle_s)),
+        help="...or this long after its last detection (SECMON_BATCH_IDLE_S)")
+    add("--fast-path-labels", default=_env(env, "FAST_PATH_LABELS", ",".join(d.fast_path_labels)),
+        help="comma-separated labels that get an immediate verdict (SECMON_FAST_PATH_LABELS)")
+    add("--fast-path-confidence", type=_threshold,
+        default=_env(env, "FAST_PATH_CONFIDENCE", str(d.fast_path_confidence)),
+        help="minimum confidence for the fast path (SECMON_FAST_PATH_CONFIDENCE)")
+    add("--verdict-resend-s", type=_non_negative_float,
+        default=_env(env, "VERDICT_RESEND_S", str(d.verdict_resend_s)),
+        help="unacknowledged verdicts are sent again after this long (SECMON_VERDICT_RESEND_S)")
     return p
 
 
@@ -141,6 +182,16 @@ def settings_from_namespace(ns: argparse.Namespace) -> Settings:
         result_cache_size=int(ns.result_cache_size),
         shutdown_grace_s=float(ns.shutdown_grace_s),
         preprocess=ns.preprocess,
+        llm=ns.llm,
+        llm_context=int(ns.llm_context),
+        llm_timeout_s=float(ns.llm_timeout_s),
+        llm_model_name=ns.llm_model_name,
+        llm_api_key=ns.llm_api_key or None,
+        batch_window_s=float(ns.batch_window_s),
+        batch_idle_s=float(ns.batch_idle_s),
+        fast_path_labels=tuple(x.strip() for x in str(ns.fast_path_labels).split(",") if x.strip()),
+        fast_path_confidence=float(ns.fast_path_confidence),
+        verdict_resend_s=float(ns.verdict_resend_s),
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..domain import StartupError
 from .assessment import GRAMMAR, JSON_SCHEMA, MAX_COMPLETION_TOKENS
 from .prompt import Message
 from .tiny_gguf import CHAT_TEMPLATE, write_tiny_gguf
@@ -28,7 +29,7 @@ DEFAULT_LLM_SPEC = "bartowski/nvidia_Nemotron-3-Nano-30B-A3B-GGUF:*Q4_K_M.gguf"
 SMALL_LLM_SPEC = "bartowski/Nemotron-Mini-4B-Instruct-GGUF:*Q4_K_M.gguf"
 
 
-class LlmLoadError(RuntimeError):
+class LlmLoadError(StartupError):
     """The model named by a spec could not be loaded; the message says what to do."""
 
 
@@ -125,7 +126,10 @@ class LlamaCppBackend:
         elif self.spec.kind == "file":
             if not Path(self.spec.value).is_file():
                 raise LlmLoadError(f"LLM file {self.spec.value!r} does not exist")
-            self._llm = Llama(model_path=self.spec.value, **kwargs)
+            try:
+                self._llm = Llama(model_path=self.spec.value, **kwargs)
+            except ValueError as err:
+                raise LlmLoadError(f"cannot load LLM {self.spec.value!r}: {err}") from err
         else:
             try:
                 self._llm = Llama.from_pretrained(

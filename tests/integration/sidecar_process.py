@@ -67,6 +67,8 @@ class SidecarProcess:
             self.detector,
             "--data-dir",
             str(self.workdir / "data"),
+            "--llm",
+            "random:tiny",
             *self.extra_args,
         ]
 

@@ -14,6 +14,7 @@ import re
 import signal
 import struct
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -115,7 +116,13 @@ class SidecarProcess:
         self.token = token
         full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
         full_env.update(env or {})
-        command = [sys.executable, "-m", "sidecar", "--listen", "127.0.0.1:0", *args]
+        # Each process gets its own state directory and the tiny random LLM unless args say otherwise
+        # (argparse keeps the last occurrence of a flag).
+        self.data_dir = Path(tempfile.mkdtemp(prefix="secmon-sidecar-"))
+        command = [
+            sys.executable, "-m", "sidecar", "--listen", "127.0.0.1:0",
+            "--data-dir", str(self.data_dir), "--llm", "random:tiny", *args,
+        ]
         if token:
             command += ["--token", token]
         self.proc = subprocess.Popen(
@@ -227,7 +234,8 @@ def run_sidecar_to_exit(
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "sidecar", "--listen", "127.0.0.1:0", *args],
+        [sys.executable, "-m", "sidecar", "--listen", "127.0.0.1:0",
+         "--data-dir", tempfile.mkdtemp(prefix="secmon-sidecar-"), "--llm", "none", *args],
         cwd=REPO_ROOT, env=full_env, capture_output=True, text=True, timeout=timeout_s,
         check=False,
     )

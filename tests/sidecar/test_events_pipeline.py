@@ -44,8 +44,7 @@ async def make_pipeline(
 ) -> EventPipeline:
     backend = create_backend(llm, use_gpu=False, n_ctx=8192, cache_dir=model_dir)
     analyzer = RiskAnalyzer(backend, tz=UTC, timeout_s=timeout_s)
-    if llm.startswith("random"):
-        await analyzer.start()
+    await analyzer.start()
     pipeline = EventPipeline(
         EventStore(data / "events.sqlite"),
         analyzer,
