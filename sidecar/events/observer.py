@@ -15,8 +15,8 @@ from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import convert
-from ..llm.analyzer import RiskAnalyzer
 from ..domain import FrameOutcome, FrameRequest
+from ..llm.analyzer import RiskAnalyzer
 from ..proto import secmon_pb2 as pb
 from ..streams import StreamObserver, StreamSession
 from . import messages

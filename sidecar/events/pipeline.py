@@ -70,6 +70,7 @@ class EventPipeline:
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
+        self._store.prune()
         opened, closed = self._store.load_batches()
         self._batcher.restore(opened)
         for batch, reason in closed:
@@ -114,6 +115,8 @@ class EventPipeline:
 
     def observe(self, frame: FrameObservation) -> str:
         """Feed one processed frame; returns the id of the batch it joined ('' if none)."""
+        if joined := self._store.batch_of_frame(frame.camera_id, frame.frame_id):
+            return joined  # re-sent (e.g. its result was lost with a restart): never twice
         outcome = self._batcher.add(frame, self._clock())
         for closed in outcome.closed:
             self._close(closed)

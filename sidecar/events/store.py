@@ -33,8 +33,16 @@ CREATE TABLE IF NOT EXISTS verdicts (
     acked_at REAL
 );
 CREATE INDEX IF NOT EXISTS verdicts_pending ON verdicts (acked_at, created_at);
+-- Which batch each frame joined, so a frame re-sent after a restart never counts twice.
+CREATE TABLE IF NOT EXISTS batched_frames (
+    frame_key TEXT PRIMARY KEY,
+    batch_id TEXT NOT NULL,
+    added_at REAL NOT NULL
+);
 """
 
+# Frame -> batch records are kept this long (longer than any client's replay of a frame).
+BATCHED_FRAME_RETENTION_S = 2 * 24 * 3600
 # Acknowledged verdicts are kept this long (for diagnostics and duplicate suppression), then pruned.
 ACKED_RETENTION_S = 7 * 24 * 3600
 
@@ -53,11 +61,35 @@ class EventStore:
 
     # -- batches -------------------------------------------------------------------------------
     def save_open(self, batch: OpenBatch) -> None:
+        now = time.time()
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO batches (batch_id, camera_id, state, payload, updated_at) "
+                "VALUES (?, ?, 'open', ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
+                "payload = excluded.payload, updated_at = excluded.updated_at",
+                (batch.batch_id, batch.camera_id, _dumps(batch), now),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO batched_frames (frame_key, batch_id, added_at) "
+                "VALUES (?, ?, ?)",
+                [
+                    (_frame_key(batch.camera_id, f.frame_id), batch.batch_id, now)
+                    for f in batch.frames
+                ],
+            )
+
+    def batch_of_frame(self, camera_id: str, frame_id: str) -> str:
+        """The batch a frame already joined ('' if none)."""
+        row = self._db.execute(
+            "SELECT batch_id FROM batched_frames WHERE frame_key = ?",
+            (_frame_key(camera_id, frame_id),),
+        ).fetchone()
+        return str(row[0]) if row else ""
+
+    def prune(self) -> None:
         self._db.execute(
-            "INSERT INTO batches (batch_id, camera_id, state, payload, updated_at) "
-            "VALUES (?, ?, 'open', ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
-            "payload = excluded.payload, updated_at = excluded.updated_at",
-            (batch.batch_id, batch.camera_id, _dumps(batch), time.time()),
+            "DELETE FROM batched_frames WHERE added_at < ?",
+            (time.time() - BATCHED_FRAME_RETENTION_S,),
         )
 
     def mark_closed(self, batch: OpenBatch, reason: str) -> None:
@@ -144,6 +176,10 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _frame_key(camera_id: str, frame_id: str) -> str:
+    return f"{camera_id}\x1f{frame_id}"
 
 
 def _dumps(batch: OpenBatch) -> str:

@@ -14,8 +14,8 @@ import re
 import signal
 import struct
 import subprocess
-import tempfile
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -116,8 +116,8 @@ class SidecarProcess:
         self.token = token
         full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
         full_env.update(env or {})
-        # Each process gets its own state directory and the tiny random LLM unless args say otherwise
-        # (argparse keeps the last occurrence of a flag).
+        # Each process gets its own state directory and the tiny random LLM unless args say
+        # otherwise (argparse keeps the last occurrence of a flag).
         self.data_dir = Path(tempfile.mkdtemp(prefix="secmon-sidecar-"))
         command = [
             sys.executable, "-m", "sidecar", "--listen", "127.0.0.1:0",
