@@ -17,7 +17,13 @@ from .entity import sidecar_device_info
 from .runtime import SecmonConfigEntry, SecmonRuntime, database_path
 from .services import async_setup_services
 
-PLATFORMS = [Platform.BINARY_SENSOR, Platform.CAMERA, Platform.SENSOR]
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.CAMERA,
+    Platform.EVENT,
+    Platform.IMAGE,
+    Platform.SENSOR,
+]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 

@@ -38,17 +38,25 @@ from .client import (
 from .const import (
     CLASS_CHOICES,
     CONF_ADDRESS,
+    CONF_BATCH_IDLE,
+    CONF_BATCH_WINDOW,
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
     CONF_DEBOUNCE,
+    CONF_FAST_PATH_CONFIDENCE,
+    CONF_FAST_PATH_LABELS,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_THRESHOLD,
     CONF_TOKEN,
+    DEFAULT_BATCH_IDLE,
+    DEFAULT_BATCH_WINDOW,
     DEFAULT_CLASSES,
     DEFAULT_CLEAR_DELAY,
     DEFAULT_DEBOUNCE,
+    DEFAULT_FAST_PATH_CONFIDENCE,
+    DEFAULT_FAST_PATH_LABELS,
     DEFAULT_POLLING,
     DEFAULT_QUEUE_BOUND,
     DEFAULT_THRESHOLD,
@@ -179,13 +187,17 @@ class SecmonConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class SecmonOptionsFlow(OptionsFlow):
-    """Threshold, debounce, polling, classes, clear delay, queue bound."""
+    """Threshold, debounce, polling, classes, clear delay, queue bound, event batching."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form."""
+        errors: dict[str, str] = {}
         if user_input is not None:
             user_input[CONF_QUEUE_BOUND] = int(user_input[CONF_QUEUE_BOUND])
-            return self.async_create_entry(data=user_input)
+            if user_input[CONF_BATCH_IDLE] > user_input[CONF_BATCH_WINDOW]:
+                errors[CONF_BATCH_IDLE] = "idle_above_window"
+            else:
+                return self.async_create_entry(data=user_input)
         options = self.config_entry.options
         schema = vol.Schema(
             {
@@ -237,6 +249,52 @@ class SecmonOptionsFlow(OptionsFlow):
                 ): NumberSelector(
                     NumberSelectorConfig(min=10, max=100_000, step=1, mode=NumberSelectorMode.BOX)
                 ),
+                vol.Required(
+                    CONF_BATCH_WINDOW, default=options.get(CONF_BATCH_WINDOW, DEFAULT_BATCH_WINDOW)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=5,
+                        max=3600,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_BATCH_IDLE, default=options.get(CONF_BATCH_IDLE, DEFAULT_BATCH_IDLE)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=600,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(
+                    CONF_FAST_PATH_LABELS,
+                    default=options.get(CONF_FAST_PATH_LABELS, DEFAULT_FAST_PATH_LABELS),
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=CLASS_CHOICES,
+                        multiple=True,
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                        translation_key=CONF_CLASSES,
+                    )
+                ),
+                vol.Required(
+                    CONF_FAST_PATH_CONFIDENCE,
+                    default=options.get(CONF_FAST_PATH_CONFIDENCE, DEFAULT_FAST_PATH_CONFIDENCE),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.05, max=1.0, step=0.01, mode=NumberSelectorMode.SLIDER
+                    )
+                ),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors,
+        )

@@ -20,6 +20,10 @@ CONF_POLLING: Final = "polling"
 CONF_CLASSES: Final = "classes_of_interest"
 CONF_CLEAR_DELAY: Final = "occupancy_clear_delay"
 CONF_QUEUE_BOUND: Final = "queue_max_frames"
+CONF_BATCH_WINDOW: Final = "batch_window_seconds"
+CONF_BATCH_IDLE: Final = "batch_idle_seconds"
+CONF_FAST_PATH_LABELS: Final = "fast_path_labels"
+CONF_FAST_PATH_CONFIDENCE: Final = "fast_path_confidence"
 
 DEFAULT_THRESHOLD: Final = 0.5
 DEFAULT_DEBOUNCE: Final = 0.5
@@ -27,6 +31,10 @@ DEFAULT_POLLING: Final = False
 DEFAULT_CLEAR_DELAY: Final = 30.0
 DEFAULT_QUEUE_BOUND: Final = 1000
 DEFAULT_CLASSES: Final[list[str]] = []  # empty: every class counts
+DEFAULT_BATCH_WINDOW: Final = 90.0
+DEFAULT_BATCH_IDLE: Final = 30.0
+DEFAULT_FAST_PATH_LABELS: Final[list[str]] = ["person"]  # empty: no fast path
+DEFAULT_FAST_PATH_CONFIDENCE: Final = 0.9
 
 # Labels the occupancy sensors group (COCO names as the detector reports them).
 PERSON_LABELS: Final = frozenset({"person"})
@@ -48,6 +56,19 @@ HEALTH_TIMEOUT: Final = 5.0
 # Seconds the sidecar may be away before a repair issue is raised.
 UNREACHABLE_ISSUE_DELAY: Final = 180.0
 POLLING_INTERVAL: Final = 2.0
+
+# Risk levels, lowest first (the sidecar's score bands 0-29 / 30-59 / 60-84 / 85-100).
+RISK_LEVELS: Final = ("low", "medium", "high", "critical")
+
+# Bus events. `secmon_event` fires once per security event (and again, flagged `update`, when the
+# batch verdict raises the fast-path verdict's level); `secmon_event_updated` records every other
+# verdict (logbook only, not meant for notifications). See verdicts.py for the rule.
+EVENT_SECURITY: Final = "secmon_event"
+EVENT_SECURITY_UPDATED: Final = "secmon_event_updated"
+
+# Verdict history in the integration's SQLite.
+VERDICTS_KEPT_DAYS: Final = 30
+VERDICTS_KEPT: Final = 10_000
 
 ISSUE_SIDECAR_UNREACHABLE: Final = "sidecar_unreachable"
 ISSUE_QUEUE_OVERFLOW: Final = "queue_overflow"

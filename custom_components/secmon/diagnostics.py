@@ -1,4 +1,4 @@
-"""Diagnostics: settings (token redacted), cameras, queue, counters, sidecar status."""
+"""Diagnostics: settings (token redacted), cameras, queue, counters, sidecar status, verdicts."""
 
 from __future__ import annotations
 
@@ -10,8 +10,34 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_TOKEN
 from .runtime import SecmonConfigEntry
+from .verdict_store import HistoryEntry
 
 TO_REDACT = {CONF_TOKEN}
+# Free text written by the LLM about what the cameras saw in someone's home: summarised by length,
+# not copied into a bug report.
+VERDICT_TEXT_TO_REDACT = {"summary", "reasoning"}
+RECENT_VERDICTS = 20
+
+
+def _verdict(entry: HistoryEntry) -> dict[str, Any]:
+    record = entry.record
+    message = record.message
+    data = {
+        **record.attributes(update=False),
+        "camera_id": record.camera_id,
+        "announced": entry.announced,
+        "received_at": entry.received_at,
+        "close_reason": message.close_reason,
+        "model": message.model,
+        "llm_ms": message.llm_ms,
+        "completion_tokens": message.completion_tokens,
+        "frames": len(message.frame_ids),
+        "snapshot_frame_id": message.snapshot_frame_id,
+        "summary_chars": len(message.summary),
+        "reasoning_chars": len(message.reasoning),
+    }
+    del data["update"]
+    return async_redact_data(data, VERDICT_TEXT_TO_REDACT)
 
 
 async def async_get_config_entry_diagnostics(
@@ -21,6 +47,8 @@ async def async_get_config_entry_diagnostics(
     runtime = entry.runtime_data
     hub = runtime.hub
     pending = await hass.async_add_executor_job(runtime.queue.pending_count)
+    history = await hass.async_add_executor_job(runtime.verdicts.history, RECENT_VERDICTS)
+    stored_verdicts = await hass.async_add_executor_job(runtime.verdicts.count)
     sidecar = hub.sidecar
     return {
         "entry": {
@@ -53,7 +81,13 @@ async def async_get_config_entry_diagnostics(
                 "last_frame_id": camera.frame_id,
                 "last_frame_at": camera.captured_at.isoformat() if camera.captured_at else None,
                 "label_counts": camera.label_counts,
+                "current_verdict_id": camera.risk.verdict_id if camera.risk else None,
+                "has_snapshot": camera.snapshot is not None,
             }
             for camera in hub.cameras.values()
+        },
+        "verdicts": {
+            "stored": stored_verdicts,
+            "recent": [_verdict(item) for item in history],
         },
     }

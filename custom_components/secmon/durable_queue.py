@@ -3,7 +3,8 @@
 A frame is written here before it is sent and leaves only when its result is stored, so a HA
 restart or a sidecar outage never loses one. The same database remembers content hashes (no frame is
 sent twice, also across restarts), the newest file seen per camera (catch-up scan at start), the
-latest analysed frame per camera (camera entities come back with their last image) and counters.
+latest analysed frame per camera (camera entities come back with their last image), counters, where
+each analysed frame's file is (event snapshots) and the verdict history (`verdict_store.py`).
 
 Every method here blocks: callers run them in HA's executor (see `runtime.py`), never on the loop.
 """
@@ -13,13 +14,16 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RESULTS_KEPT = 1000
 SEEN_KEPT_SECONDS = 30 * 24 * 3600
+# Batches close within minutes; a verdict's snapshot frame is looked up here by its id.
+FRAME_PATHS_KEPT_SECONDS = 7 * 24 * 3600
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS frames (
@@ -66,6 +70,32 @@ CREATE TABLE IF NOT EXISTS counters (
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frame_paths (
+    frame_id TEXT PRIMARY KEY,
+    camera_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    stored_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS frame_paths_age ON frame_paths (stored_at);
+CREATE TABLE IF NOT EXISTS verdicts (
+    verdict_id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    fast_path INTEGER NOT NULL,
+    level_rank INTEGER NOT NULL,
+    announced INTEGER NOT NULL,
+    received_at REAL NOT NULL,
+    verdict BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdicts_event ON verdicts (event_id);
+CREATE INDEX IF NOT EXISTS verdicts_age ON verdicts (received_at);
+CREATE TABLE IF NOT EXISTS camera_risk (
+    camera_id TEXT PRIMARY KEY,
+    verdict_id TEXT NOT NULL,
+    verdict BLOB NOT NULL,
+    snapshot BLOB,
+    snapshot_at REAL
 );
 """
 
@@ -127,6 +157,7 @@ class DurableQueue:
         now = time.time()
         db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('baseline', ?)", (repr(now),))
         db.execute("DELETE FROM seen WHERE seen_at < ?", (now - SEEN_KEPT_SECONDS,))
+        db.execute("DELETE FROM frame_paths WHERE stored_at < ?", (now - FRAME_PATHS_KEPT_SECONDS,))
         self._db = db
 
     def close(self) -> None:
@@ -141,6 +172,25 @@ class DurableQueue:
         if self._db is None:
             raise RuntimeError("durable queue is not open")
         return self._db
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads by the other stores of this database."""
+        with self._lock:
+            yield self._conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction (rolled back on error)."""
+        with self._lock:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     # -- frames ---------------------------------------------------------------------------------
 
@@ -243,6 +293,11 @@ class DurableQueue:
                     (frame_id, frame.camera_id, frame.captured_at, now, result),
                 )
                 db.execute("DELETE FROM frames WHERE frame_id = ?", (frame_id,))
+                db.execute(
+                    "INSERT OR REPLACE INTO frame_paths (frame_id, camera_id, path, stored_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (frame_id, frame.camera_id, frame.path, now),
+                )
                 if failed:
                     self._bump(db, "frames_failed", 1)
                 else:
@@ -289,6 +344,28 @@ class DurableQueue:
                 "SELECT result FROM results WHERE frame_id = ?", (frame_id,)
             ).fetchone()
         return bytes(row[0]) if row else None
+
+    def frame_image(self, frame_id: str) -> bytes | None:
+        """A frame's image: kept in the database if it is pending or a camera's latest, else
+        read from its file (None if that is gone)."""
+        with self._lock:
+            db = self._conn
+            for query in (
+                "SELECT image FROM last_frame WHERE frame_id = ?",
+                "SELECT image FROM frames WHERE frame_id = ?",
+            ):
+                row = db.execute(query, (frame_id,)).fetchone()
+                if row is not None:
+                    return bytes(row[0])
+            row = db.execute(
+                "SELECT path FROM frame_paths WHERE frame_id = ?", (frame_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            return Path(row[0]).read_bytes()
+        except OSError:
+            return None
 
     def last_frames(self) -> list[StoredFrame]:
         """The latest analysed frame of every camera."""

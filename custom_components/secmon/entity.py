@@ -5,6 +5,7 @@ from __future__ import annotations
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 
+from .announce import camera_device_identifier
 from .const import DOMAIN
 from .hub import SIDECAR_KEY, CameraState, SecmonHub
 from .runtime import SecmonConfigEntry
@@ -53,7 +54,7 @@ class SecmonCameraEntity(SecmonEntity):
         self.camera = camera
         self._attr_unique_id = f"{entry.entry_id}_{camera.camera_id}_{key}"
         self._attr_device_info = DeviceInfo(
-            identifiers={(DOMAIN, f"{entry.entry_id}_{camera.camera_id}")},
+            identifiers={camera_device_identifier(entry.entry_id, camera.camera_id)},
             name=camera.name,
             manufacturer="secmon",
             model="Camera folder",

@@ -1,7 +1,7 @@
 """In-memory state of one secmon entry and the fan-out of changes to its entities.
 
 The stream and the watcher write here; entities read from here and subscribe to changes. This is
-the place results (and, with issue 4, verdicts) become HA-visible state.
+the place results and verdicts become HA-visible state.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
@@ -20,6 +21,7 @@ from homeassistant.util import dt as dt_util
 from .const import ANIMAL_LABELS, LOGGER, PERSON_LABELS, VEHICLE_LABELS
 from .imaging import Box, render_detections
 from .proto import secmon_pb2
+from .verdicts import VerdictRecord
 
 SIDECAR_KEY = "__sidecar__"
 
@@ -46,6 +48,10 @@ class CameraState:
     raw_image: bytes | None = None
     rendered: tuple[str, bytes] | None = None
     render_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The current verdict (risk sensors) and its snapshot with boxes drawn (image entity).
+    risk: VerdictRecord | None = None
+    snapshot: bytes | None = None
+    snapshot_at: datetime | None = None
 
     @property
     def object_count(self) -> int:
@@ -66,6 +72,10 @@ class SidecarState:
     last_error: str | None = None
 
 
+# Called with (event type = risk level, attributes) when a camera's security event is announced.
+EventListener = Callable[[str, dict[str, Any]], None]
+
+
 class SecmonHub:
     """State of one config entry, with listeners per camera and for the sidecar."""
 
@@ -79,6 +89,7 @@ class SecmonHub:
         self.queue_depth = 0
         self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
         self._camera_added: list[Callable[[CameraState], None]] = []
+        self._event_listeners: dict[str, list[EventListener]] = {}
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -90,6 +101,18 @@ class SecmonHub:
         @callback
         def remove() -> None:
             self._listeners[key].remove(update)
+
+        return remove
+
+    @callback
+    def async_add_event_listener(self, camera_id: str, fire: EventListener) -> CALLBACK_TYPE:
+        """Call `fire` when one of the camera's security events is announced; returns the
+        unsubscriber."""
+        self._event_listeners.setdefault(camera_id, []).append(fire)
+
+        @callback
+        def remove() -> None:
+            self._event_listeners[camera_id].remove(fire)
 
         return remove
 
@@ -165,6 +188,28 @@ class SecmonHub:
         if result.inference_ms:
             self.sidecar.inference_ms = result.inference_ms
             self.async_notify(SIDECAR_KEY)
+
+    @callback
+    def async_set_risk(
+        self,
+        camera: CameraState,
+        record: VerdictRecord,
+        snapshot: bytes | None,
+        snapshot_at: float | None,
+    ) -> None:
+        """Make a verdict the camera's current one (risk sensors, snapshot)."""
+        camera.risk = record
+        camera.snapshot = snapshot
+        camera.snapshot_at = (
+            dt_util.utc_from_timestamp(snapshot_at) if snapshot_at is not None else None
+        )
+        self.async_notify(camera.camera_id)
+
+    @callback
+    def async_fire_event(self, camera_id: str, level: str, attributes: dict[str, Any]) -> None:
+        """Announce a security event to the camera's event entity."""
+        for fire in list(self._event_listeners.get(camera_id, ())):
+            fire(level, attributes)
 
     async def async_camera_image(self, camera_id: str) -> bytes | None:
         """The camera's latest frame with its boxes, rendered in the executor once per frame."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -10,20 +11,29 @@ from typing import Any, TypeAlias
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 
+from .announce import async_announce_verdict
 from .client import SidecarAddress, parse_address
 from .const import (
     CONF_ADDRESS,
+    CONF_BATCH_IDLE,
+    CONF_BATCH_WINDOW,
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
     CONF_DEBOUNCE,
+    CONF_FAST_PATH_CONFIDENCE,
+    CONF_FAST_PATH_LABELS,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_THRESHOLD,
     CONF_TOKEN,
+    DEFAULT_BATCH_IDLE,
+    DEFAULT_BATCH_WINDOW,
     DEFAULT_CLASSES,
     DEFAULT_CLEAR_DELAY,
     DEFAULT_DEBOUNCE,
+    DEFAULT_FAST_PATH_CONFIDENCE,
+    DEFAULT_FAST_PATH_LABELS,
     DEFAULT_POLLING,
     DEFAULT_QUEUE_BOUND,
     DEFAULT_THRESHOLD,
@@ -35,6 +45,8 @@ from .hub import SecmonHub
 from .ingest import FrameIngestor
 from .proto import secmon_pb2
 from .stream import SidecarStream
+from .verdict_store import VerdictStore
+from .verdicts import VerdictRecord
 from .watcher import FolderWatcher, camera_id_for, scan_images
 
 
@@ -51,6 +63,10 @@ class SecmonSettings:
     classes: tuple[str, ...]
     clear_delay: float
     queue_bound: int
+    batch_window: float
+    batch_idle: float
+    fast_path_labels: tuple[str, ...]
+    fast_path_confidence: float
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> SecmonSettings:
@@ -66,13 +82,27 @@ class SecmonSettings:
             classes=tuple(options.get(CONF_CLASSES, DEFAULT_CLASSES)),
             clear_delay=float(options.get(CONF_CLEAR_DELAY, DEFAULT_CLEAR_DELAY)),
             queue_bound=int(options.get(CONF_QUEUE_BOUND, DEFAULT_QUEUE_BOUND)),
+            batch_window=float(options.get(CONF_BATCH_WINDOW, DEFAULT_BATCH_WINDOW)),
+            batch_idle=float(options.get(CONF_BATCH_IDLE, DEFAULT_BATCH_IDLE)),
+            fast_path_labels=tuple(options.get(CONF_FAST_PATH_LABELS, DEFAULT_FAST_PATH_LABELS)),
+            fast_path_confidence=float(
+                options.get(CONF_FAST_PATH_CONFIDENCE, DEFAULT_FAST_PATH_CONFIDENCE)
+            ),
         )
 
     def stream_config(self) -> secmon_pb2.StreamConfig:
-        """What we push to the sidecar with Hello."""
+        """What we push to the sidecar with Hello (options changes reload the entry: new Hello)."""
         return secmon_pb2.StreamConfig(
             detection_threshold=self.threshold,
-            batching=secmon_pb2.BatchingConfig(labels_of_interest=list(self.classes)),
+            batching=secmon_pb2.BatchingConfig(
+                window_seconds=self.batch_window,
+                idle_seconds=self.batch_idle,
+                fast_path_labels=list(self.fast_path_labels),
+                fast_path_confidence=self.fast_path_confidence,
+                # No fast-path labels chosen: no fast path (an empty list would mean the default).
+                fast_path_disabled=not self.fast_path_labels,
+                labels_of_interest=list(self.classes),
+            ),
         )
 
 
@@ -91,6 +121,7 @@ class SecmonRuntime:
         self.settings = SecmonSettings.from_entry(entry)
         self.hub = SecmonHub(hass, self.settings.classes)
         self.queue = DurableQueue(database_path(hass, entry.entry_id), self.settings.queue_bound)
+        self.verdicts = VerdictStore(self.queue)
         self.stream = SidecarStream(
             hass,
             entry_id=entry.entry_id,
@@ -131,6 +162,9 @@ class SecmonRuntime:
         for stored in await self.hass.async_add_executor_job(self.queue.last_frames):
             result = secmon_pb2.FrameResult.FromString(stored.result)
             self.hub.async_apply_result(result, stored.image, stored.captured_at)
+        for risk in await self.hass.async_add_executor_job(self.verdicts.camera_risks):
+            if (camera := self.hub.cameras.get(risk.camera_id)) is not None:
+                self.hub.async_set_risk(camera, risk.record, risk.snapshot, risk.snapshot_at)
         self.hub.counters.update(await self.hass.async_add_executor_job(self.queue.counters))
         self.hub.queue_depth = await self.hass.async_add_executor_job(self.queue.pending_count)
 
@@ -235,11 +269,26 @@ class SecmonRuntime:
         self.hub.async_apply_result(result, frame.image, frame.captured_at)
 
     async def async_on_verdict(self, verdict: secmon_pb2.Verdict) -> bool:
-        """Verdicts arrive with issue 4; until then they are not stored, hence not acknowledged."""
-        LOGGER.debug(
-            "Verdict %s for camera %s not handled yet", verdict.verdict_id, verdict.camera_id
-        )
-        return False
+        """Store the verdict, then show it; True (acknowledge) once stored, also if stored before.
+
+        False leaves it unacknowledged: the sidecar sends it again later.
+        """
+        if not verdict.verdict_id or not verdict.camera_id:
+            LOGGER.warning("Ignoring a verdict without verdict or camera id")
+            return False
+        record = VerdictRecord.from_message(verdict)
+        try:
+            outcome = await self.hass.async_add_executor_job(self.verdicts.receive, record)
+        except sqlite3.Error:
+            LOGGER.exception(
+                "Could not store verdict %s; the sidecar will send it again", verdict.verdict_id
+            )
+            return False
+        if outcome is None:
+            LOGGER.debug("Verdict %s already stored; acknowledging again", verdict.verdict_id)
+            return True
+        async_announce_verdict(self.hass, self.entry.entry_id, self.hub, record, outcome)
+        return True
 
 
 SecmonConfigEntry: TypeAlias = ConfigEntry[SecmonRuntime]

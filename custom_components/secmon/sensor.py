@@ -1,4 +1,7 @@
-"""Per camera: objects in the latest frame, its time. Per sidecar: latency, counts, queue depth."""
+"""Per camera: objects in the latest frame, its time, risk of the current verdict.
+
+Per sidecar: latency, counts, queue depth, and the LLM's model, batches and verdicts.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +20,41 @@ from homeassistant.const import EntityCategory, UnitOfTime
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import RISK_LEVELS
 from .entity import SecmonCameraEntity, SecmonSidecarEntity
 from .hub import CameraState, SecmonHub
+from .proto import secmon_pb2
 from .runtime import SecmonConfigEntry
 
 PARALLEL_UPDATES = 0
 
-StateType: TypeAlias = int | float | datetime | None
+StateType: TypeAlias = str | int | float | datetime | None
+
+
+def _risk_attributes(camera: CameraState) -> Mapping[str, Any] | None:
+    """Which verdict the risk sensors show (the latest one, also when it announced nothing)."""
+    if camera.risk is None:
+        return None
+    record = camera.risk
+    return {
+        "event_id": record.event_id,
+        "verdict_id": record.verdict_id,
+        "summary": record.message.summary,
+        "fast_path": record.fast_path,
+        "fallback": record.fallback,
+    }
+
+
+def _status_value(
+    read: Callable[[secmon_pb2.SidecarStatus], StateType],
+) -> Callable[[SecmonHub], StateType]:
+    """A value from the sidecar's last reported status (None before the first one)."""
+
+    def value(hub: SecmonHub) -> StateType:
+        status = hub.sidecar.status
+        return read(status) if status is not None else None
+
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,9 +89,57 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
         value_fn=lambda camera: camera.captured_at,
         needs_sidecar=False,
     ),
+    # The risk sensors show the stored current verdict: restored at start, kept while the
+    # sidecar is away.
+    CameraSensorDescription(
+        key="risk_score",
+        translation_key="risk_score",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda camera: camera.risk.risk_score if camera.risk else None,
+        attributes_fn=_risk_attributes,
+        needs_sidecar=False,
+    ),
+    CameraSensorDescription(
+        key="risk_level",
+        translation_key="risk_level",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(RISK_LEVELS),
+        value_fn=lambda camera: camera.risk.risk_level if camera.risk else None,
+        needs_sidecar=False,
+    ),
 )
 
 SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
+    SidecarSensorDescription(
+        key="llm_model",
+        translation_key="llm_model",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_status_value(lambda status: status.llm_model or None),
+    ),
+    SidecarSensorDescription(
+        key="verdicts_produced",
+        translation_key="verdicts_produced",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=_status_value(lambda status: status.verdicts_produced),
+    ),
+    SidecarSensorDescription(
+        key="fallback_verdicts",
+        translation_key="fallback_verdicts",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        value_fn=_status_value(lambda status: status.fallback_verdicts),
+    ),
+    SidecarSensorDescription(
+        key="open_batches",
+        translation_key="open_batches",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=_status_value(lambda status: status.open_batches),
+    ),
+    SidecarSensorDescription(
+        key="pending_verdicts",
+        translation_key="pending_verdicts",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=_status_value(lambda status: status.pending_verdicts),
+    ),
     SidecarSensorDescription(
         key="inference_latency",
         translation_key="inference_latency",
@@ -136,7 +215,7 @@ class CameraSensor(SecmonCameraEntity, SensorEntity):
 
     @property
     def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """Per-label counts for the objects sensor."""
+        """Per-label counts for the objects sensor; the verdict behind the risk score."""
         return self.entity_description.attributes_fn(self.camera)
 
 

@@ -7,8 +7,9 @@ answers a re-sent frame id from its store, and `DurableQueue.complete` applies a
 Reconnects back off exponentially up to BACKOFF_MAX.
 
 Dispatch is by `ServerMessage.kind`; a kind this version does not know is ignored (contract rule).
-Issue 4 plugs in at `StreamHandler.async_on_verdict`: return True once the verdict is stored and
-the stream acknowledges it.
+A verdict is acknowledged (`VerdictAck`) once `StreamHandler.async_on_verdict` says it is stored.
+While a session is up, the sidecar's status (batches, verdict counts) is fetched with `GetStatus`
+every STATUS_INTERVAL seconds and shortly after each verdict.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ BACKOFF_MAX = 30.0
 HELLO_TIMEOUT = 15.0
 # A frame without a result for this long is sent again (the sidecar deduplicates by frame id).
 IN_FLIGHT_TIMEOUT = 120.0
+STATUS_INTERVAL = 30.0
+# After a verdict, wait this long before asking for the status (lets the ack land first).
+STATUS_SETTLE = 0.5
+STATUS_TIMEOUT = 5.0
 
 _RETRYABLE = frozenset(
     {
@@ -110,6 +115,7 @@ class SidecarStream:
         self.handler = handler
         self.config = config
         self._wake = asyncio.Event()
+        self._status_wake = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._in_flight: dict[str, float] = {}
         self._retry_at: dict[str, float] = {}
@@ -194,12 +200,14 @@ class SidecarStream:
             self._set_connected(True, None)
             await self._async_dispatch(call, first)
             reader = asyncio.create_task(self._async_read(call))
+            poller = asyncio.create_task(self._async_poll_status(stub))
             try:
                 await self._async_feed(call, reader)
             finally:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await reader
+                for task in (reader, poller):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
         finally:
             call.cancel()
 
@@ -258,12 +266,31 @@ class SidecarStream:
                         verdict_ack=secmon_pb2.VerdictAck(verdict_ids=[message.verdict.verdict_id])
                     ),
                 )
+                self._status_wake.set()
         elif kind == "hello":
             self.handler.async_on_status(message.hello.status)
         elif kind == "status":
             self.handler.async_on_status(message.status)
         else:
             LOGGER.debug("Ignoring a server message of unknown kind")
+
+    async def _async_poll_status(self, stub: secmon_pb2_grpc.SidecarStub) -> None:
+        """Refresh the sidecar's status now and then; a failed call waits for the next turn."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_wake.wait(), STATUS_INTERVAL)
+                await asyncio.sleep(STATUS_SETTLE)
+            self._status_wake.clear()
+            try:
+                reply = await stub.GetStatus(
+                    secmon_pb2.GetStatusRequest(),
+                    metadata=auth_metadata(self.token),
+                    timeout=STATUS_TIMEOUT,
+                )
+            except grpc.aio.AioRpcError as err:
+                LOGGER.debug("GetStatus failed: %s", err.code().name)
+                continue
+            self.handler.async_on_status(reply.status)
 
     async def _async_on_result(self, result: secmon_pb2.FrameResult) -> None:
         self._in_flight.pop(result.frame_id, None)

@@ -6,7 +6,7 @@ import asyncio
 import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from homeassistant.core import HomeAssistant
@@ -55,3 +55,18 @@ def state_of(hass: HomeAssistant, entity_id: str) -> str | None:
     """An entity's state string, None if it does not exist."""
     state = hass.states.get(entity_id)
     return state.state if state is not None else None
+
+
+async def async_wait_for(
+    hass: HomeAssistant,
+    predicate: Callable[[], Awaitable[bool]],
+    what: str,
+    limit: float = WAIT_LIMIT,
+) -> None:
+    """`wait_for` for a predicate that must await (e.g. read the database in the executor)."""
+    deadline = time.monotonic() + limit
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+        await hass.async_block_till_done()

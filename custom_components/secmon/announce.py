@@ -1,0 +1,80 @@
+"""A stored verdict becomes HA state and events: risk sensors, snapshot, event entity, bus events.
+
+Which of these a verdict reaches is decided by `verdicts.decide` (see there for the rule); this
+module only carries the decision out, in an order automations can rely on: the risk sensors and the
+snapshot are updated before the event entity fires and `secmon_event` is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+
+from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
+from .hub import SecmonHub
+from .verdict_store import StoredOutcome
+from .verdicts import VerdictRecord
+
+
+def camera_device_identifier(entry_id: str, camera_id: str) -> tuple[str, str]:
+    """The device registry identifier of a camera's device."""
+    return (DOMAIN, f"{entry_id}_{camera_id}")
+
+
+def event_unique_id(entry_id: str, camera_id: str) -> str:
+    """The security event entity's unique id."""
+    return f"{entry_id}_{camera_id}_security_event"
+
+
+@callback
+def async_announce_verdict(
+    hass: HomeAssistant,
+    entry_id: str,
+    hub: SecmonHub,
+    record: VerdictRecord,
+    outcome: StoredOutcome,
+) -> None:
+    """Carry out what storing the verdict decided."""
+    camera = hub.cameras.get(record.camera_id)
+    if camera is None:
+        # Stored (and acknowledged) all the same: the camera's history is complete if its folder
+        # comes back.
+        LOGGER.debug(
+            "Verdict %s is for camera %s, which this entry does not watch",
+            record.verdict_id,
+            record.camera_id,
+        )
+        return
+    decision = outcome.decision
+    if not decision.show:
+        LOGGER.debug("Fast-path verdict %s arrived after its batch verdict", record.verdict_id)
+        return
+    if outcome.current:
+        hub.async_set_risk(camera, record, outcome.snapshot, outcome.snapshot_at)
+    attributes = record.attributes(update=decision.update)
+    if decision.announce:
+        hub.async_fire_event(camera.camera_id, record.risk_level, attributes)
+    hass.bus.async_fire(
+        EVENT_SECURITY if decision.announce else EVENT_SECURITY_UPDATED,
+        {**attributes, **_camera_ids(hass, entry_id, camera.camera_id, camera.name)},
+    )
+
+
+def _camera_ids(hass: HomeAssistant, entry_id: str, camera_id: str, name: str) -> dict[str, Any]:
+    device = dr.async_get(hass).async_get_device(
+        identifiers={camera_device_identifier(entry_id, camera_id)}
+    )
+    entity_id = er.async_get(hass).async_get_entity_id(
+        Platform.EVENT, DOMAIN, event_unique_id(entry_id, camera_id)
+    )
+    return {
+        "camera_id": camera_id,
+        "camera_name": name,
+        "device_id": device.id if device is not None else None,
+        "entity_id": entity_id,
+        "config_entry_id": entry_id,
+    }

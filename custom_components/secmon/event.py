@@ -1,0 +1,65 @@
+"""The security event entity: fires when a camera's security event is announced.
+
+Fires once per event (the first verdict) and again only when a later verdict of the same event
+raises its risk level (attribute `update: true`); see verdicts.py for the rule. Event types are
+the risk levels, so automations can trigger on `high` and `critical` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import RISK_LEVELS
+from .entity import SecmonCameraEntity
+from .hub import CameraState
+from .runtime import SecmonConfigEntry
+
+PARALLEL_UPDATES = 0
+
+SECURITY_EVENT = EventEntityDescription(
+    key="security_event",
+    translation_key="security_event",
+    event_types=list(RISK_LEVELS),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SecmonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """A security event entity per camera, also for cameras found later."""
+
+    @callback
+    def add_camera(camera: CameraState) -> None:
+        async_add_entities([SecmonSecurityEvent(entry, camera)])
+
+    for camera in list(entry.runtime_data.hub.cameras.values()):
+        add_camera(camera)
+    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
+
+
+class SecmonSecurityEvent(SecmonCameraEntity, EventEntity):
+    """A camera's security events; restores its last event after a restart."""
+
+    entity_description = SECURITY_EVENT
+
+    def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
+        """The event entity of one camera."""
+        super().__init__(entry, camera, SECURITY_EVENT.key)
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the camera's announcements."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.hub.async_add_event_listener(self.camera.camera_id, self._async_fire)
+        )
+
+    @callback
+    def _async_fire(self, level: str, attributes: dict[str, Any]) -> None:
+        self._trigger_event(level, attributes)
+        self.async_write_ha_state()

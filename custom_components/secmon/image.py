@@ -1,0 +1,53 @@
+"""The event snapshot: the current verdict's most telling frame with its detections drawn."""
+
+from __future__ import annotations
+
+from homeassistant.components.image import ImageEntity, ImageEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .entity import SecmonCameraEntity
+from .hub import CameraState
+from .runtime import SecmonConfigEntry
+
+PARALLEL_UPDATES = 0
+
+EVENT_SNAPSHOT = ImageEntityDescription(key="event_snapshot", translation_key="event_snapshot")
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: SecmonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """An event snapshot per camera, also for cameras found later."""
+
+    @callback
+    def add_camera(camera: CameraState) -> None:
+        async_add_entities([SecmonEventSnapshot(hass, entry, camera)])
+
+    for camera in list(entry.runtime_data.hub.cameras.values()):
+        add_camera(camera)
+    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
+
+
+class SecmonEventSnapshot(SecmonCameraEntity, ImageEntity):
+    """Rendered when the verdict is stored (in the executor) and kept in the SQLite store."""
+
+    entity_description = EVENT_SNAPSHOT
+    _attr_content_type = "image/jpeg"
+
+    def __init__(self, hass: HomeAssistant, entry: SecmonConfigEntry, camera: CameraState) -> None:
+        """The snapshot of one camera's current security event."""
+        SecmonCameraEntity.__init__(self, entry, camera, EVENT_SNAPSHOT.key)
+        ImageEntity.__init__(self, hass)
+        self._attr_image_last_updated = camera.snapshot_at
+
+    def _handle_hub_update(self) -> None:
+        if self.camera.snapshot_at != self._attr_image_last_updated:
+            self._attr_image_last_updated = self.camera.snapshot_at
+            self.async_write_ha_state()
+
+    async def async_image(self) -> bytes | None:
+        """The stored snapshot (None until the camera has an event with a snapshot)."""
+        return self.camera.snapshot

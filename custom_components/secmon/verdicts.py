@@ -1,0 +1,198 @@
+"""Verdicts as the integration keeps them, and the rule that decides who gets told about one.
+
+A security event (`event_id`) can receive two verdicts: a fast-path verdict at once (a person at
+high confidence) and the verdict of the batch it belongs to when the batch closes. The user must be
+told once, as early as possible, and again only if the batch verdict makes things worse:
+
+- The first verdict of an event *announces* it: the event entity fires, `secmon_event` is sent.
+- A later verdict of the same event announces again (with `update: true`) only if its risk level is
+  higher than every level already announced for that event. Otherwise it is *recorded*: the risk
+  sensors, the snapshot and the stored history follow it, and `secmon_event_updated` (logbook only)
+  is sent, but the event entity and `secmon_event` stay quiet.
+- A fast-path verdict that arrives after its batch verdict (a re-send after a restart) is stale:
+  stored, never shown.
+
+The risk sensors and the snapshot show a camera's *current* verdict: the one of the latest event
+(by start time), and within an event the batch verdict over the fast-path one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.util import dt as dt_util
+
+from .const import RISK_LEVELS
+from .imaging import Box
+from .proto import secmon_pb2
+
+_LEVEL_BY_ENUM: dict[int, str] = {
+    secmon_pb2.RISK_LEVEL_LOW: "low",
+    secmon_pb2.RISK_LEVEL_MEDIUM: "medium",
+    secmon_pb2.RISK_LEVEL_HIGH: "high",
+    secmon_pb2.RISK_LEVEL_CRITICAL: "critical",
+}
+
+
+def level_for_score(score: int) -> str:
+    """The level of a score (the contract's bands), for verdicts that carry no level."""
+    if score >= 85:
+        return "critical"
+    if score >= 60:
+        return "high"
+    if score >= 30:
+        return "medium"
+    return "low"
+
+
+def level_rank(level: str) -> int:
+    """0 for low ... 3 for critical."""
+    return RISK_LEVELS.index(level)
+
+
+def _time(ts: Any) -> datetime | None:
+    if not ts.seconds and not ts.nanos:
+        return None
+    return dt_util.utc_from_timestamp(ts.seconds + ts.nanos / 1e9)
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictRecord:
+    """A verdict from the sidecar, decoded once."""
+
+    message: secmon_pb2.Verdict
+    risk_score: int
+    risk_level: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime | None
+
+    @classmethod
+    def from_message(cls, message: secmon_pb2.Verdict) -> VerdictRecord:
+        """Decode; clamp the score and take the level from the score if it is missing."""
+        score = min(max(int(message.risk_score), 0), 100)
+        level = _LEVEL_BY_ENUM.get(message.risk_level) or level_for_score(score)
+        return cls(
+            message=message,
+            risk_score=score,
+            risk_level=level,
+            started_at=_time(message.started_at),
+            ended_at=_time(message.ended_at),
+            created_at=_time(message.created_at),
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> VerdictRecord:
+        """From the serialized message in the store."""
+        return cls.from_message(secmon_pb2.Verdict.FromString(data))
+
+    @property
+    def verdict_id(self) -> str:
+        """The idempotency and acknowledgement key."""
+        return self.message.verdict_id
+
+    @property
+    def event_id(self) -> str:
+        """The security event (shared by a fast-path verdict and its batch verdict)."""
+        return self.message.event_id or self.message.verdict_id
+
+    @property
+    def camera_id(self) -> str:
+        """Normalised camera id."""
+        return self.message.camera_id
+
+    @property
+    def fast_path(self) -> bool:
+        """An immediate verdict for one telling detection."""
+        return self.message.fast_path
+
+    @property
+    def fallback(self) -> bool:
+        """The LLM was unavailable; score and level are a conservative default."""
+        return self.message.fallback
+
+    @property
+    def rank(self) -> int:
+        """Level as a number."""
+        return level_rank(self.risk_level)
+
+    @property
+    def sort_key(self) -> tuple[float, int, float]:
+        """Later events first, then the batch verdict over the fast one, then the newer one."""
+        started = self.started_at.timestamp() if self.started_at else 0.0
+        created = self.created_at.timestamp() if self.created_at else 0.0
+        return (started, 0 if self.fast_path else 1, created)
+
+    @property
+    def labels(self) -> dict[str, int]:
+        """Detected labels with their counts."""
+        return {item.label: int(item.count) for item in self.message.labels}
+
+    @property
+    def snapshot_boxes(self) -> list[Box]:
+        """The snapshot frame's detections, to draw."""
+        return [
+            Box(
+                label=d.label,
+                confidence=d.confidence,
+                x_min=d.box.x_min,
+                y_min=d.box.y_min,
+                x_max=d.box.x_max,
+                y_max=d.box.y_max,
+            )
+            for d in self.message.snapshot_detections
+        ]
+
+    def attributes(self, *, update: bool) -> dict[str, Any]:
+        """The event entity's attributes and the bus events' payload (without camera ids)."""
+        return {
+            "event_id": self.event_id,
+            "verdict_id": self.verdict_id,
+            "risk_score": self.risk_score,
+            "risk_level": self.risk_level,
+            "summary": self.message.summary,
+            "reasoning": self.message.reasoning,
+            "labels": self.labels,
+            "fast_path": self.fast_path,
+            "fallback": self.fallback,
+            "update": update,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PriorVerdict:
+    """What the store knows about an earlier verdict of the same event."""
+
+    fast_path: bool
+    rank: int
+    announced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with a newly stored verdict."""
+
+    # Fire the event entity and `secmon_event`.
+    announce: bool
+    # This is not the event's first verdict.
+    update: bool
+    # Shown at all (sensors, snapshot, logbook); False only for a stale fast-path verdict.
+    show: bool
+
+
+def decide(record: VerdictRecord, prior: Iterable[PriorVerdict]) -> Decision:
+    """The announcement rule (see the module docstring)."""
+    earlier = list(prior)
+    if not earlier:
+        return Decision(announce=True, update=False, show=True)
+    if record.fast_path and any(not p.fast_path for p in earlier):
+        return Decision(announce=False, update=True, show=False)
+    announced = [p.rank for p in earlier if p.announced]
+    if not announced:
+        return Decision(announce=True, update=True, show=True)
+    return Decision(announce=record.rank > max(announced), update=True, show=True)
