@@ -151,7 +151,7 @@ class VerdictStore:
             )
             db.execute(
                 "DELETE FROM verdicts WHERE verdict_id IN (SELECT verdict_id FROM verdicts"
-                " ORDER BY received_at DESC LIMIT -1 OFFSET ?)",
+                " ORDER BY received_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
                 (VERDICTS_KEPT,),
             )
         return StoredOutcome(

@@ -243,8 +243,10 @@ async def test_verdict_reaches_entities(
     # Sidecar sensors follow GetStatus, fetched after each verdict.
     await wait_for(
         hass,
-        lambda: state_of(hass, "sensor.secmon_sidecar_pending_verdicts") == "0"
-        and int(state_of(hass, "sensor.secmon_sidecar_verdicts_produced") or 0) >= 1,
+        lambda: (
+            state_of(hass, "sensor.secmon_sidecar_pending_verdicts") == "0"
+            and int(state_of(hass, "sensor.secmon_sidecar_verdicts_produced") or 0) >= 1
+        ),
         "sidecar verdict sensors",
     )
     assert state_of(hass, "sensor.secmon_sidecar_llm_model") == "random:tiny"
