@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import itertools
+import shutil
 from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
@@ -17,7 +18,11 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from PIL import Image
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_mock_service,
+)
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
@@ -403,3 +408,53 @@ async def test_verdict_state_restored_after_reload(
     snapshot_after = await (await client.get(picture.attributes["entity_picture"])).read()
     assert snapshot_after == snapshot_before
     assert of_camera(announced, cam) == []
+
+
+BLUEPRINT = Path(__file__).resolve().parents[2] / "blueprints/automation/secmon/notify_on_risk.yaml"
+
+
+async def test_notify_blueprint(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    config_dir: Path,
+    camera_root: Path,
+    camera_name: str,
+) -> None:
+    """The shipped blueprint notifies with the summary and the snapshot when the event entity
+    fires at or above the chosen level."""
+    target = config_dir / "blueprints" / "automation" / "secmon" / BLUEPRINT.name
+    target.parent.mkdir(parents=True)
+    shutil.copy(BLUEPRINT, target)
+    calls = async_mock_service(hass, "notify", "test_phone")
+    cam = camera_id(camera_name)
+
+    def automation(minimum: str) -> dict[str, Any]:
+        return {
+            "alias": f"notify {minimum}",
+            "use_blueprint": {
+                "path": "secmon/notify_on_risk.yaml",
+                "input": {
+                    "event_entities": [f"event.{cam}_security_event"],
+                    "minimum_level": minimum,
+                    "notify_service": "notify.test_phone",
+                },
+            },
+        }
+
+    assert await async_setup_component(
+        hass, "automation", {"automation": [automation("low"), automation("critical")]}
+    )
+    await hass.async_block_till_done()
+
+    await drop_frames(hass, entry, camera_root / camera_name, [41])
+    (stored,) = await wait_for_verdicts(hass, entry, cam, 1)
+    record = stored.record
+    expected_calls = 2 if record.risk_level == "critical" else 1
+    await wait_for(hass, lambda: len(calls) >= expected_calls, "notifications")
+    await hass.async_block_till_done()
+    assert len(calls) == expected_calls
+    data = calls[0].data
+    assert data["title"] == f"{camera_name}: {record.risk_level} risk ({record.risk_score})"
+    assert data["message"] == record.message.summary
+    assert data["data"]["image"].startswith(f"/api/image_proxy/image.{cam}_event_snapshot?token=")
+    assert data["data"]["tag"] == f"secmon-{record.event_id}"
