@@ -83,14 +83,15 @@ async def test_reasoning_model_output_still_yields_valid_verdict(
 
 
 async def test_invalid_answers_retry_then_fall_back(endpoint: str, tmp_path: Path) -> None:
-    _Endpoint.replies = ['{"risk_score": 500}', "I cannot help with that."]
+    _Endpoint.replies = ["pong", '{"risk_score": 500}', "I cannot help with that."]
     backend = create_backend(endpoint, use_gpu=False, n_ctx=8192, cache_dir=tmp_path)
     analyzer = RiskAnalyzer(backend, tz=UTC, attempts=2)
+    await analyzer.start()
     try:
         outcome = await analyzer.assess(BATCH)
     finally:
         analyzer.close()
-    assert outcome.fallback and len(_Endpoint.requests) == 2
+    assert outcome.fallback and len(_Endpoint.requests) == 3  # warm-up + 2 attempts
     assert outcome.assessment.summary == "AI analysis unavailable; 1 person at Front Door."
     assert outcome.assessment.risk_score == 50 and outcome.assessment.risk_level.value == "medium"
 
