@@ -204,10 +204,11 @@ class SidecarStream:
             try:
                 await self._async_feed(call, reader)
             finally:
-                for task in (reader, poller):
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                reader.cancel()
+                poller.cancel()
+                # Not `suppress(CancelledError)`: that would also swallow a cancellation of this
+                # task (unload) arriving here, and the reconnect loop would go on forever.
+                await asyncio.gather(reader, poller, return_exceptions=True)
         finally:
             call.cancel()
 
