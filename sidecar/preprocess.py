@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,13 @@ from .frames import FrameLimits, decode_frame
 _LOGGER = logging.getLogger(__name__)
 
 PREPROCESSOR_CONFIG = "preprocessor_config.json"
+
+# torch.from_numpy warns, once per process, that a read-only array (the view of a PIL image's
+# pixels used below) gives a tensor it must not write to; nothing writes to it. Trigger that one
+# warning here, silenced, instead of in a worker thread on the first frame.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    torch.from_numpy(np.frombuffer(b"\0", dtype=np.uint8))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +140,7 @@ def resize_for_model(
     if fast and spec.resample == Image.Resampling.BILINEAR:
         # torch's uint8 antialiased bilinear kernel (AVX2): the same filter as PIL's, several times
         # faster; results differ from PIL by at most one grey level (rounding).
-        hwc = torch.from_numpy(np.array(image, dtype=np.uint8))  # writable, as torch wants
+        hwc = torch.from_numpy(np.asarray(image, dtype=np.uint8))  # read-only view: never written
         out = torch.nn.functional.interpolate(
             hwc.permute(2, 0, 1).unsqueeze(0),  # channels-last NCHW view, no copy
             size=(spec.height, spec.width),
@@ -156,7 +164,10 @@ def build_batch(
     The uint8 batch is moved first (4x fewer bytes to a GPU), then converted once.
     """
     batch = torch.from_numpy(np.stack(arrays)).to(device, non_blocking=True)
-    pixels = batch.permute(0, 3, 1, 2).to(torch.float32)
+    # Convert and transpose to NCHW in one pass.
+    n, height, width, _ = batch.shape
+    pixels = torch.empty((n, 3, height, width), dtype=torch.float32, device=batch.device)
+    pixels.copy_(batch.permute(0, 3, 1, 2))
     if spec.do_rescale:
         if spec.rescale_factor == 1 / 255:
             # Correctly rounded x/255 in float32: bit-identical to transformers' float64 multiply
@@ -168,4 +179,4 @@ def build_batch(
         mean = torch.tensor(spec.image_mean, device=pixels.device).view(1, 3, 1, 1)
         std = torch.tensor(spec.image_std, device=pixels.device).view(1, 3, 1, 1)
         pixels = pixels.sub_(mean).div_(std)
-    return pixels.to(dtype).contiguous()
+    return pixels if dtype == torch.float32 else pixels.to(dtype)
