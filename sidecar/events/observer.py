@@ -51,8 +51,12 @@ class EventObserver(StreamObserver):
         self._analyzer.close()
 
     # -- sessions ------------------------------------------------------------------------------
-    async def on_session_open(self, session: StreamSession) -> None:
-        queue = self._pipeline.subscribe()
+    # Verdicts go to streams whose client said Hello: they are delivered per client id.
+    async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
+        if hello.time_zone and (zone := _zone(hello.time_zone)) is not None:
+            self._pipeline.set_time_zone(zone)
+        await self.on_session_closed(session)  # a second Hello re-subscribes
+        queue = self._pipeline.subscribe(_client_id(session))
         self._subscriptions[session.session_id] = queue
         session.spawn(self._forward(session, queue), name=f"secmon-verdicts-{session.session_id}")
 
@@ -65,15 +69,9 @@ class EventObserver(StreamObserver):
         while True:
             verdict = await queue.get()
             if not session.send(pb.ServerMessage(verdict=messages.verdict_message(verdict))):
-                return  # stream ended; the verdict stays pending for the next stream
+                return  # stream ended; the verdict stays pending for the client's next stream
 
     # -- client messages -----------------------------------------------------------------------
-    async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
-        if hello.time_zone:
-            zone = _zone(hello.time_zone)
-            if zone is not None:
-                self._pipeline.set_time_zone(zone)
-
     async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
         if config.HasField("batching"):
             rules = messages.batching_rules(config.batching, self._default_rules)
@@ -81,7 +79,7 @@ class EventObserver(StreamObserver):
             _LOGGER.info("Batching rules from %s: %s", session.client_id or session.peer, rules)
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
-        self._pipeline.ack(list(ack.verdict_ids))
+        self._pipeline.ack(_client_id(session), list(ack.verdict_ids))
 
     async def on_frame_result(
         self, session: StreamSession, frame: FrameRequest, outcome: FrameOutcome
@@ -110,6 +108,10 @@ class EventObserver(StreamObserver):
         status.verdicts_produced = stats.verdicts_produced
         status.fallback_verdicts = stats.fallback_verdicts
         status.llm_latency.CopyFrom(convert.latency(stats.llm_latency.summary()))
+
+
+def _client_id(session: StreamSession) -> str:
+    return session.client_id or "anonymous"
 
 
 def _zone(name: str) -> tzinfo | None:

@@ -64,7 +64,7 @@ class EventPipeline:
         self._resend_after_s = resend_after_s
         self._jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()
         self._seq = itertools.count()
-        self._subscribers: set[asyncio.Queue[Verdict]] = set()
+        self._subscribers: dict[asyncio.Queue[Verdict], str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = EventStats()
 
@@ -135,20 +135,22 @@ class EventPipeline:
             self._close(item)
         return len(closed)
 
-    def ack(self, verdict_ids: list[str]) -> int:
-        return self._store.ack(verdict_ids)
+    def ack(self, client_id: str, verdict_ids: list[str]) -> int:
+        return self._store.ack(client_id, verdict_ids)
 
     # -- outputs -------------------------------------------------------------------------------
-    def subscribe(self) -> asyncio.Queue[Verdict]:
-        """A queue that receives every new verdict, starting with all unacknowledged ones."""
+    def subscribe(self, client_id: str) -> asyncio.Queue[Verdict]:
+        """A queue that receives every new verdict, starting with the ones this client has not
+        acknowledged; unacknowledged ones come again every `resend_after_s`."""
+        self._store.register_client(client_id)
         queue: asyncio.Queue[Verdict] = asyncio.Queue()
-        for verdict in self._store.pending_verdicts():
+        for verdict in self._store.pending_for(client_id):
             queue.put_nowait(verdict)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = client_id
         return queue
 
     def unsubscribe(self, queue: asyncio.Queue[Verdict]) -> None:
-        self._subscribers.discard(queue)
+        self._subscribers.pop(queue, None)
 
     @property
     def open_batches(self) -> int:
@@ -220,9 +222,10 @@ class EventPipeline:
     async def _resend_unacked(self) -> None:
         while True:
             await asyncio.sleep(max(self._resend_after_s / 2, 0.05))
-            if not self._subscribers:
-                continue
-            for verdict in self._store.pending_verdicts(
-                older_than=time.time() - self._resend_after_s
-            ):
-                self._publish(verdict)
+            older_than = time.time() - self._resend_after_s
+            for client_id in set(self._subscribers.values()):
+                pending = self._store.pending_for(client_id, older_than=older_than)
+                for queue, owner in list(self._subscribers.items()):
+                    if owner == client_id:
+                        for verdict in pending:
+                            queue.put_nowait(verdict)

@@ -33,6 +33,18 @@ CREATE TABLE IF NOT EXISTS verdicts (
     acked_at REAL
 );
 CREATE INDEX IF NOT EXISTS verdicts_pending ON verdicts (acked_at, created_at);
+-- Verdicts are delivered to every client (Hello.client_id) until that client acknowledges them.
+CREATE TABLE IF NOT EXISTS clients (
+    client_id TEXT PRIMARY KEY,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    verdict_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    acked_at REAL,                  -- NULL: still to be delivered to this client
+    PRIMARY KEY (verdict_id, client_id)
+);
 -- Which batch each frame joined, so a frame re-sent after a restart never counts twice.
 CREATE TABLE IF NOT EXISTS batched_frames (
     frame_key TEXT PRIMARY KEY,
@@ -43,8 +55,26 @@ CREATE TABLE IF NOT EXISTS batched_frames (
 
 # Frame -> batch records are kept this long (longer than any client's replay of a frame).
 BATCHED_FRAME_RETENTION_S = 2 * 24 * 3600
-# Acknowledged verdicts are kept this long (for diagnostics and duplicate suppression), then pruned.
-ACKED_RETENTION_S = 7 * 24 * 3600
+# Verdicts (acknowledged or not) are kept this long, then pruned: a client away for longer
+# misses them.
+VERDICT_RETENTION_S = 7 * 24 * 3600
+
+# A verdict is owed to every client seen recently when it is made; a client seen for the first time
+# is owed every verdict nobody has acknowledged yet (so the first client also gets what was made
+# before it connected, and a client added later does not get the others' history).
+_PENDING_FOR = """
+SELECT v.payload FROM deliveries d JOIN verdicts v USING (verdict_id)
+WHERE d.client_id = :client AND d.acked_at IS NULL AND v.created_at <= :older_than
+ORDER BY v.created_at
+"""
+# Verdicts some recently seen client still has to acknowledge, or that no client was there for.
+_PENDING_COUNT = """
+SELECT COUNT(*) FROM verdicts v
+WHERE v.created_at >= :since AND (
+    EXISTS (SELECT 1 FROM deliveries d JOIN clients c USING (client_id)
+            WHERE d.verdict_id = v.verdict_id AND d.acked_at IS NULL AND c.last_seen >= :since)
+    OR NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.verdict_id = v.verdict_id))
+"""
 
 
 class EventStore:
@@ -86,12 +116,6 @@ class EventStore:
         ).fetchone()
         return str(row[0]) if row else ""
 
-    def prune(self) -> None:
-        self._db.execute(
-            "DELETE FROM batched_frames WHERE added_at < ?",
-            (time.time() - BATCHED_FRAME_RETENTION_S,),
-        )
-
     def mark_closed(self, batch: OpenBatch, reason: str) -> None:
         self._db.execute(
             "INSERT INTO batches (batch_id, camera_id, state, close_reason, payload, updated_at) "
@@ -120,11 +144,18 @@ class EventStore:
 
         Returns False when a verdict with this id already exists (then nothing changes)."""
         with self._transaction():
+            now = time.time()
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO verdicts (verdict_id, event_id, payload, created_at) "
                 "VALUES (?, ?, ?, ?)",
-                (verdict.verdict_id, verdict.event_id, verdict.to_json(), time.time()),
+                (verdict.verdict_id, verdict.event_id, verdict.to_json(), now),
             )
+            if cursor.rowcount == 1:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO deliveries (verdict_id, client_id, acked_at) "
+                    "SELECT ?, client_id, NULL FROM clients WHERE last_seen >= ?",
+                    (verdict.verdict_id, now - VERDICT_RETENTION_S),
+                )
             if finishes_batch:
                 self._db.execute("DELETE FROM batches WHERE batch_id = ?", (verdict.batch_id,))
         return cursor.rowcount == 1
@@ -135,33 +166,74 @@ class EventStore:
         ).fetchone()
         return row is not None
 
-    def pending_verdicts(self, older_than: float | None = None) -> list[Verdict]:
-        query = "SELECT payload FROM verdicts WHERE acked_at IS NULL"
-        params: tuple[float, ...] = ()
-        if older_than is not None:
-            query += " AND created_at <= ?"
-            params = (older_than,)
-        rows = self._db.execute(query + " ORDER BY created_at", params).fetchall()
+    def register_client(self, client_id: str) -> None:
+        now = time.time()
+        with self._transaction():
+            new = self._db.execute(
+                "INSERT OR IGNORE INTO clients (client_id, first_seen, last_seen) VALUES (?, ?, ?)",
+                (client_id, now, now),
+            ).rowcount
+            if new:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO deliveries (verdict_id, client_id, acked_at) "
+                    "SELECT verdict_id, ?, NULL FROM verdicts "
+                    "WHERE acked_at IS NULL AND created_at >= ?",
+                    (client_id, now - VERDICT_RETENTION_S),
+                )
+            else:
+                self._db.execute(
+                    "UPDATE clients SET last_seen = ? WHERE client_id = ?", (now, client_id)
+                )
+
+    def pending_for(self, client_id: str, older_than: float | None = None) -> list[Verdict]:
+        """Verdicts owed to this client that it has not acknowledged, oldest first."""
+        rows = self._db.execute(
+            _PENDING_FOR,
+            {"client": client_id, "older_than": time.time() if older_than is None else older_than},
+        ).fetchall()
         return [Verdict.from_json(row[0]) for row in rows]
 
     def pending_count(self) -> int:
-        row = self._db.execute("SELECT COUNT(*) FROM verdicts WHERE acked_at IS NULL").fetchone()
+        row = self._db.execute(
+            _PENDING_COUNT, {"since": time.time() - VERDICT_RETENTION_S}
+        ).fetchone()
         return int(row[0])
 
-    def ack(self, verdict_ids: list[str]) -> int:
+    def ack(self, client_id: str, verdict_ids: list[str]) -> int:
+        """Record a client's acknowledgements; returns how many were new."""
         now = time.time()
+        changed = 0
         with self._transaction():
-            changed = 0
             for verdict_id in verdict_ids:
+                if not self.has_verdict(verdict_id):
+                    continue
                 changed += self._db.execute(
+                    "INSERT INTO deliveries (verdict_id, client_id, acked_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (verdict_id, client_id) DO UPDATE "
+                    "SET acked_at = excluded.acked_at WHERE acked_at IS NULL",
+                    (verdict_id, client_id, now),
+                ).rowcount
+                self._db.execute(
                     "UPDATE verdicts SET acked_at = ? WHERE verdict_id = ? AND acked_at IS NULL",
                     (now, verdict_id),
-                ).rowcount
-            self._db.execute(
-                "DELETE FROM verdicts WHERE acked_at IS NOT NULL AND acked_at < ?",
-                (now - ACKED_RETENTION_S,),
-            )
+                )
         return changed
+
+    def prune(self) -> None:
+        cutoff = time.time()
+        with self._transaction():
+            self._db.execute(
+                "DELETE FROM batched_frames WHERE added_at < ?",
+                (cutoff - BATCHED_FRAME_RETENTION_S,),
+            )
+            self._db.execute(
+                "DELETE FROM deliveries WHERE verdict_id IN "
+                "(SELECT verdict_id FROM verdicts WHERE created_at < ?)",
+                (cutoff - VERDICT_RETENTION_S,),
+            )
+            self._db.execute(
+                "DELETE FROM verdicts WHERE created_at < ?", (cutoff - VERDICT_RETENTION_S,)
+            )
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -73,7 +73,7 @@ async def test_batch_closes_on_idle_and_yields_one_valid_verdict(
     pipeline: tuple[EventPipeline, Clock],
 ) -> None:
     p, clock = pipeline
-    queue = p.subscribe()
+    queue = p.subscribe("ha")
     batch_id = p.observe(frame("f1", "garage", ("car", 0.7), at=0))
     assert (
         batch_id and p.observe(frame("f2", "garage", ("car", 0.8), ("dog", 0.6), at=5)) == batch_id
@@ -101,7 +101,7 @@ async def test_batch_closes_on_idle_and_yields_one_valid_verdict(
     # Unacknowledged verdicts are re-sent; acknowledged ones stop.
     again = await next_verdict(queue)
     assert again.verdict_id == verdict.verdict_id
-    assert p.ack([verdict.verdict_id]) == 1
+    assert p.ack("ha", [verdict.verdict_id]) == 1
     assert p.pending_verdicts == 0
     while not queue.empty():
         queue.get_nowait()
@@ -113,7 +113,7 @@ async def test_fast_path_verdict_then_batch_verdict_share_the_event(
     pipeline: tuple[EventPipeline, Clock],
 ) -> None:
     p, clock = pipeline
-    queue = p.subscribe()
+    queue = p.subscribe("ha")
     batch_id = p.observe(frame("p1", "front door", ("person", 0.97), at=0))
     fast = await next_verdict(queue)
     assert fast.fast_path and fast.close_reason == "fast_path"
@@ -124,7 +124,7 @@ async def test_fast_path_verdict_then_batch_verdict_share_the_event(
     assert not final.fast_path and final.event_id == fast.event_id
     assert final.verdict_id != fast.verdict_id
     assert final.frame_ids == ("p1", "p2") and final.close_reason == "window"
-    p.ack([fast.verdict_id, final.verdict_id])
+    p.ack("ha", [fast.verdict_id, final.verdict_id])
     assert p.stats.verdicts_produced == 2
 
 
@@ -137,7 +137,7 @@ async def test_llm_failure_yields_fallback_verdict(tmp_path: Path, model_dir: Pa
         tmp_path, model_dir, clock, llm=f"http://127.0.0.1:{port}/v1", timeout_s=2
     )
     try:
-        queue = p.subscribe()
+        queue = p.subscribe("ha")
         p.observe(frame("n1", "yard", ("person", 0.6), at=0))
         clock.now += 31
         verdict = await next_verdict(queue)
@@ -154,7 +154,7 @@ async def test_restart_resumes_open_batch_and_redelivers_exactly_once(
 ) -> None:
     clock = Clock()
     first = await make_pipeline(tmp_path, model_dir, clock)
-    queue = first.subscribe()
+    queue = first.subscribe("ha")
     batch_id = first.observe(frame("a", "porch", ("person", 0.95), at=0))
     fast = await next_verdict(queue)
     first.observe(frame("b", "porch", ("cat", 0.7), at=3))
@@ -167,16 +167,16 @@ async def test_restart_resumes_open_batch_and_redelivers_exactly_once(
     second = await make_pipeline(tmp_path, model_dir, clock)
     try:
         assert second.open_batches == 2
-        queue = second.subscribe()
+        queue = second.subscribe("ha")
         redelivered = await next_verdict(queue)
         assert redelivered.verdict_id == fast.verdict_id  # the unacked fast verdict, offered again
-        second.ack([fast.verdict_id])
+        second.ack("ha", [fast.verdict_id])
         clock.now += 40  # both batches idle
         finals = {}
         while len(finals) < 2:
             v = await next_verdict(queue)
             finals[v.verdict_id] = v
-            second.ack([v.verdict_id])
+            second.ack("ha", [v.verdict_id])
         porch = finals[f"{batch_id}:final"]
         assert porch.frame_ids == ("a", "b") and porch.event_id == fast.event_id
         assert second.open_batches == 0 and second.pending_verdicts == 0
@@ -186,3 +186,29 @@ async def test_restart_resumes_open_batch_and_redelivers_exactly_once(
         assert queue.empty()  # everything acknowledged: nothing more is sent
     finally:
         await second.stop()
+
+
+async def test_verdicts_are_delivered_to_every_client_until_each_acknowledges(
+    pipeline: tuple[EventPipeline, Clock],
+) -> None:
+    """Two Home Assistants on one sidecar: one acknowledging does not take the verdict from the
+    other; a client that appears later gets new verdicts, not the other's history."""
+    p, clock = pipeline
+    home = p.subscribe("home")
+    p.observe(frame("x1", "shed", ("car", 0.7), at=0))
+    clock.now += 31
+    verdict = await next_verdict(home)
+    cabin = p.subscribe("cabin")  # first seen after the verdict, which nobody acknowledged yet
+    assert (await next_verdict(cabin)).verdict_id == verdict.verdict_id
+    assert p.ack("home", [verdict.verdict_id]) == 1
+    assert p.pending_verdicts == 1  # cabin has not acknowledged
+    assert p.ack("cabin", [verdict.verdict_id, "unknown-id"]) == 1
+    assert p.pending_verdicts == 0
+    # A third client that shows up now does not receive history everyone acknowledged.
+    late = p.subscribe("late")
+    await asyncio.sleep(0.5)
+    assert late.empty()
+    # A re-subscribing client gets only what it has not acknowledged.
+    p.unsubscribe(home)
+    home = p.subscribe("home")
+    assert home.empty()

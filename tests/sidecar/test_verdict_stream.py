@@ -74,6 +74,14 @@ async def client(process: SidecarProcess) -> AsyncIterator[Client]:
             await c.close()
 
 
+async def status_of(process: SidecarProcess) -> pb.SidecarStatus:
+    async with process.channel() as channel:
+        reply = await secmon_pb2_grpc.SidecarStub(channel).GetStatus(
+            pb.GetStatusRequest(), metadata=process.metadata
+        )
+    return reply.status
+
+
 def frame(i: int, camera: str = "front_door") -> pb.Frame:
     return pb.Frame(
         frame_id=f"{camera}-{i}",
@@ -177,6 +185,9 @@ async def test_sigkill_with_open_batch_loses_nothing(
         assert verdict.batch_id == batch_id
         assert list(verdict.frame_ids) == [f"garage-{i}" for i in range(4)]
         c.send(verdict_ack=pb.VerdictAck(verdict_ids=[verdict.verdict_id]))
+        async with asyncio.timeout(30):  # the acknowledgement has reached the sidecar
+            while (await status_of(second)).pending_verdicts:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
     # Killed again after the ack: a third process has nothing left to deliver.
     second.kill()
     third = sidecar_factory(*args)
