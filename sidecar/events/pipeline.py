@@ -158,7 +158,7 @@ class EventPipeline:
 
     @property
     def pending_verdicts(self) -> int:
-        return self._store.pending_count()
+        return self._store.pending_count(set(self._subscribers.values()))
 
     @property
     def model_name(self) -> str:

@@ -59,21 +59,21 @@ BATCHED_FRAME_RETENTION_S = 2 * 24 * 3600
 # misses them.
 VERDICT_RETENTION_S = 7 * 24 * 3600
 
-# A verdict is owed to every client seen recently when it is made; a client seen for the first time
-# is owed every verdict nobody has acknowledged yet (so the first client also gets what was made
-# before it connected, and a client added later does not get the others' history).
+# A verdict is owed to every client seen (within the retention) when it is made; a client saying
+# Hello is also owed every verdict nobody has acknowledged yet (so the first client gets what was
+# made before it connected, and a client added later does not get the others' history).
 _PENDING_FOR = """
 SELECT v.payload FROM deliveries d JOIN verdicts v USING (verdict_id)
 WHERE d.client_id = :client AND d.acked_at IS NULL AND v.created_at <= :older_than
 ORDER BY v.created_at
 """
-# Verdicts some recently seen client still has to acknowledge, or that no client was there for.
+# Verdicts nobody has acknowledged, or that a connected client still has to acknowledge.
 _PENDING_COUNT = """
 SELECT COUNT(*) FROM verdicts v
-WHERE v.created_at >= :since AND (
-    EXISTS (SELECT 1 FROM deliveries d JOIN clients c USING (client_id)
-            WHERE d.verdict_id = v.verdict_id AND d.acked_at IS NULL AND c.last_seen >= :since)
-    OR NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.verdict_id = v.verdict_id))
+WHERE v.created_at >= ? AND (
+    v.acked_at IS NULL
+    OR EXISTS (SELECT 1 FROM deliveries d WHERE d.verdict_id = v.verdict_id
+               AND d.acked_at IS NULL AND d.client_id IN (SELECT value FROM json_each(?))))
 """
 
 
@@ -169,21 +169,17 @@ class EventStore:
     def register_client(self, client_id: str) -> None:
         now = time.time()
         with self._transaction():
-            new = self._db.execute(
-                "INSERT OR IGNORE INTO clients (client_id, first_seen, last_seen) VALUES (?, ?, ?)",
+            self._db.execute(
+                "INSERT INTO clients (client_id, first_seen, last_seen) VALUES (?, ?, ?) "
+                "ON CONFLICT (client_id) DO UPDATE SET last_seen = excluded.last_seen",
                 (client_id, now, now),
-            ).rowcount
-            if new:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO deliveries (verdict_id, client_id, acked_at) "
-                    "SELECT verdict_id, ?, NULL FROM verdicts "
-                    "WHERE acked_at IS NULL AND created_at >= ?",
-                    (client_id, now - VERDICT_RETENTION_S),
-                )
-            else:
-                self._db.execute(
-                    "UPDATE clients SET last_seen = ? WHERE client_id = ?", (now, client_id)
-                )
+            )
+            self._db.execute(
+                "INSERT OR IGNORE INTO deliveries (verdict_id, client_id, acked_at) "
+                "SELECT verdict_id, ?, NULL FROM verdicts "
+                "WHERE acked_at IS NULL AND created_at >= ?",
+                (client_id, now - VERDICT_RETENTION_S),
+            )
 
     def pending_for(self, client_id: str, older_than: float | None = None) -> list[Verdict]:
         """Verdicts owed to this client that it has not acknowledged, oldest first."""
@@ -193,9 +189,9 @@ class EventStore:
         ).fetchall()
         return [Verdict.from_json(row[0]) for row in rows]
 
-    def pending_count(self) -> int:
+    def pending_count(self, connected: set[str]) -> int:
         row = self._db.execute(
-            _PENDING_COUNT, {"since": time.time() - VERDICT_RETENTION_S}
+            _PENDING_COUNT, (time.time() - VERDICT_RETENTION_S, json.dumps(sorted(connected)))
         ).fetchone()
         return int(row[0])
 
