@@ -33,7 +33,7 @@ def threshold_or_none(value: float) -> float | None:
     return float(value) if value > 0 else None
 
 
-def _timestamp(value: datetime) -> Timestamp:
+def timestamp(value: datetime) -> Timestamp:
     ts = Timestamp()
     ts.FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
     return ts
@@ -67,7 +67,7 @@ def frame_result(outcome: FrameOutcome) -> pb.FrameResult:
             )
         )
     if outcome.captured_at is not None:
-        result.captured_at.CopyFrom(_timestamp(outcome.captured_at))
+        result.captured_at.CopyFrom(timestamp(outcome.captured_at))
     return result
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from ..convert import timestamp
 from ..proto import secmon_pb2 as pb
 from .batcher import BatchingRules
 from .verdicts import Verdict
@@ -22,12 +21,6 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def verdict_message(v: Verdict) -> pb.Verdict:
     return pb.Verdict(
         verdict_id=v.verdict_id,
@@ -41,8 +34,8 @@ def verdict_message(v: Verdict) -> pb.Verdict:
         reasoning=v.reasoning,
         fast_path=v.fast_path,
         fallback=v.fallback,
-        started_at=_timestamp(v.started_at),
-        ended_at=_timestamp(v.ended_at),
+        started_at=timestamp(v.started_at),
+        ended_at=timestamp(v.ended_at),
         labels=[
             pb.LabelCount(label=lc.label, count=lc.count, max_confidence=lc.max_confidence)
             for lc in v.labels
@@ -61,7 +54,7 @@ def verdict_message(v: Verdict) -> pb.Verdict:
         model=v.model,
         llm_ms=v.llm_ms,
         completion_tokens=v.completion_tokens,
-        created_at=_timestamp(v.created_at),
+        created_at=timestamp(v.created_at),
     )
 
 
