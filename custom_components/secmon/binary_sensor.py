@@ -15,7 +15,7 @@ from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later
 
-from .entity import SecmonCameraEntity, SecmonSidecarEntity
+from .entity import SecmonCameraEntity, SecmonSidecarEntity, async_add_camera_entities
 from .hub import CameraState, SecmonHub
 from .runtime import SecmonConfigEntry
 
@@ -76,13 +76,11 @@ async def async_setup_entry(
     """Sidecar sensors now; occupancy sensors for every camera, also those found later."""
     async_add_entities(SidecarBinarySensor(entry, d) for d in SIDECAR_SENSORS)
 
-    @callback
-    def add_camera(camera: CameraState) -> None:
-        async_add_entities(OccupancySensor(entry, camera, d) for d in OCCUPANCY_SENSORS)
-
-    for camera in list(entry.runtime_data.hub.cameras.values()):
-        add_camera(camera)
-    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
+    async_add_camera_entities(
+        entry,
+        async_add_entities,
+        lambda camera: [OccupancySensor(entry, camera, d) for d in OCCUPANCY_SENSORS],
+    )
 
 
 class OccupancySensor(SecmonCameraEntity, BinarySensorEntity):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from homeassistant.components.camera import Camera
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .entity import SecmonCameraEntity
+from .entity import SecmonCameraEntity, async_add_camera_entities
 from .hub import CameraState
 from .runtime import SecmonConfigEntry
 
@@ -20,13 +20,9 @@ async def async_setup_entry(
 ) -> None:
     """A camera entity per camera folder, also for folders found later."""
 
-    @callback
-    def add_camera(camera: CameraState) -> None:
-        async_add_entities([SecmonCamera(entry, camera)])
-
-    for camera in list(entry.runtime_data.hub.cameras.values()):
-        add_camera(camera)
-    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
+    async_add_camera_entities(
+        entry, async_add_entities, lambda camera: [SecmonCamera(entry, camera)]
+    )
 
 
 class SecmonCamera(SecmonCameraEntity, Camera):

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .announce import camera_device_identifier
 from .const import DOMAIN
 from .hub import SIDECAR_KEY, CameraState, SecmonHub
 from .runtime import SecmonConfigEntry
+
+
+@callback
+def async_add_camera_entities(
+    entry: SecmonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entities_for: Callable[[CameraState], Iterable[Entity]],
+) -> None:
+    """Add a platform's entities for every camera now and for every camera folder found later."""
+
+    @callback
+    def add_camera(camera: CameraState) -> None:
+        async_add_entities(entities_for(camera))
+
+    for camera in list(entry.runtime_data.hub.cameras.values()):
+        add_camera(camera)
+    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
 
 
 def sidecar_device_info(entry: SecmonConfigEntry) -> DeviceInfo:

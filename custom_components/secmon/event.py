@@ -14,7 +14,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import RISK_LEVELS
-from .entity import SecmonCameraEntity
+from .entity import SecmonCameraEntity, async_add_camera_entities
 from .hub import CameraState
 from .runtime import SecmonConfigEntry
 
@@ -34,13 +34,9 @@ async def async_setup_entry(
 ) -> None:
     """A security event entity per camera, also for cameras found later."""
 
-    @callback
-    def add_camera(camera: CameraState) -> None:
-        async_add_entities([SecmonSecurityEvent(entry, camera)])
-
-    for camera in list(entry.runtime_data.hub.cameras.values()):
-        add_camera(camera)
-    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
+    async_add_camera_entities(
+        entry, async_add_entities, lambda camera: [SecmonSecurityEvent(entry, camera)]
+    )
 
 
 class SecmonSecurityEvent(SecmonCameraEntity, EventEntity):

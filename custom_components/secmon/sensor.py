@@ -17,11 +17,11 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfTime
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import RISK_LEVELS
-from .entity import SecmonCameraEntity, SecmonSidecarEntity
+from .entity import SecmonCameraEntity, SecmonSidecarEntity, async_add_camera_entities
 from .hub import CameraState, SecmonHub
 from .proto import secmon_pb2
 from .runtime import SecmonConfigEntry
@@ -182,13 +182,11 @@ async def async_setup_entry(
     """Sidecar sensors now; camera sensors for every camera, also those found later."""
     async_add_entities(SidecarSensor(entry, d) for d in SIDECAR_SENSORS)
 
-    @callback
-    def add_camera(camera: CameraState) -> None:
-        async_add_entities(CameraSensor(entry, camera, d) for d in CAMERA_SENSORS)
-
-    for camera in list(entry.runtime_data.hub.cameras.values()):
-        add_camera(camera)
-    entry.async_on_unload(entry.runtime_data.hub.async_on_camera_added(add_camera))
+    async_add_camera_entities(
+        entry,
+        async_add_entities,
+        lambda camera: [CameraSensor(entry, camera, d) for d in CAMERA_SENSORS],
+    )
 
 
 class CameraSensor(SecmonCameraEntity, SensorEntity):
