@@ -59,8 +59,10 @@ async def test_sidecar_killed_mid_stream(
     await wait_for(hass, lambda: hub.queue_depth >= 10, "frames queued while down")
 
     sidecar.start()
-    await wait_for(hass, lambda: hub.counters["frames_processed"] == 40, "every frame")
+    # Generous limit: the restarted sidecar loads its models first, and CI machines are shared.
+    await wait_for(hass, lambda: hub.counters["frames_processed"] >= 40, "every frame", limit=180)
     await hass.async_block_till_done()
+    assert hub.counters["frames_processed"] == 40
     assert state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_ON
     assert state_of(hass, "sensor.secmon_sidecar_queue_depth") == "0"
     assert entry.runtime_data.stream.sessions == 2
