@@ -112,8 +112,22 @@ class Client:
 
     def ensure_secmon(self, address: str, camera_root: str) -> str:
         entries = self.request("GET", "/api/config/config_entries/entry?domain=secmon")
-        if entries:
+        if entries and entries[0]["title"] == f"Sidecar {address}":
             return f"secmon already configured ({entries[0]['title']})"
+        if entries:  # configured for another sidecar port: point it here (reconfigure flow)
+            flow = self.request(
+                "POST",
+                "/api/config/config_entries/flow",
+                {"handler": "secmon", "entry_id": entries[0]["entry_id"]},
+            )
+            result = self.request(
+                "POST",
+                f"/api/config/config_entries/flow/{flow['flow_id']}",
+                {"address": address, "camera_root": camera_root},
+            )
+            if result.get("type") != "abort" or result.get("reason") != "reconfigure_successful":
+                raise SystemExit(f"secmon reconfigure flow did not finish: {result}")
+            return f"secmon reconfigured for Sidecar {address}"
         flow = self.request("POST", "/api/config/config_entries/flow", {"handler": "secmon"})
         result = self.request(
             "POST",
