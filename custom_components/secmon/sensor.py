@@ -16,7 +16,13 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfInformation,
+    UnitOfTemperature,
+    UnitOfTime,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -53,6 +59,18 @@ def _status_value(
     def value(hub: SecmonHub) -> StateType:
         status = hub.sidecar.status
         return read(status) if status is not None else None
+
+    return value
+
+
+def _first_gpu(
+    read: Callable[[secmon_pb2.GpuStatus], StateType],
+) -> Callable[[SecmonHub], StateType]:
+    """A value of the sidecar's first GPU (None without a GPU or before the first status)."""
+
+    def value(hub: SecmonHub) -> StateType:
+        status = hub.sidecar.status
+        return read(status.gpus[0]) if status is not None and status.gpus else None
 
     return value
 
@@ -139,6 +157,35 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
         translation_key="pending_verdicts",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=_status_value(lambda status: status.pending_verdicts),
+    ),
+    SidecarSensorDescription(
+        key="gpu_utilization",
+        translation_key="gpu_utilization",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_first_gpu(lambda gpu: gpu.utilization_percent),
+    ),
+    SidecarSensorDescription(
+        key="gpu_memory_used",
+        translation_key="gpu_memory_used",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_first_gpu(lambda gpu: gpu.memory_used_bytes),
+    ),
+    SidecarSensorDescription(
+        key="gpu_temperature",
+        translation_key="gpu_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_first_gpu(lambda gpu: gpu.temperature_c),
     ),
     SidecarSensorDescription(
         key="inference_latency",

@@ -154,3 +154,34 @@ async def test_camera_restores_last_frame_after_reload(
     after = (await async_get_image(hass, "camera.front_door")).content
     assert after == before
     assert state_of(hass, "sensor.secmon_sidecar_frames_processed") == "1"
+
+
+async def test_gpu_sensors(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+) -> None:
+    """The real sidecar here has no GPU (NVML absent): the GPU sensors are unknown. A status
+    from a GPU box fills them."""
+    entry = init_integration
+    await wait_for(
+        hass, lambda: entry.runtime_data.hub.sidecar.status is not None, "the sidecar's status"
+    )
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") == "unknown"
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_temperature") == "unknown"
+
+    status = secmon_pb2.SidecarStatus()
+    status.CopyFrom(entry.runtime_data.hub.sidecar.status)
+    status.gpus.append(
+        secmon_pb2.GpuStatus(
+            name="NVIDIA H200", utilization_percent=37.0, memory_used_bytes=24 * 2**30,
+            memory_total_bytes=141 * 2**30, temperature_c=51.0,
+        )
+    )
+    entry.runtime_data.hub.async_set_status(status)
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") == "37.0"
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_temperature") == "51.0"
+    memory = hass.states.get("sensor.secmon_sidecar_gpu_memory_used")
+    assert memory is not None
+    assert float(memory.state) == 24.0
+    assert memory.attributes["unit_of_measurement"] == "GiB"
