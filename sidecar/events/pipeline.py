@@ -27,6 +27,7 @@ from .verdicts import Verdict, build_verdict, prompt_input
 _LOGGER = logging.getLogger(__name__)
 
 _FAST, _FINAL = 0, 1
+_RETRY_S = 5.0
 
 
 @dataclass(order=True, slots=True)
@@ -166,7 +167,10 @@ class EventPipeline:
 
     # -- internals -----------------------------------------------------------------------------
     def _close(self, closed: ClosedBatch) -> None:
-        self._store.mark_closed(closed.batch, closed.reason)
+        try:
+            self._store.mark_closed(closed.batch, closed.reason)
+        except Exception:  # still analysed now; after a restart it closes again, same verdict id
+            _LOGGER.exception("Could not record batch %s as closed", closed.batch.batch_id)
         self._enqueue_final(closed.batch, closed.reason)
 
     def _enqueue_final(self, batch: OpenBatch, reason: str) -> None:
@@ -187,33 +191,41 @@ class EventPipeline:
     async def _analyse(self) -> None:
         while True:
             job = await self._jobs.get()
-            fast = job.priority == _FAST
-            verdict_id = f"{job.batch.batch_id}:{'fast' if fast else 'final'}"
-            if self._store.has_verdict(verdict_id):  # already produced before a restart
-                continue
-            outcome = await self._analyzer.assess(
-                prompt_input(job.frames, job.batch.camera_name, fast_path=fast)
-            )
-            verdict = build_verdict(
-                job.batch, job.frames, outcome, fast_path=fast, close_reason=job.reason
-            )
-            if not self._store.add_verdict(verdict, finishes_batch=not fast):
-                continue
-            self.stats.verdicts_produced += 1
-            if verdict.fallback:
-                self.stats.fallback_verdicts += 1
-            else:
-                self.stats.llm_latency.add(outcome.llm_ms)
-            _LOGGER.info(
-                "Verdict %s for %s: %d/%s%s%s",
-                verdict.verdict_id,
-                verdict.camera_id,
-                verdict.risk_score,
-                verdict.risk_level,
-                " (fast path)" if fast else "",
-                " (fallback)" if verdict.fallback else "",
-            )
-            self._publish(verdict)
+            try:
+                await self._produce_verdict(job)
+            except Exception:  # e.g. a full disk: keep the job, try again shortly
+                _LOGGER.exception("Producing the verdict for batch %s failed", job.batch.batch_id)
+                await asyncio.sleep(_RETRY_S)
+                self._jobs.put_nowait(job)
+
+    async def _produce_verdict(self, job: _Job) -> None:
+        fast = job.priority == _FAST
+        verdict_id = f"{job.batch.batch_id}:{'fast' if fast else 'final'}"
+        if self._store.has_verdict(verdict_id):  # already produced before a restart
+            return
+        outcome = await self._analyzer.assess(
+            prompt_input(job.frames, job.batch.camera_name, fast_path=fast)
+        )
+        verdict = build_verdict(
+            job.batch, job.frames, outcome, fast_path=fast, close_reason=job.reason
+        )
+        if not self._store.add_verdict(verdict, finishes_batch=not fast):
+            return
+        self.stats.verdicts_produced += 1
+        if verdict.fallback:
+            self.stats.fallback_verdicts += 1
+        else:
+            self.stats.llm_latency.add(outcome.llm_ms)
+        _LOGGER.info(
+            "Verdict %s for %s: %d/%s%s%s",
+            verdict.verdict_id,
+            verdict.camera_id,
+            verdict.risk_score,
+            verdict.risk_level,
+            " (fast path)" if fast else "",
+            " (fallback)" if verdict.fallback else "",
+        )
+        self._publish(verdict)
 
     def _publish(self, verdict: Verdict) -> None:
         for queue in self._subscribers:
@@ -222,10 +234,16 @@ class EventPipeline:
     async def _resend_unacked(self) -> None:
         while True:
             await asyncio.sleep(max(self._resend_after_s / 2, 0.05))
-            older_than = time.time() - self._resend_after_s
-            for client_id in set(self._subscribers.values()):
-                pending = self._store.pending_for(client_id, older_than=older_than)
-                for queue, owner in list(self._subscribers.items()):
-                    if owner == client_id:
-                        for verdict in pending:
-                            queue.put_nowait(verdict)
+            try:
+                self._resend_once()
+            except Exception:
+                _LOGGER.exception("Re-sending unacknowledged verdicts failed")
+
+    def _resend_once(self) -> None:
+        older_than = time.time() - self._resend_after_s
+        for client_id in set(self._subscribers.values()):
+            pending = self._store.pending_for(client_id, older_than=older_than)
+            for queue, owner in list(self._subscribers.items()):
+                if owner == client_id:
+                    for verdict in pending:
+                        queue.put_nowait(verdict)
