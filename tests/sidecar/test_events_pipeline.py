@@ -121,6 +121,8 @@ async def test_fast_path_verdict_then_batch_verdict_share_the_event(
     p.observe(frame("p2", "front door", ("person", 0.99), at=10))  # no second fast path
     clock.now += 90
     final = await next_verdict(queue)
+    while final.verdict_id == fast.verdict_id:  # re-sent: it is not acknowledged yet
+        final = await next_verdict(queue)
     assert not final.fast_path and final.event_id == fast.event_id
     assert final.verdict_id != fast.verdict_id
     assert final.frame_ids == ("p1", "p2") and final.close_reason == "window"
@@ -175,6 +177,8 @@ async def test_restart_resumes_open_batch_and_redelivers_exactly_once(
         finals = {}
         while len(finals) < 2:
             v = await next_verdict(queue)
+            if v.verdict_id == fast.verdict_id:  # a re-send that crossed the acknowledgement
+                continue
             finals[v.verdict_id] = v
             second.ack("ha", [v.verdict_id])
         porch = finals[f"{batch_id}:final"]
