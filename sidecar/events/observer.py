@@ -98,7 +98,7 @@ class EventObserver(StreamObserver):
                 for d in outcome.detections
             ),
         )
-        return self._pipeline.observe(observation)
+        return self._pipeline.observe(observation, _client_id(session))
 
     def fill_status(self, status: pb.SidecarStatus) -> None:
         stats = self._pipeline.stats

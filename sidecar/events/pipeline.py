@@ -66,12 +66,14 @@ class EventPipeline:
         self._jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()
         self._seq = itertools.count()
         self._subscribers: dict[asyncio.Queue[Verdict], str] = {}
+        self._client_cameras: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         self._store.prune()
+        self._client_cameras = self._store.client_cameras()
         opened, closed = self._store.load_batches()
         self._batcher.restore(opened)
         for batch, reason in closed:
@@ -114,8 +116,12 @@ class EventPipeline:
     def set_time_zone(self, zone: tzinfo) -> None:
         self._analyzer.tz = zone
 
-    def observe(self, frame: FrameObservation) -> str:
-        """Feed one processed frame; returns the id of the batch it joined ('' if none)."""
+    def observe(self, frame: FrameObservation, client_id: str) -> str:
+        """Feed one processed frame of a client's; returns the id of the batch it joined ('' if
+        none)."""
+        if (client_id, frame.camera_id) not in self._client_cameras:
+            self._store.note_client_camera(client_id, frame.camera_id)
+            self._client_cameras.add((client_id, frame.camera_id))
         if joined := self._store.batch_of_frame(frame.camera_id, frame.frame_id):
             return joined  # re-sent (e.g. its result was lost with a restart): never twice
         outcome = self._batcher.add(frame, self._clock())
@@ -228,8 +234,9 @@ class EventPipeline:
         self._publish(verdict)
 
     def _publish(self, verdict: Verdict) -> None:
-        for queue in self._subscribers:
-            queue.put_nowait(verdict)
+        for queue, client_id in self._subscribers.items():
+            if (client_id, verdict.camera_id) in self._client_cameras:
+                queue.put_nowait(verdict)
 
     async def _resend_unacked(self) -> None:
         while True:

@@ -39,6 +39,12 @@ CREATE TABLE IF NOT EXISTS clients (
     first_seen REAL NOT NULL,
     last_seen REAL NOT NULL
 );
+-- The cameras each client sends frames of: a client is owed the verdicts of its own cameras only.
+CREATE TABLE IF NOT EXISTS client_cameras (
+    client_id TEXT NOT NULL,
+    camera_id TEXT NOT NULL,
+    PRIMARY KEY (client_id, camera_id)
+);
 CREATE TABLE IF NOT EXISTS deliveries (
     verdict_id TEXT NOT NULL,
     client_id TEXT NOT NULL,
@@ -59,9 +65,9 @@ BATCHED_FRAME_RETENTION_S = 2 * 24 * 3600
 # misses them.
 VERDICT_RETENTION_S = 7 * 24 * 3600
 
-# A verdict is owed to every client seen (within the retention) when it is made; a client saying
-# Hello is also owed every verdict nobody has acknowledged yet (so the first client gets what was
-# made before it connected, and a client added later does not get the others' history).
+# A verdict is owed to every client that sends frames of its camera (and was seen within the
+# retention) when it is made; a client saying Hello is also owed every verdict of its cameras that
+# nobody has acknowledged yet (so a client added later does not get the others' history).
 _PENDING_FOR = """
 SELECT v.payload FROM deliveries d JOIN verdicts v USING (verdict_id)
 WHERE d.client_id = :client AND d.acked_at IS NULL AND v.created_at <= :older_than
@@ -153,8 +159,9 @@ class EventStore:
             if cursor.rowcount == 1:
                 self._db.execute(
                     "INSERT OR IGNORE INTO deliveries (verdict_id, client_id, acked_at) "
-                    "SELECT ?, client_id, NULL FROM clients WHERE last_seen >= ?",
-                    (verdict.verdict_id, now - VERDICT_RETENTION_S),
+                    "SELECT ?, c.client_id, NULL FROM clients c JOIN client_cameras cc "
+                    "ON cc.client_id = c.client_id WHERE c.last_seen >= ? AND cc.camera_id = ?",
+                    (verdict.verdict_id, now - VERDICT_RETENTION_S, verdict.camera_id),
                 )
             if finishes_batch:
                 self._db.execute("DELETE FROM batches WHERE batch_id = ?", (verdict.batch_id,))
@@ -177,9 +184,21 @@ class EventStore:
             self._db.execute(
                 "INSERT OR IGNORE INTO deliveries (verdict_id, client_id, acked_at) "
                 "SELECT verdict_id, ?, NULL FROM verdicts "
-                "WHERE acked_at IS NULL AND created_at >= ?",
-                (client_id, now - VERDICT_RETENTION_S),
+                "WHERE acked_at IS NULL AND created_at >= ? "
+                "AND json_extract(payload, '$.camera_id') "
+                "IN (SELECT camera_id FROM client_cameras WHERE client_id = ?)",
+                (client_id, now - VERDICT_RETENTION_S, client_id),
             )
+
+    def client_cameras(self) -> set[tuple[str, str]]:
+        return {(str(c), str(k)) for c, k in self._db.execute("SELECT * FROM client_cameras")}
+
+    def note_client_camera(self, client_id: str, camera_id: str) -> None:
+        """Remember that a client sends frames of a camera (idempotent)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO client_cameras (client_id, camera_id) VALUES (?, ?)",
+            (client_id, camera_id),
+        )
 
     def pending_for(self, client_id: str, older_than: float | None = None) -> list[Verdict]:
         """Verdicts owed to this client that it has not acknowledged, oldest first."""

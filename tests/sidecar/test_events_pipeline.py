@@ -74,11 +74,12 @@ async def test_batch_closes_on_idle_and_yields_one_valid_verdict(
 ) -> None:
     p, clock = pipeline
     queue = p.subscribe("ha")
-    batch_id = p.observe(frame("f1", "garage", ("car", 0.7), at=0))
+    batch_id = p.observe(frame("f1", "garage", ("car", 0.7), at=0), "ha")
     assert (
-        batch_id and p.observe(frame("f2", "garage", ("car", 0.8), ("dog", 0.6), at=5)) == batch_id
+        batch_id
+        and p.observe(frame("f2", "garage", ("car", 0.8), ("dog", 0.6), at=5), "ha") == batch_id
     )
-    assert p.observe(frame("f3", "garage", at=6)) == ""  # nothing detected: joins nothing
+    assert p.observe(frame("f3", "garage", at=6), "ha") == ""  # nothing detected: joins nothing
     clock.now += 29
     await asyncio.sleep(0.1)
     assert queue.empty()
@@ -114,11 +115,11 @@ async def test_fast_path_verdict_then_batch_verdict_share_the_event(
 ) -> None:
     p, clock = pipeline
     queue = p.subscribe("ha")
-    batch_id = p.observe(frame("p1", "front door", ("person", 0.97), at=0))
+    batch_id = p.observe(frame("p1", "front door", ("person", 0.97), at=0), "ha")
     fast = await next_verdict(queue)
     assert fast.fast_path and fast.close_reason == "fast_path"
     assert fast.event_id == batch_id and fast.frame_ids == ("p1",)
-    p.observe(frame("p2", "front door", ("person", 0.99), at=10))  # no second fast path
+    p.observe(frame("p2", "front door", ("person", 0.99), at=10), "ha")  # no second fast path
     clock.now += 90
     final = await next_verdict(queue)
     while final.verdict_id == fast.verdict_id:  # re-sent: it is not acknowledged yet
@@ -140,7 +141,7 @@ async def test_llm_failure_yields_fallback_verdict(tmp_path: Path, model_dir: Pa
     )
     try:
         queue = p.subscribe("ha")
-        p.observe(frame("n1", "yard", ("person", 0.6), at=0))
+        p.observe(frame("n1", "yard", ("person", 0.6), at=0), "ha")
         clock.now += 31
         verdict = await next_verdict(queue)
         assert verdict.fallback and not verdict.fast_path
@@ -157,11 +158,11 @@ async def test_restart_resumes_open_batch_and_redelivers_exactly_once(
     clock = Clock()
     first = await make_pipeline(tmp_path, model_dir, clock)
     queue = first.subscribe("ha")
-    batch_id = first.observe(frame("a", "porch", ("person", 0.95), at=0))
+    batch_id = first.observe(frame("a", "porch", ("person", 0.95), at=0), "ha")
     fast = await next_verdict(queue)
-    first.observe(frame("b", "porch", ("cat", 0.7), at=3))
+    first.observe(frame("b", "porch", ("cat", 0.7), at=3), "ha")
     # A closed batch waiting for the LLM when the process dies:
-    first.observe(frame("c", "drive", ("car", 0.7), at=0))
+    first.observe(frame("c", "drive", ("car", 0.7), at=0), "ha")
     await first.stop()  # "crash": nothing acknowledged, porch batch still open, drive still open
     first._store.close()
 
@@ -192,23 +193,31 @@ async def test_restart_resumes_open_batch_and_redelivers_exactly_once(
         await second.stop()
 
 
-async def test_verdicts_are_delivered_to_every_client_until_each_acknowledges(
+async def test_verdicts_are_delivered_per_client_and_camera(
     pipeline: tuple[EventPipeline, Clock],
 ) -> None:
-    """Two Home Assistants on one sidecar: one acknowledging does not take the verdict from the
-    other; a client that appears later gets new verdicts, not the other's history."""
+    """Two Home Assistants on one sidecar: each gets the verdicts of the cameras it sends frames of,
+    until it acknowledges them; one acknowledging does not take a verdict from the other."""
     p, clock = pipeline
-    home = p.subscribe("home")
-    p.observe(frame("x1", "shed", ("car", 0.7), at=0))
+    home, cabin = p.subscribe("home"), p.subscribe("cabin")
+    p.observe(frame("s1", "shed", ("car", 0.7), at=0), "home")  # both watch the shed
+    p.observe(frame("s1", "shed", ("car", 0.7), at=0), "cabin")  # (same frame id: joins once)
+    p.observe(frame("g1", "garden", ("dog", 0.7), at=0), "home")  # only home watches the garden
     clock.now += 31
-    verdict = await next_verdict(home)
-    cabin = p.subscribe("cabin")  # first seen after the verdict, which nobody acknowledged yet
-    assert (await next_verdict(cabin)).verdict_id == verdict.verdict_id
-    assert p.ack("home", [verdict.verdict_id]) == 1
-    assert p.pending_verdicts == 1  # cabin has not acknowledged
-    assert p.ack("cabin", [verdict.verdict_id, "unknown-id"]) == 1
+    got_home = {(await next_verdict(home)).camera_id, (await next_verdict(home)).camera_id}
+    assert got_home == {"shed", "garden"}
+    shed = await next_verdict(cabin)
+    assert shed.camera_id == "shed" and shed.frame_ids == ("s1",)
+    await asyncio.sleep(0.3)
+    while not cabin.empty():  # re-sends of the shed verdict only
+        assert cabin.get_nowait().verdict_id == shed.verdict_id
+    assert p.ack("home", [shed.verdict_id]) == 1
+    assert p.pending_verdicts == 2  # garden (home), shed (cabin)
+    garden = next(v for v in p._store.pending_for("home"))
+    assert p.ack("home", [garden.verdict_id]) == 1
+    assert p.ack("cabin", [shed.verdict_id, "unknown-id"]) == 1
     assert p.pending_verdicts == 0
-    # A third client that shows up now does not receive history everyone acknowledged.
+    # A client that never sent frames of these cameras receives none of their verdicts.
     late = p.subscribe("late")
     await asyncio.sleep(0.5)
     assert late.empty()
