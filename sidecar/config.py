@@ -134,10 +134,11 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     add("--preprocess", choices=("fast", "exact"), default=_env(env, "PREPROCESS", d.preprocess),
         help="fast: JPEG draft-mode decode and torch resize; exact: pixels identical to "
         "transformers' RTDetrImageProcessorPil (SECMON_PREPROCESS)")
-    add("--llm", default=_env(env, "LLM", d.llm),
+    add("--llm", default=_env(env, "LLM", ""),
         help="risk LLM: a local .gguf file, a hub REPO/NAME:FILE.gguf (glob allowed), an "
         "OpenAI-compatible http(s)://host:port/v1 endpoint, random:tiny (random weights, "
-        "meaningless verdicts) or none (every verdict is a fallback) (SECMON_LLM)")
+        f"meaningless verdicts) or none (every verdict is a fallback). Default: {DEFAULT_LLM}, "
+        "or random:tiny when the detector is a random:* model (SECMON_LLM)")
     add("--llm-context", type=_positive_int, default=_env(env, "LLM_CONTEXT", str(d.llm_context)),
         help="LLM context window in tokens (SECMON_LLM_CONTEXT)")
     add("--llm-timeout-s", type=_non_negative_float,
@@ -165,6 +166,11 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     return p
 
 
+def default_llm(detector: str) -> str:
+    """A toy detector gets the toy LLM, so `--detector random:tiny` alone runs offline."""
+    return "random:tiny" if detector.startswith("random:") else DEFAULT_LLM
+
+
 def settings_from_namespace(ns: argparse.Namespace) -> Settings:
     return Settings(
         listen=ns.listen,
@@ -182,7 +188,7 @@ def settings_from_namespace(ns: argparse.Namespace) -> Settings:
         result_cache_size=int(ns.result_cache_size),
         shutdown_grace_s=float(ns.shutdown_grace_s),
         preprocess=ns.preprocess,
-        llm=ns.llm,
+        llm=ns.llm or default_llm(ns.detector),
         llm_context=int(ns.llm_context),
         llm_timeout_s=float(ns.llm_timeout_s),
         llm_model_name=ns.llm_model_name,

@@ -76,3 +76,13 @@ def test_grpc_limit_is_clearly_above_the_frame_limit() -> None:
         s = Settings(max_frame_bytes=frame_bytes)
         assert s.grpc_message_limit >= frame_bytes + 4 * MIB
         assert s.grpc_message_limit < 2**31
+
+
+def test_llm_default_follows_the_detector() -> None:
+    from sidecar.config import DEFAULT_LLM
+
+    assert parse_settings([], env={}).llm == DEFAULT_LLM
+    assert parse_settings(["--detector", "random:tiny"], env={}).llm == "random:tiny"
+    assert parse_settings(["--detector", "random:r18", "--llm", "none"], env={}).llm == "none"
+    from_env = parse_settings(["--detector", "/models/rtdetr"], env={"SECMON_LLM": "x.gguf"})
+    assert from_env.llm == "x.gguf"
