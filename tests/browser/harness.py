@@ -272,22 +272,10 @@ const walk = (node, visit) => {
 };
 const shown = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
   && el.getBoundingClientRect().width > 0 && el.getBoundingClientRect().height > 0;
-"""
-
-# Visible text as a person reads it: pieces on one row of one card joined into a line, cards in
-# page order (top to bottom, then left to right).
-_JS_TEXT = (
-    "() => {"
-    + _JS_WALK
-    + """
-  const cardOf = (el) => {
-    for (let node = el; node; node = node.parentElement || node.getRootNode().host) {
-      if (node.localName === 'ha-card') return node;
-    }
-    return null;
-  };
+// Visible text nodes under root: {text, x, y (centre), parent}.
+const textPieces = (root) => {
   const pieces = [];
-  walk(document, (node) => {
+  walk(root, (node) => {
     if (node.localName === 'style' || node.localName === 'script') return;
     for (const child of node.childNodes || []) {
       if (child.nodeType !== Node.TEXT_NODE) continue;
@@ -298,24 +286,47 @@ _JS_TEXT = (
       range.selectNodeContents(child);
       const rect = range.getBoundingClientRect();
       if (rect.width === 0 && rect.height === 0) continue;
-      const card = cardOf(parent);
-      const box = (card || document.body).getBoundingClientRect();
-      pieces.push({text, y: rect.top + rect.height / 2, x: rect.left, card,
-                   cardTop: card ? box.top : -1e9, cardLeft: card ? box.left : -1e9});
+      pieces.push({text, x: rect.left, y: rect.top + rect.height / 2, parent});
     }
   });
-  pieces.sort((a, b) => a.cardTop - b.cardTop || a.cardLeft - b.cardLeft || a.y - b.y || a.x - b.x);
-  const lines = [];
-  let line = null;
-  for (const p of pieces) {
-    if (line && line.card === p.card && Math.abs(line.y - p.y) < 8) {
-      line.parts.push(p);
-    } else {
-      line = {card: p.card, y: p.y, parts: [p]};
-      lines.push(line);
-    }
+  return pieces;
+};
+// Pieces grouped into rows (centres within 8 px), rows top to bottom, each left to right.
+const rows = (pieces) => {
+  const sorted = [...pieces].sort((a, b) => a.y - b.y);
+  const result = [];
+  for (const piece of sorted) {
+    const row = result[result.length - 1];
+    if (row && Math.abs(row[0].y - piece.y) < 8) row.push(piece);
+    else result.push([piece]);
   }
-  return lines.map((l) => l.parts.sort((a, b) => a.x - b.x).map((p) => p.text).join(' '));
+  return result.map((row) => row.sort((a, b) => a.x - b.x));
+};
+const cardOf = (el) => {
+  for (let node = el; node; node = node.parentElement || node.getRootNode().host) {
+    if (node.localName === 'ha-card') return node;
+  }
+  return null;
+};
+"""
+
+# Visible text as a person reads it: one line per row of a card (or of the page outside cards),
+# cards in page order (top to bottom, then left to right).
+_JS_TEXT = (
+    "() => {"
+    + _JS_WALK
+    + """
+  const groups = new Map();
+  for (const piece of textPieces(document)) {
+    const card = cardOf(piece.parent);
+    if (!groups.has(card)) groups.set(card, []);
+    groups.get(card).push(piece);
+  }
+  const place = (card) => card ? card.getBoundingClientRect() : {top: -1e9, left: -1e9};
+  const cards = [...groups.keys()].sort(
+    (a, b) => place(a).top - place(b).top || place(a).left - place(b).left);
+  return cards.flatMap(
+    (card) => rows(groups.get(card)).map((row) => row.map((p) => p.text).join(' ')));
 }"""
 )
 
@@ -341,7 +352,8 @@ _JS_IMAGES = (
 }"""
 )
 
-# Every visible card: its element, its text lines (shadow DOM included) and its pictures.
+# Every visible card: its element, its text pieces in reading order (shadow DOM included) and
+# its pictures.
 _JS_CARDS = (
     "() => {"
     + _JS_WALK
@@ -349,22 +361,15 @@ _JS_CARDS = (
   const cards = [];
   walk(document, (node) => {
     if (node.localName !== 'ha-card' || !shown(node)) return;
-    const lines = [];
     const images = [];
     walk(node, (inner) => {
       if (inner.localName === 'img' && inner.getAttribute('src')) {
         images.push({src: inner.currentSrc || inner.src, complete: inner.complete,
                      naturalWidth: inner.naturalWidth, shown: shown(inner)});
       }
-      if (inner.localName === 'style' || inner.localName === 'script') return;
-      for (const child of inner.childNodes || []) {
-        if (child.nodeType !== Node.TEXT_NODE) continue;
-        const text = child.textContent.replace(/\\s+/g, ' ').trim();
-        const parent = child.parentElement || inner.host || null;
-        if (text && parent && shown(parent)) lines.push(text);
-      }
     });
-    cards.push({type: node.getRootNode().host?.localName || '', text: lines, images});
+    const text = rows(textPieces(node)).flat().map((p) => p.text);
+    cards.push({type: node.getRootNode().host?.localName || '', text, images});
   });
   return cards;
 }"""
