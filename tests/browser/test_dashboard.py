@@ -134,3 +134,6 @@ def test_overview_shows_devices_and_a_new_cameras_picture(
     dashboard.screenshot("new-camera")
 
     note_what_looks_wrong(dashboard, devices, observe)
+    for issue in home.client.ws({"type": "repairs/list_issues"})["issues"]:
+        if not issue.get("dismissed_version"):
+            observe(f"repair issue {issue['domain']}.{issue['issue_id']} ({issue['severity']})")
