@@ -1,193 +1,58 @@
-"""Prepare the dev Home Assistant started by scripts/develop, over its REST API.
+"""Prepare the dev Home Assistant started by scripts/develop (run from the repository root).
 
-Waits for HA, onboards it once (user `dev`, password `dev`), and adds the secmon entry through
-the real config flow if there is none. Prints an access token for curl. Standard library only.
+python -m dev.bootstrap write-config --config-dir DIR --cameras ROOT --port PORT
+    renders dev/configuration.yaml.in into DIR and links the integration (before HA starts)
+python -m dev.bootstrap setup --url URL --sidecar HOST:PORT --cameras ROOT --token-file FILE
+    waits for HA, onboards it once (user `dev`, password `dev`), adds the secmon entry through
+    the real config flow if there is none, and writes an access token for curl
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from typing import Any
+from pathlib import Path
 
-USER = "dev"
-PASSWORD = "dev"
+from dev.ha_setup import HomeAssistantClient, SetupError, write_config
 
 
-class Client:
-    """A tiny JSON client for HA's HTTP API."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base.rstrip("/")
-        self.client_id = f"{self.base}/"
-        self.token: str | None = None
-
-    def request(self, method: str, path: str, body: Any = None, *, form: bool = False) -> Any:
-        data = None
-        headers = {}
-        if body is not None:
-            if form:
-                data = urllib.parse.urlencode(body).encode()
-                headers["Content-Type"] = "application/x-www-form-urlencoded"
-            else:
-                data = json.dumps(body).encode()
-                headers["Content-Type"] = "application/json"
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        req = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            text = resp.read().decode()
-        return json.loads(text) if text else None
-
-    def wait_up(self, limit: float) -> None:
-        deadline = time.monotonic() + limit
-        while True:
-            try:
-                self.request("GET", "/api/onboarding")
-                return
-            except urllib.error.HTTPError:
-                return  # answering at all is enough (onboarding done -> 404)
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"Home Assistant did not come up at {self.base}") from None
-                time.sleep(1)
-
-    def onboard_or_login(self) -> None:
-        steps: list[dict[str, Any]] = []
-        try:
-            steps = self.request("GET", "/api/onboarding")
-        except urllib.error.HTTPError:
-            steps = []
-        done = {s["step"] for s in steps if s.get("done")}
-        if steps and "user" not in done:
-            reply = self.request(
-                "POST",
-                "/api/onboarding/users",
-                {
-                    "client_id": self.client_id,
-                    "name": "Developer",
-                    "username": USER,
-                    "password": PASSWORD,
-                    "language": "en",
-                },
-            )
-            self._token_from_code(reply["auth_code"])
-        else:
-            flow = self.request(
-                "POST",
-                "/auth/login_flow",
-                {
-                    "client_id": self.client_id,
-                    "handler": ["homeassistant", None],
-                    "redirect_uri": self.client_id,
-                },
-            )
-            reply = self.request(
-                "POST",
-                f"/auth/login_flow/{flow['flow_id']}",
-                {"client_id": self.client_id, "username": USER, "password": PASSWORD},
-            )
-            self._token_from_code(reply["result"])
-        for step, body in (
-            ("core_config", {}),
-            ("analytics", {}),
-            ("integration", {"client_id": self.client_id, "redirect_uri": self.client_id}),
-        ):
-            if steps and step not in done:
-                self.request("POST", f"/api/onboarding/{step}", body)
-
-    def _token_from_code(self, code: str) -> None:
-        reply = self.request(
-            "POST",
-            "/auth/token",
-            {"grant_type": "authorization_code", "code": code, "client_id": self.client_id},
-            form=True,
-        )
-        self.token = reply["access_token"]
-
-    def ensure_secmon(self, address: str, camera_root: str) -> str:
-        entries = self.request("GET", "/api/config/config_entries/entry?domain=secmon")
-        if entries and entries[0]["title"] == f"Sidecar {address}":
-            return f"secmon already configured ({entries[0]['title']})"
-        if entries:  # configured for another sidecar port: point it here (reconfigure flow)
-            flow = self.request(
-                "POST",
-                "/api/config/config_entries/flow",
-                {"handler": "secmon", "entry_id": entries[0]["entry_id"]},
-            )
-            result = self.request(
-                "POST",
-                f"/api/config/config_entries/flow/{flow['flow_id']}",
-                {"address": address, "camera_root": camera_root},
-            )
-            if result.get("type") != "abort" or result.get("reason") != "reconfigure_successful":
-                raise SystemExit(f"secmon reconfigure flow did not finish: {result}")
-            return f"secmon reconfigured for Sidecar {address}"
-        flow = self.request("POST", "/api/config/config_entries/flow", {"handler": "secmon"})
-        result = self.request(
-            "POST",
-            f"/api/config/config_entries/flow/{flow['flow_id']}",
-            {"address": address, "camera_root": camera_root},
-        )
-        if result.get("type") != "create_entry":
-            raise SystemExit(f"secmon config flow did not finish: {result}")
-        return f"secmon configured through the config flow ({result['title']})"
-
-    def set_threshold(self, threshold: float) -> None:
-        """Set the detection threshold through the options flow (other options: defaults)."""
-        [entry] = self.request("GET", "/api/config/config_entries/entry?domain=secmon")
-        flow = self.request(
-            "POST", "/api/config/config_entries/options/flow", {"handler": entry["entry_id"]}
-        )
-        defaults = {
-            field["name"]: field.get("default")
-            for field in flow["data_schema"]
-            if field.get("default") is not None
-        }
-        result = self.request(
-            "POST",
-            f"/api/config/config_entries/options/flow/{flow['flow_id']}",
-            {**defaults, "detection_threshold": threshold},
-        )
-        if result.get("type") != "create_entry":
-            raise SystemExit(f"secmon options flow did not finish: {result}")
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--sidecar", required=True)
-    parser.add_argument("--cameras", required=True)
-    parser.add_argument("--token-file", required=True)
-    parser.add_argument("--threshold", type=float, help="set this detection threshold option")
-    args = parser.parse_args()
-
-    client = Client(args.url)
+def setup(args: argparse.Namespace) -> None:
+    client = HomeAssistantClient(args.url)
     client.wait_up(limit=300)
     client.onboard_or_login()
     # The flow checks the sidecar's health; give its model time to warm up.
-    deadline = time.monotonic() + 300
-    while True:
-        try:
-            print(client.ensure_secmon(args.sidecar, args.cameras))
-            break
-        except urllib.error.HTTPError as err:
-            raise SystemExit(f"secmon setup failed: {err} {err.read().decode()}") from None
-        except SystemExit:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(2)
+    print(client.ensure_secmon_when_ready(args.sidecar, args.cameras, limit=300))
     if args.threshold is not None:
         client.set_threshold(args.threshold)
         print(f"secmon detection threshold set to {args.threshold}")
     assert client.token is not None
     with open(args.token_file, "w", encoding="utf-8") as f:
         f.write(client.token)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    config = commands.add_parser("write-config")
+    config.add_argument("--config-dir", required=True, type=Path)
+    config.add_argument("--cameras", required=True, type=Path)
+    config.add_argument("--port", required=True, type=int)
+    run = commands.add_parser("setup")
+    run.add_argument("--url", required=True)
+    run.add_argument("--sidecar", required=True)
+    run.add_argument("--cameras", required=True)
+    run.add_argument("--token-file", required=True)
+    run.add_argument("--threshold", type=float, help="set this detection threshold option")
+    args = parser.parse_args()
+    try:
+        if args.command == "write-config":
+            write_config(args.config_dir, args.cameras, args.port)
+        else:
+            setup(args)
+    except SetupError as err:
+        raise SystemExit(str(err)) from None
     return 0
 
 

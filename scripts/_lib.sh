@@ -2,6 +2,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HA_VERSION="2025.4.4"
+CHROMIUM="${SECMON_CHROMIUM:-/usr/bin/chromium}"
 
 # find_python MAJOR.MINOR: prints an interpreter of that version (PATH first, then pyenv).
 find_python() {
