@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from . import __version__
+from .detection.stats import LatencySummary, StatsSnapshot
 from .domain import Detection, FrameOutcome, FrameRequest
 from .gpu import GpuInfo
 from .proto import secmon_pb2 as pb
-from .stats import LatencySummary, StatsSnapshot
 
 
 def frame_request(frame: pb.Frame, threshold: float | None) -> FrameRequest:

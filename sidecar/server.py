@@ -23,12 +23,12 @@ from grpc_reflection.v1alpha import reflection
 from . import __version__
 from .auth import BearerTokenInterceptor
 from .config import Settings, configure_logging, parse_settings
+from .detection.frames import FrameLimits
+from .detection.models.base import Detector, DetectorLoadError
+from .detection.models.rtdetr_v2 import RTDetrV2Detector, parse_model_spec
+from .detection.pipeline import DetectionPipeline
 from .domain import StartupError
-from .frames import FrameLimits
 from .gpu import GpuMonitor
-from .models.base import Detector, DetectorLoadError
-from .models.detector import RTDetrV2Detector, parse_model_spec
-from .pipeline import DetectionPipeline
 from .proto import secmon_pb2, secmon_pb2_grpc
 from .servicer import SidecarServicer
 from .streams import SessionRegistry, StreamObserver

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import grpc
 
 from . import __version__, convert
+from .detection.pipeline import DetectionPipeline
 from .domain import FrameOutcome, FrameRequest
 from .gpu import GpuMonitor
-from .pipeline import DetectionPipeline
 from .proto import secmon_pb2 as pb
 from .proto import secmon_pb2_grpc
 from .streams import SessionRegistry, StreamObserver, StreamSession

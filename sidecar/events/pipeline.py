@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
+from ..detection.stats import LatencyWindow
 from ..llm.analyzer import RiskAnalyzer
-from ..stats import LatencyWindow
 from .batcher import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
 from .observations import FrameObservation
 from .store import EventStore

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sidecar_harness import SidecarProcess
 
-from sidecar.models.detector import RTDetrV2Detector, save_random_model
-from sidecar.preprocess import PreprocessSpec
+from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector, save_random_model
+from sidecar.detection.preprocess import PreprocessSpec
 
 # Small input size keeps the suite fast; the loading path is the one a real model takes.
 TINY_INPUT = 320

@@ -15,10 +15,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sidecar_harness import eventually, jpeg
 
 from sidecar.config import Settings
+from sidecar.detection.models.base import Detector
+from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector
+from sidecar.detection.preprocess import PreparedFrame, PreprocessSpec
 from sidecar.domain import Detection, FrameOutcome, FrameRequest, StartupError
-from sidecar.models.base import Detector
-from sidecar.models.detector import RTDetrV2Detector
-from sidecar.preprocess import PreparedFrame, PreprocessSpec
 from sidecar.proto import secmon_pb2 as pb
 from sidecar.proto import secmon_pb2_grpc
 from sidecar.server import SidecarServer

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from sidecar.detection.stats import DetectionStats, LatencyWindow
 from sidecar.gpu import GpuInfo, GpuMonitor
-from sidecar.stats import DetectionStats, LatencyWindow
 
 
 def test_latency_window() -> None:

@@ -11,10 +11,10 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from .config import PreprocessMode
-from .domain import Detection, FrameError, FrameErrorCode, FrameOutcome, FrameRequest
-from .dynamic_batcher import BatcherClosedError, DynamicBatcher
+from ..config import PreprocessMode
+from ..domain import Detection, FrameError, FrameErrorCode, FrameOutcome, FrameRequest
 from .frames import FrameLimits, check_size, validate_ids
+from .model_batcher import BatcherClosedError, DynamicBatcher
 from .models.base import Detector
 from .preprocess import PreparedFrame, prepare_frame
 from .result_cache import ResultCache
