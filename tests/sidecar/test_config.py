@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import MIB, Settings, parse_settings
+from sidecar.server.config import MIB, Settings, parse_settings
 
 
 def test_defaults() -> None:
@@ -79,7 +79,7 @@ def test_grpc_limit_is_clearly_above_the_frame_limit() -> None:
 
 
 def test_llm_default_follows_the_detector() -> None:
-    from sidecar.config import DEFAULT_LLM
+    from sidecar.server.config import DEFAULT_LLM
 
     assert parse_settings([], env={}).llm == DEFAULT_LLM
     assert parse_settings(["--detector", "random:tiny"], env={}).llm == "random:tiny"

@@ -14,15 +14,16 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sidecar_harness import eventually, jpeg
 
-from sidecar.config import Settings
 from sidecar.detection.models.base import Detector
 from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector
 from sidecar.detection.preprocess import PreparedFrame, PreprocessSpec
 from sidecar.domain import Detection, FrameOutcome, FrameRequest, StartupError
 from sidecar.proto import secmon_pb2 as pb
 from sidecar.proto import secmon_pb2_grpc
-from sidecar.server import SidecarServer
-from sidecar.streams import SessionRegistry, StreamObserver, StreamSession
+from sidecar.server.app import SidecarServer
+from sidecar.server.config import Settings
+from sidecar.server.observer import StreamObserver
+from sidecar.server.sessions import SessionRegistry, StreamSession
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

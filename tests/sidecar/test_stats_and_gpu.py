@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sidecar.detection.stats import DetectionStats, LatencyWindow
-from sidecar.gpu import GpuInfo, GpuMonitor
+from sidecar.server.gpu import GpuInfo, GpuMonitor
 
 
 def test_latency_window() -> None:

@@ -11,19 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .. import convert
 from ..domain import FrameOutcome, FrameRequest
+from ..events.batcher import BatchingRules
+from ..events.observations import DetectedObject, FrameObservation
+from ..events.pipeline import EventPipeline
+from ..events.store import EventStore
+from ..events.verdicts import Verdict
 from ..llm.analyzer import RiskAnalyzer
+from ..llm.backends import create_backend
 from ..proto import secmon_pb2 as pb
-from ..streams import StreamObserver, StreamSession
-from . import messages
-from .batcher import BatchingRules
-from .observations import DetectedObject, FrameObservation
-from .pipeline import EventPipeline
-from .verdicts import Verdict
+from . import convert
+from .config import Settings
+from .observer import StreamObserver
+from .sessions import SessionRegistry, StreamSession
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,13 +71,13 @@ class EventObserver(StreamObserver):
     async def _forward(self, session: StreamSession, queue: asyncio.Queue[Verdict]) -> None:
         while True:
             verdict = await queue.get()
-            if not session.send(pb.ServerMessage(verdict=messages.verdict_message(verdict))):
+            if not session.send(pb.ServerMessage(verdict=convert.verdict_message(verdict))):
                 return  # stream ended; the verdict stays pending for the client's next stream
 
     # -- client messages -----------------------------------------------------------------------
     async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
         if config.HasField("batching"):
-            rules = messages.batching_rules(config.batching, self._default_rules)
+            rules = convert.batching_rules(config.batching, self._default_rules)
             self._pipeline.configure(rules)
             _LOGGER.info("Batching rules from %s: %s", session.client_id or session.peer, rules)
 
@@ -88,7 +91,7 @@ class EventObserver(StreamObserver):
             frame_id=frame.frame_id,
             camera_id=frame.camera_id,
             camera_name=frame.camera_name or frame.camera_id,
-            captured_at=outcome.captured_at or messages.now(),
+            captured_at=outcome.captured_at or convert.now(),
             width=outcome.width,
             height=outcome.height,
             detections=tuple(
@@ -119,3 +122,45 @@ def _zone(name: str) -> tzinfo | None:
         return ZoneInfo(name)
     _LOGGER.warning("Unknown time zone %r from client; keeping the current one", name)
     return None
+
+
+def use_gpu(device: str) -> bool:
+    if device == "cpu":
+        return False
+    import torch  # noqa: PLC0415 - already loaded by the detector
+
+    return bool(torch.cuda.is_available())
+
+
+def default_rules(settings: Settings) -> BatchingRules:
+    return BatchingRules(
+        window_s=settings.batch_window_s,
+        idle_s=settings.batch_idle_s,
+        fast_path_labels=frozenset(settings.fast_path_labels),
+        fast_path_confidence=settings.fast_path_confidence,
+    )
+
+
+def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObserver:
+    """The `ObserverFactory` for `sidecar.server.main`."""
+    backend = None
+    if settings.llm != "none":
+        backend = create_backend(
+            settings.llm,
+            use_gpu=use_gpu(settings.device),
+            n_ctx=settings.llm_context,
+            cache_dir=settings.data_dir / "models",
+            model=settings.llm_model_name,
+            api_key=settings.llm_api_key or "",
+        )
+    local_zone = datetime.now().astimezone().tzinfo
+    assert local_zone is not None
+    analyzer = RiskAnalyzer(backend, tz=local_zone, timeout_s=settings.llm_timeout_s)
+    rules = default_rules(settings)
+    pipeline = EventPipeline(
+        EventStore(settings.data_dir / "events.sqlite"),
+        analyzer,
+        rules,
+        resend_after_s=settings.verdict_resend_s,
+    )
+    return EventObserver(pipeline, rules, analyzer)

@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 
-from . import __version__, convert
-from .detection.pipeline import DetectionPipeline
-from .domain import FrameOutcome, FrameRequest
+from .. import __version__
+from ..detection.pipeline import DetectionPipeline
+from ..domain import FrameOutcome, FrameRequest
+from ..proto import secmon_pb2 as pb
+from ..proto import secmon_pb2_grpc
+from . import convert
 from .gpu import GpuMonitor
-from .proto import secmon_pb2 as pb
-from .proto import secmon_pb2_grpc
-from .streams import SessionRegistry, StreamObserver, StreamSession
+from .observer import StreamObserver
+from .sessions import SessionRegistry, StreamSession
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -20,18 +20,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from . import __version__
+from .. import __version__
+from ..detection.frames import FrameLimits
+from ..detection.models.base import Detector, DetectorLoadError
+from ..detection.models.rtdetr_v2 import RTDetrV2Detector, parse_model_spec
+from ..detection.pipeline import DetectionPipeline
+from ..domain import StartupError
+from ..proto import secmon_pb2, secmon_pb2_grpc
 from .auth import BearerTokenInterceptor
 from .config import Settings, configure_logging, parse_settings
-from .detection.frames import FrameLimits
-from .detection.models.base import Detector, DetectorLoadError
-from .detection.models.rtdetr_v2 import RTDetrV2Detector, parse_model_spec
-from .detection.pipeline import DetectionPipeline
-from .domain import StartupError
 from .gpu import GpuMonitor
-from .proto import secmon_pb2, secmon_pb2_grpc
+from .observer import StreamObserver
 from .servicer import SidecarServicer
-from .streams import SessionRegistry, StreamObserver
+from .sessions import SessionRegistry
 
 _LOGGER = logging.getLogger(__name__)
 
