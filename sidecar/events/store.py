@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .batcher import OpenBatch
+from .batching import OpenBatch
 from .verdicts import Verdict
 
 _SCHEMA = """

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..llm.analyzer import AnalysisOutcome
 from ..llm.prompt import PromptDetection, PromptInput
-from .batcher import OpenBatch
+from .batching import OpenBatch
 from .observations import DetectedObject, FrameObservation
 
 # Labels that make a frame more telling than its confidence alone says.

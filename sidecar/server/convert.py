@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from .. import __version__
 from ..detection.stats import LatencySummary, StatsSnapshot
 from ..domain import Detection, FrameOutcome, FrameRequest
-from ..events.batcher import BatchingRules
+from ..events.batching import BatchingRules
 from ..events.verdicts import Verdict
 from ..proto import secmon_pb2 as pb
 from .gpu import GpuInfo

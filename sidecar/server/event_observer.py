@@ -15,9 +15,9 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..domain import FrameOutcome, FrameRequest
-from ..events.batcher import BatchingRules
+from ..events.batching import BatchingRules
+from ..events.event_pipeline import EventPipeline
 from ..events.observations import DetectedObject, FrameObservation
-from ..events.pipeline import EventPipeline
 from ..events.store import EventStore
 from ..events.verdicts import Verdict
 from ..llm.analyzer import RiskAnalyzer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sidecar.events.batcher import BatchingRules, EventBatcher, OpenBatch
+from sidecar.events.batching import BatchingRules, EventBatcher, OpenBatch
 from sidecar.events.observations import DetectedObject, FrameObservation
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)

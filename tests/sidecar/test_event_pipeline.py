@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.events.batcher import BatchingRules
+from sidecar.events.batching import BatchingRules
+from sidecar.events.event_pipeline import EventPipeline
 from sidecar.events.observations import DetectedObject, FrameObservation
-from sidecar.events.pipeline import EventPipeline
 from sidecar.events.store import EventStore
 from sidecar.events.verdicts import Verdict
 from sidecar.llm.analyzer import RiskAnalyzer

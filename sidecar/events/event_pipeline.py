@@ -19,7 +19,7 @@ from datetime import tzinfo
 
 from ..detection.stats import LatencyWindow
 from ..llm.analyzer import RiskAnalyzer
-from .batcher import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
+from .batching import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
 from .observations import FrameObservation
 from .store import EventStore
 from .verdicts import Verdict, build_verdict, prompt_input
