@@ -1,11 +1,10 @@
 """Stream sessions: one per open `Stream` call.
 
 A session owns the outbound queue of ServerMessages for its call. Frame results are put there in
-order per camera (the model finishes frames in submission order, but a bad frame fails at once while
-the good frames before it are still in the model). Other code may push any ServerMessage with
-`StreamSession.send` (issue 4: verdicts). A per-session permit count bounds the frames a client may
-have in flight: when it is used up the sidecar stops reading that stream, and gRPC flow control
-pushes back on the client.
+arrival order per camera (see sidecar/detection/ordering.py). Other code (the event observer, with
+verdicts) may push any ServerMessage with `StreamSession.send`. A per-session permit count bounds
+the frames a client may have in flight: when it is used up the sidecar stops reading that stream,
+and gRPC flow control pushes back on the client.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from ..detection.ordering import ArrivalOrder, Turn
 from ..domain import FrameOutcome
 from ..proto import secmon_pb2 as pb
 from . import convert
@@ -43,7 +43,7 @@ class StreamSession:
         self.threshold: float | None = None
         self._queue: asyncio.Queue[_Outgoing] = asyncio.Queue()
         self._permits = asyncio.Semaphore(max_inflight)
-        self._camera_tail: dict[str, asyncio.Future[None]] = {}
+        self._result_order: ArrivalOrder[str] = ArrivalOrder()  # a line per camera
         self._emitters: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finished = False
@@ -77,29 +77,20 @@ class StreamSession:
 
     def emit_result(self, camera_id: str, result: asyncio.Future[FrameOutcome]) -> None:
         """Send a frame's result when it is ready, after the earlier frames of the same camera."""
-        previous = self._camera_tail.get(camera_id)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._camera_tail[camera_id] = done
-        task = asyncio.get_running_loop().create_task(self._emit(result, previous, done))
+        turn = self._result_order.take(camera_id)
+        task = asyncio.get_running_loop().create_task(self._emit(result, turn))
         self._emitters.add(task)
         task.add_done_callback(self._emitters.discard)
 
-    async def _emit(
-        self,
-        result: asyncio.Future[FrameOutcome],
-        previous: asyncio.Future[None] | None,
-        done: asyncio.Future[None],
-    ) -> None:
+    async def _emit(self, result: asyncio.Future[FrameOutcome], turn: Turn) -> None:
         try:
             outcome = await asyncio.shield(result)
-            if previous is not None:
-                await previous
+            await turn.wait()
             self._queue.put_nowait(
                 _Outgoing(pb.ServerMessage(result=convert.frame_result(outcome)), frees_permit=True)
             )
         finally:
-            if not done.done():
-                done.set_result(None)
+            turn.end()
 
     async def finish(self, *, shutdown: bool = False) -> None:
         """End the stream once every accepted frame's result is queued."""

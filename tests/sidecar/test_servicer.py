@@ -40,6 +40,7 @@ class GatedDetector(Detector):
         self.load_gate.set()
         self.infer_gate.set()
         self.batches: list[int] = []
+        self.widths: list[int] = []  # of every frame, in the order the model got them
 
     model_name = property(lambda self: self.inner.model_name)
     device_name = property(lambda self: self.inner.device_name)
@@ -59,6 +60,7 @@ class GatedDetector(Detector):
     def infer(self, batch: Sequence[PreparedFrame]) -> list[list[Detection]]:
         self.infer_gate.wait(60)
         self.batches.append(len(batch))
+        self.widths.extend(f.width for f in batch)
         return self.inner.infer(batch)
 
 
@@ -374,6 +376,25 @@ async def test_results_are_in_order_per_camera_even_when_errors_are_quicker(
     for r in [first.result, *rest]:
         by_camera.setdefault(r.camera_id, []).append(r.frame_id)
     assert by_camera == {"a": ["1", "2", "4", "6"], "b": ["3", "5"]}
+
+
+async def test_frames_enter_the_model_in_arrival_order(running: Running) -> None:
+    """A large frame decodes for longer than the small ones sent after it; they still reach the
+    model after it, whichever stream or RPC they came by."""
+    widths = [1920, 64, 1280, 72, 80]
+    call = running.stub.Stream()
+    for i, width in enumerate(widths[:3]):
+        await call.write(frame_msg(f"f{i}", f"cam{i}", jpeg(width, width * 3 // 4)))
+    await eventually(lambda: received_at_least(running, 3))
+    analyzed = [
+        asyncio.ensure_future(running.stub.Analyze(pb.AnalyzeRequest(
+            frame=pb.Frame(image=jpeg(width, width * 3 // 4)))))
+        for width in widths[3:]
+    ]
+    await collect(call, 3)
+    await asyncio.gather(*analyzed)
+    await call.done_writing()
+    assert running.detector.widths == widths
 
 
 async def test_a_stream_with_too_many_frames_in_flight_is_not_read(gated: GatedDetector) -> None:
