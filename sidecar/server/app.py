@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,7 +30,7 @@ from ..proto import secmon_pb2, secmon_pb2_grpc
 from .auth import BearerTokenInterceptor
 from .config import Settings, configure_logging, parse_settings
 from .gpu import GpuMonitor
-from .observer import StreamObserver
+from .observer import NoObserver, ObserverFactory
 from .servicer import SidecarServicer
 from .sessions import SessionRegistry
 
@@ -40,10 +40,6 @@ SERVICE_NAME: str = secmon_pb2.DESCRIPTOR.services_by_name["Sidecar"].full_name
 EXIT_OK = 0
 EXIT_MODEL_ERROR = 2
 EXIT_BIND_ERROR = 3
-
-# Builds the optional stream observer (issue 4's event pipeline) once settings are known.
-ObserverFactory = Callable[[Settings, SessionRegistry], StreamObserver]
-
 
 class SidecarServer:
     def __init__(
@@ -57,7 +53,7 @@ class SidecarServer:
         self.detector = detector or RTDetrV2Detector(settings.detector, settings.device)
         self.sessions = SessionRegistry(settings.max_inflight_per_stream)
         self.observer = (
-            observer_factory(settings, self.sessions) if observer_factory else StreamObserver()
+            observer_factory(settings, self.sessions) if observer_factory else NoObserver()
         )
         self.pipeline = DetectionPipeline(
             self.detector,

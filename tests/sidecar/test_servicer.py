@@ -70,6 +70,7 @@ class RecordingObserver(StreamObserver):
     events: list[tuple[str, object]] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
     fail_frames: bool = False
+    fail_messages: bool = False
     load_gate: asyncio.Event | None = None
     load_error: Exception | None = None
 
@@ -92,6 +93,8 @@ class RecordingObserver(StreamObserver):
 
     async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
         self.events.append(("config", session.threshold))
+        if self.fail_messages:
+            raise RuntimeError("observer bug")
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
         self.events.append(("ack", list(ack.verdict_ids)))
@@ -356,6 +359,20 @@ async def test_an_observer_failure_does_not_lose_the_result(running: Running) ->
     assert not message.result.HasField("error")
     assert message.result.batch_id == ""
     assert message.result.detections
+
+
+async def test_a_failing_observer_hook_does_not_end_the_stream(running: Running) -> None:
+    assert running.observer is not None
+    running.observer.fail_messages = True
+    call = running.stub.Stream()
+    await call.write(pb.ClientMessage(config=pb.StreamConfig(detection_threshold=0.3)))
+    await call.write(frame_msg("after", "cam", jpeg(64, 48)))
+    (message,) = await collect(call, 1)
+    await call.done_writing()
+    assert message.result.frame_id == "after" and not message.result.HasField("error")
+    assert all(d.confidence > 0.3 for d in message.result.detections)  # the config still applied
+    assert await call.read() == grpc.aio.EOF
+    assert ("config", pytest.approx(0.3)) in running.observer.events
 
 
 async def test_results_are_in_order_per_camera_even_when_errors_are_quicker(
