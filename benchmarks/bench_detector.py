@@ -50,9 +50,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from sidecar.detection.frames import FrameLimits  # noqa: E402
 from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector  # noqa: E402
 from sidecar.detection.preprocess import PreprocessSpec, build_batch, prepare_frame  # noqa: E402
+from sidecar.domain import PreprocessMode  # noqa: E402
 from sidecar.proto import secmon_pb2 as pb  # noqa: E402
 from sidecar.proto import secmon_pb2_grpc  # noqa: E402
-from sidecar.server.config import PreprocessMode  # noqa: E402
 
 LIMITS = FrameLimits(max_frame_bytes=64 * 1024 * 1024, max_pixels=100_000_000)
 

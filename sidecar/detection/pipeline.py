@@ -12,8 +12,14 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from ..domain import Detection, FrameError, FrameErrorCode, FrameOutcome, FrameRequest
-from ..server.config import PreprocessMode
+from ..domain import (
+    Detection,
+    FrameError,
+    FrameErrorCode,
+    FrameOutcome,
+    FrameRequest,
+    PreprocessMode,
+)
 from .frames import FrameLimits, check_size, validate_ids
 from .model_batcher import BatcherClosedError, DynamicBatcher
 from .models.base import Detector

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 
 from ..detection.stats import LatencyWindow
+from ..domain import FrameObservation, Verdict
 from ..llm.analyzer import RiskAnalyzer
+from .analysis import assess_batch, verdict_id
 from .batching import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
-from .observations import FrameObservation
 from .store import EventStore
-from .verdicts import Verdict, build_verdict, prompt_input
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class EventPipeline:
             self._enqueue_final(batch, reason)
         for batch in opened:
             # A fast-path verdict asked for before a crash but never stored: ask again.
-            if batch.fast_path_sent and not self._store.has_verdict(f"{batch.batch_id}:fast"):
+            fast_verdict = verdict_id(batch.batch_id, fast_path=True)
+            if batch.fast_path_sent and not self._store.has_verdict(fast_verdict):
                 for frame in batch.frames:
                     if self._batcher.rules.fast_path_detection(frame.detections) is not None:
                         self._enqueue(_FAST, batch, [frame], "fast_path")
@@ -206,14 +207,10 @@ class EventPipeline:
 
     async def _produce_verdict(self, job: _Job) -> None:
         fast = job.priority == _FAST
-        verdict_id = f"{job.batch.batch_id}:{'fast' if fast else 'final'}"
-        if self._store.has_verdict(verdict_id):  # already produced before a restart
-            return
-        outcome = await self._analyzer.assess(
-            prompt_input(job.frames, job.batch.camera_name, fast_path=fast)
-        )
-        verdict = build_verdict(
-            job.batch, job.frames, outcome, fast_path=fast, close_reason=job.reason
+        if self._store.has_verdict(verdict_id(job.batch.batch_id, fast_path=fast)):
+            return  # already produced before a restart
+        verdict, outcome = await assess_batch(
+            self._analyzer, job.batch, job.frames, fast_path=fast, close_reason=job.reason
         )
         if not self._store.add_verdict(verdict, finishes_batch=not fast):
             return

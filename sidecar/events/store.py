@@ -11,10 +11,10 @@ import json
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
 
+from ..domain import Verdict
 from .batching import OpenBatch
-from .verdicts import Verdict
+from .payloads import batch_from_json, batch_to_json, verdict_from_json, verdict_to_json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -103,7 +103,7 @@ class EventStore:
                 "INSERT INTO batches (batch_id, camera_id, state, payload, updated_at) "
                 "VALUES (?, ?, 'open', ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
                 "payload = excluded.payload, updated_at = excluded.updated_at",
-                (batch.batch_id, batch.camera_id, _dumps(batch), now),
+                (batch.batch_id, batch.camera_id, batch_to_json(batch), now),
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO batched_frames (frame_key, batch_id, added_at) "
@@ -128,7 +128,7 @@ class EventStore:
             "VALUES (?, ?, 'closed', ?, ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
             "state = 'closed', close_reason = excluded.close_reason, payload = excluded.payload, "
             "updated_at = excluded.updated_at",
-            (batch.batch_id, batch.camera_id, reason, _dumps(batch), time.time()),
+            (batch.batch_id, batch.camera_id, reason, batch_to_json(batch), time.time()),
         )
 
     def load_batches(self) -> tuple[list[OpenBatch], list[tuple[OpenBatch, str]]]:
@@ -137,7 +137,7 @@ class EventStore:
         for state, reason, payload in self._db.execute(
             "SELECT state, close_reason, payload FROM batches ORDER BY updated_at"
         ):
-            batch = OpenBatch.from_json(_loads(payload))
+            batch = batch_from_json(payload)
             if state == "open":
                 opened.append(batch)
             else:
@@ -154,7 +154,7 @@ class EventStore:
             cursor = self._db.execute(
                 "INSERT OR IGNORE INTO verdicts (verdict_id, event_id, payload, created_at) "
                 "VALUES (?, ?, ?, ?)",
-                (verdict.verdict_id, verdict.event_id, verdict.to_json(), now),
+                (verdict.verdict_id, verdict.event_id, verdict_to_json(verdict), now),
             )
             if cursor.rowcount == 1:
                 self._db.execute(
@@ -206,7 +206,7 @@ class EventStore:
             _PENDING_FOR,
             {"client": client_id, "older_than": time.time() if older_than is None else older_than},
         ).fetchall()
-        return [Verdict.from_json(row[0]) for row in rows]
+        return [verdict_from_json(row[0]) for row in rows]
 
     def pending_count(self, connected: set[str]) -> int:
         row = self._db.execute(
@@ -268,11 +268,3 @@ class _Transaction:
 def _frame_key(camera_id: str, frame_id: str) -> str:
     return f"{camera_id}\x1f{frame_id}"
 
-
-def _dumps(batch: OpenBatch) -> str:
-    return json.dumps(batch.to_json())
-
-
-def _loads(payload: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(payload)
-    return data

@@ -8,9 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-PreprocessMode = Literal["fast", "exact"]
+from ..domain import PreprocessMode
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_DETECTOR = "PekingU/rtdetr_v2_r18vd"

@@ -8,9 +8,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from .. import __version__
 from ..detection.stats import LatencySummary, StatsSnapshot
-from ..domain import Detection, FrameOutcome, FrameRequest
+from ..domain import Detection, FrameOutcome, FrameRequest, Verdict
 from ..events.batching import BatchingRules
-from ..events.verdicts import Verdict
 from ..proto import secmon_pb2 as pb
 from .gpu import GpuInfo
 
@@ -165,14 +164,7 @@ def verdict_message(v: Verdict) -> pb.Verdict:
         ],
         frame_ids=list(v.frame_ids),
         snapshot_frame_id=v.snapshot_frame_id,
-        snapshot_detections=[
-            pb.Detection(
-                label=d.label,
-                confidence=d.confidence,
-                box=pb.Box(x_min=d.x_min, y_min=d.y_min, x_max=d.x_max, y_max=d.y_max),
-            )
-            for d in v.snapshot_detections
-        ],
+        snapshot_detections=[detection_message(d) for d in v.snapshot_detections],
         close_reason=v.close_reason,
         model=v.model,
         llm_ms=v.llm_ms,

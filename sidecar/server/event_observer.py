@@ -14,12 +14,10 @@ import logging
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..domain import FrameOutcome, FrameRequest
+from ..domain import FrameObservation, FrameOutcome, FrameRequest, Verdict
 from ..events.batching import BatchingRules
 from ..events.event_pipeline import EventPipeline
-from ..events.observations import DetectedObject, FrameObservation
 from ..events.store import EventStore
-from ..events.verdicts import Verdict
 from ..llm.analyzer import RiskAnalyzer
 from ..llm.backends import create_backend
 from ..proto import secmon_pb2 as pb
@@ -94,12 +92,7 @@ class EventObserver(StreamObserver):
             captured_at=outcome.captured_at or convert.now(),
             width=outcome.width,
             height=outcome.height,
-            detections=tuple(
-                DetectedObject(
-                    d.label, d.confidence, d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max
-                )
-                for d in outcome.detections
-            ),
+            detections=outcome.detections,
         )
         return self._pipeline.observe(observation, _client_id(session))
 

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from sidecar.domain import Box, Detection, FrameObservation, Verdict
 from sidecar.events.batching import BatchingRules
 from sidecar.events.event_pipeline import EventPipeline
-from sidecar.events.observations import DetectedObject, FrameObservation
 from sidecar.events.store import EventStore
-from sidecar.events.verdicts import Verdict
 from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.llm.backends import create_backend
 
@@ -30,7 +29,7 @@ class Clock:
 
 
 def frame(fid: str, camera: str, *labels: tuple[str, float], at: float = 0) -> FrameObservation:
-    dets = tuple(DetectedObject(label, conf, 10, 20, 60, 90) for label, conf in labels)
+    dets = tuple(Detection(label, 0, conf, Box(10, 20, 60, 90)) for label, conf in labels)
     return FrameObservation(fid, camera, camera.title(), T0 + timedelta(seconds=at), 100, 100, dets)
 
 
