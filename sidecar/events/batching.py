@@ -19,18 +19,16 @@ from dataclasses import dataclass, field
 
 from ..domain import Detection, FrameObservation
 
-DEFAULT_WINDOW_S = 90.0
-DEFAULT_IDLE_S = 30.0
-DEFAULT_FAST_PATH_LABELS = frozenset({"person"})
-DEFAULT_FAST_PATH_CONFIDENCE = 0.90
-
 
 @dataclass(frozen=True, slots=True)
 class BatchingRules:
-    window_s: float = DEFAULT_WINDOW_S
-    idle_s: float = DEFAULT_IDLE_S
-    fast_path_labels: frozenset[str] = DEFAULT_FAST_PATH_LABELS
-    fast_path_confidence: float = DEFAULT_FAST_PATH_CONFIDENCE
+    """How a camera's detections become batches. These defaults are the sidecar's: its flags
+    (server/config.py) start from them, and a client's StreamConfig.batching overrides them."""
+
+    window_s: float = 90.0
+    idle_s: float = 30.0
+    fast_path_labels: frozenset[str] = frozenset({"person"})
+    fast_path_confidence: float = 0.90
     fast_path_enabled: bool = True
     # Empty: every label is of interest.
     labels_of_interest: frozenset[str] = frozenset()

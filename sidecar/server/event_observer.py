@@ -125,15 +125,6 @@ def use_gpu(device: str) -> bool:
     return bool(torch.cuda.is_available())
 
 
-def default_rules(settings: Settings) -> BatchingRules:
-    return BatchingRules(
-        window_s=settings.batch_window_s,
-        idle_s=settings.batch_idle_s,
-        fast_path_labels=frozenset(settings.fast_path_labels),
-        fast_path_confidence=settings.fast_path_confidence,
-    )
-
-
 def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObserver:
     """The `ObserverFactory` for `sidecar.server.main`."""
     backend = None
@@ -149,7 +140,7 @@ def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObse
     local_zone = datetime.now().astimezone().tzinfo
     assert local_zone is not None
     analyzer = RiskAnalyzer(backend, tz=local_zone, timeout_s=settings.llm_timeout_s)
-    rules = default_rules(settings)
+    rules = settings.batching
     pipeline = EventPipeline(
         EventStore(settings.data_dir / "events.sqlite"),
         analyzer,
