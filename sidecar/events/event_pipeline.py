@@ -244,7 +244,7 @@ class EventPipeline:
                 _LOGGER.exception("Re-sending unacknowledged verdicts failed")
 
     def _resend_once(self) -> None:
-        older_than = time.time() - self._resend_after_s
+        older_than = self._store.now() - self._resend_after_s
         for client_id in set(self._subscribers.values()):
             pending = self._store.pending_for(client_id, older_than=older_than)
             for queue, owner in list(self._subscribers.items()):

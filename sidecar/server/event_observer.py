@@ -21,6 +21,7 @@ from ..events.store import EventStore
 from ..llm.analyzer import RiskAnalyzer
 from ..llm.backends import create_backend
 from ..proto import secmon_pb2 as pb
+from ..storage.database import STATE_FILE, StateDatabase
 from . import convert
 from .config import Settings
 from .observer import StreamObserver
@@ -142,7 +143,7 @@ def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObse
     analyzer = RiskAnalyzer(backend, tz=local_zone, timeout_s=settings.llm_timeout_s)
     rules = settings.batching
     pipeline = EventPipeline(
-        EventStore(settings.data_dir / "events.sqlite"),
+        EventStore(StateDatabase(settings.data_dir / STATE_FILE)),
         analyzer,
         rules,
         resend_after_s=settings.verdict_resend_s,

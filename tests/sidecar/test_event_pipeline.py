@@ -16,6 +16,7 @@ from sidecar.events.event_pipeline import EventPipeline
 from sidecar.events.store import EventStore
 from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.llm.backends import create_backend
+from sidecar.storage.database import StateDatabase
 
 T0 = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
 
@@ -45,7 +46,7 @@ async def make_pipeline(
     analyzer = RiskAnalyzer(backend, tz=UTC, timeout_s=timeout_s)
     await analyzer.start()
     pipeline = EventPipeline(
-        EventStore(data / "events.sqlite"),
+        EventStore(StateDatabase(data / "events.sqlite")),
         analyzer,
         BatchingRules(window_s=90, idle_s=30),
         clock=clock,
