@@ -107,9 +107,15 @@ class EventStore:
         with self.database.transaction():
             now = self.now()
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO verdicts (verdict_id, event_id, payload, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (verdict.verdict_id, verdict.event_id, verdict_to_json(verdict), now),
+                "INSERT OR IGNORE INTO verdicts "
+                "(verdict_id, event_id, camera_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    verdict.verdict_id,
+                    verdict.event_id,
+                    verdict.camera_id,
+                    verdict_to_json(verdict),
+                    now,
+                ),
             )
             if cursor.rowcount == 1:
                 self._db.execute(
@@ -140,8 +146,7 @@ class EventStore:
                 "INSERT OR IGNORE INTO deliveries (verdict_id, client_id, acked_at) "
                 "SELECT verdict_id, ?, NULL FROM verdicts "
                 "WHERE acked_at IS NULL AND created_at >= ? "
-                "AND json_extract(payload, '$.camera_id') "
-                "IN (SELECT camera_id FROM client_cameras WHERE client_id = ?)",
+                "AND camera_id IN (SELECT camera_id FROM client_cameras WHERE client_id = ?)",
                 (client_id, now - VERDICT_RETENTION_S, client_id),
             )
 

@@ -74,7 +74,15 @@ def _batches_and_verdict_outbox(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_batches_and_verdict_outbox,)
+def _verdict_camera_column(db: sqlite3.Connection) -> None:
+    """Version 2: each verdict's camera as a column (filled from its payload), so finding the
+    verdicts owed to a client's cameras reads no JSON."""
+    db.execute("ALTER TABLE verdicts ADD COLUMN camera_id TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE verdicts SET camera_id = json_extract(payload, '$.camera_id')")
+    db.execute("CREATE INDEX verdicts_camera ON verdicts (camera_id)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_batches_and_verdict_outbox, _verdict_camera_column)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

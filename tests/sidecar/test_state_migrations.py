@@ -97,6 +97,33 @@ def test_unversioned_file_upgrades_without_losing_state(unversioned: Path) -> No
         shed = store.pending_for("cabin")[0]
         assert (shed.camera_id, shed.risk_score, shed.frame_ids) == ("shed", 42, ("x",))
         assert store.pending_count({"home", "cabin"}) == 3
+        # Version 2 filled each verdict's camera column from its payload ...
+        with sqlite3.connect(unversioned) as db:
+            cameras = dict(db.execute("SELECT verdict_id, camera_id FROM verdicts").fetchall())
+        assert cameras == {"porch-batch:fast": "porch", "shed-batch:final": "shed",
+                           "garden-batch:final": "garden", "old-batch:final": "garden"}
+        # ... which is what a client new to a camera is owed by.
+        store.note_client_camera("attic", "shed")
+        store.register_client("attic")
+        assert [v.verdict_id for v in store.pending_for("attic")] == ["shed-batch:final"]
+    finally:
+        store.close()
+
+
+def test_a_version_1_file_upgrades(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(db, schema.MIGRATIONS[:1])
+    db.execute(
+        "INSERT INTO verdicts (verdict_id, event_id, payload, created_at) VALUES (?, ?, ?, ?)",
+        ("b:final", "b", '{"camera_id": "yard"}', CLOCK),
+    )
+    db.close()
+    store = EventStore(StateDatabase(path, clock=Clock(CLOCK)))
+    try:
+        assert user_version(path) == schema.SCHEMA_VERSION
+        row = store.database.connection.execute("SELECT camera_id FROM verdicts").fetchone()
+        assert row == ("yard",)
     finally:
         store.close()
 
