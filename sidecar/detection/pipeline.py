@@ -33,7 +33,7 @@ _LOGGER = logging.getLogger(__name__)
 _MODEL = "model"  # the key of the model's arrival line
 
 # Called once per unique successful stream frame before its result is sent; returns the id of the
-# event batch the frame joined ("" for none). The issue-4 event pipeline plugs in here.
+# event batch the frame joined ("" for none). The stream observer (event batching) plugs in here.
 FrameHook = Callable[[FrameRequest, FrameOutcome], Awaitable[str]]
 
 

@@ -87,7 +87,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     d = Settings()
     p = argparse.ArgumentParser(
         prog="python -m sidecar",
-        description="secmon sidecar: RT-DETRv2 object detection over gRPC. "
+        description="secmon sidecar: RT-DETRv2 object detection and LLM risk verdicts over gRPC. "
         "Every flag can also be set with the environment variable shown.",
     )
     add = p.add_argument

@@ -1,4 +1,5 @@
-"""Plugs the event pipeline into the Stream RPC (the servicer's `StreamObserver` seam).
+"""Plugs the event pipeline into the Stream RPC (the servicer's `StreamObserver` seam), and builds
+it from the settings (`event_observer`, the factory `python -m sidecar` passes to the server).
 
 - every successfully processed stream frame is observed (joins a batch, may take the fast path);
 - every open stream receives verdicts: first all unacknowledged ones, then each new one, and
@@ -127,7 +128,7 @@ def use_gpu(device: str) -> bool:
 
 
 def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObserver:
-    """The `ObserverFactory` for `sidecar.server.main`."""
+    """The `ObserverFactory` that sidecar/__main__.py passes to `server.app.main`."""
     backend = None
     if settings.llm != "none":
         backend = create_backend(

@@ -1,5 +1,5 @@
 """Shared sidecar fixtures: a tiny random RT-DETRv2 saved like a real checkpoint, and real sidecar
-processes on loopback. Other sidecar test modules (issue 4's too) reuse these."""
+processes on loopback. The sidecar test modules share these."""
 
 from __future__ import annotations
 

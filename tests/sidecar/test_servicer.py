@@ -1,5 +1,5 @@
 """The servicer and stream sessions, in-process on loopback with the tiny model: readiness, the
-model thread, idempotency, ordering, flow control, the issue-4 observer seam, draining."""
+model thread, idempotency, ordering, flow control, the stream observer seam, draining."""
 
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ class RecordingObserver(StreamObserver):
 
     async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
         self.events.append(("hello", session.client_id))
-        # What issue 4 will do: push pending verdicts to the client after its hello.
+        # As the event observer does: push pending verdicts to the client after its hello.
         session.send(pb.ServerMessage(verdict=pb.Verdict(verdict_id="v1", camera_id="cam")))
 
     async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
@@ -224,7 +224,7 @@ async def test_not_serving_until_the_observer_has_loaded(gated: GatedDetector) -
     r = await start_server(gated, wait_ready=False, observer_gate=gate)
     try:
         await eventually(lambda: _ready(r.server))  # the detector is loaded and warm ...
-        assert await r.health() == NOT_SERVING  # ... but the observer (issue 4's LLM) is not
+        assert await r.health() == NOT_SERVING  # ... but the observer (its LLM) is not
         gate.set()
         await r.server._loading  # type: ignore[attr-defined]
         assert await r.health() == SERVING
@@ -301,7 +301,7 @@ async def test_hello_config_ack_and_unknown_kinds_reach_the_observer(running: Ru
     assert observer is not None
     sessions = observer.sessions.by_client("entry-1")
     assert len(sessions) == 1 and sessions[0].client_version == "0.1"
-    # Issue-4 style push from outside the stream's own handlers:
+    # A push from outside the stream's own handlers, as verdict delivery does:
     assert sessions[0].send(pb.ServerMessage(verdict=pb.Verdict(verdict_id="v2")))
     (pushed,) = await collect(call, 1)
     assert pushed.verdict.verdict_id == "v2"
