@@ -38,7 +38,7 @@ _LOGGER = logging.getLogger(__name__)
 
 SERVICE_NAME: str = secmon_pb2.DESCRIPTOR.services_by_name["Sidecar"].full_name
 EXIT_OK = 0
-EXIT_MODEL_ERROR = 2
+EXIT_STARTUP_ERROR = 2
 EXIT_BIND_ERROR = 3
 
 class SidecarServer:
@@ -154,7 +154,7 @@ async def serve(
         parse_model_spec(settings.detector)  # fail fast on specs that cannot work
     except DetectorLoadError as err:
         _LOGGER.error("%s", err)  # noqa: TRY400 - one clear message, no traceback
-        return EXIT_MODEL_ERROR
+        return EXIT_STARTUP_ERROR
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals_seen = 0
@@ -171,7 +171,11 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
 
-    server = SidecarServer(settings, observer_factory=observer_factory)
+    try:
+        server = SidecarServer(settings, observer_factory=observer_factory)
+    except StartupError as err:  # e.g. a state file from a newer sidecar
+        _LOGGER.error("Cannot start: %s", err)  # noqa: TRY400
+        return EXIT_STARTUP_ERROR
     try:
         await server.start()
     except OSError as err:
@@ -187,7 +191,7 @@ async def serve(
         _LOGGER.error("Cannot start: %s", message)
         stopping.cancel()
         await server.server.stop(0)
-        return EXIT_MODEL_ERROR
+        return EXIT_STARTUP_ERROR
     await stop.wait()
     await server.shutdown()
     if not loading.done():

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sidecar_harness import run_sidecar_to_exit
 
 from sidecar.domain import Box, Detection, Verdict
 from sidecar.events.batching import BatchingRules
@@ -19,7 +20,7 @@ from sidecar.events.event_pipeline import EventPipeline
 from sidecar.events.store import EventStore
 from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.storage import schema
-from sidecar.storage.database import StateDatabase
+from sidecar.storage.database import STATE_FILE, StateDatabase
 
 FIXTURE = Path(__file__).parent / "fixtures" / "state_unversioned.sqlite"
 CLOCK = 1_795_176_000.0  # the fixture's clock: 2026-11-20 12:00:00 UTC
@@ -200,3 +201,19 @@ def test_a_failing_migration_keeps_the_last_complete_version(unversioned: Path) 
         assert len(store.pending_for("home")) == 3
     finally:
         store.close()
+
+
+def test_the_sidecar_refuses_a_newer_state_file_with_one_message(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    data = tmp_path / "data"
+    StateDatabase(data / STATE_FILE).close()
+    with sqlite3.connect(data / STATE_FILE) as db:
+        db.execute(f"PRAGMA user_version = {schema.SCHEMA_VERSION + 1}")
+    result = run_sidecar_to_exit(
+        ["--detector", str(tiny_model_dir), "--device", "cpu", "--data-dir", str(data)]
+    )
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "written by a newer sidecar" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
