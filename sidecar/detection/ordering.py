@@ -9,7 +9,7 @@ Guaranteed:
    fails at once (bad bytes, missing ids) or is a re-send answered from the result cache while
    earlier frames are still in the model.
 Nothing else is ordered: different cameras' hooks and results interleave freely, and a frame that
-fails never waits for the model.
+fails its checks or its decode fails at once (only its result waits for the results ahead of it).
 
 How: every arrival takes a `Turn` from an `ArrivalOrder` under a key (the model; a camera; a
 stream's camera), synchronously, at the moment it arrives. `await turn.wait()` returns once every
