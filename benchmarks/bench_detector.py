@@ -47,10 +47,10 @@ from transformers import RTDetrImageProcessorPil
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from sidecar.config import PreprocessMode  # noqa: E402
-from sidecar.frames import FrameLimits  # noqa: E402
-from sidecar.models.detector import RTDetrV2Detector  # noqa: E402
-from sidecar.preprocess import PreprocessSpec, build_batch, prepare_frame  # noqa: E402
+from sidecar.detection.frames import FrameLimits  # noqa: E402
+from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector  # noqa: E402
+from sidecar.detection.preprocess import PreprocessSpec, build_batch, prepare_frame  # noqa: E402
+from sidecar.domain import PreprocessMode  # noqa: E402
 from sidecar.proto import secmon_pb2 as pb  # noqa: E402
 from sidecar.proto import secmon_pb2_grpc  # noqa: E402
 

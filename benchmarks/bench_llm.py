@@ -20,23 +20,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sidecar.domain import Box, Detection, FrameObservation
 from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.llm.backends import create_backend
-from sidecar.llm.prompt import PromptDetection, PromptInput
+from sidecar.llm.prompt import PromptInput
 
 LABELS = ("person", "car", "dog", "person", "bicycle")
 
 
 def batch(detections: int) -> PromptInput:
+    """One detection per frame (1000 x 1000 px), positions and sizes spread over the image."""
     start = datetime(2026, 11, 20, 2, 13, tzinfo=UTC)
-    dets = [
-        PromptDetection(
-            LABELS[i % len(LABELS)], 0.5 + (i % 50) / 100, start + timedelta(seconds=i * 0.8),
-            (i % 7) / 7, (i % 5) / 5, 0.02 + (i % 4) / 20,
-        )
-        for i in range(detections)
-    ]
-    return PromptInput("Front Door", start, dets[-1].at, dets)
+    frames = []
+    for i in range(detections):
+        x, y, side = 1000 * (i % 7) / 7, 1000 * (i % 5) / 5, 1000 * (0.02 + (i % 4) / 20) ** 0.5
+        box = Box(x - side / 2, y - side / 2, x + side / 2, y + side / 2)
+        detection = Detection(LABELS[i % len(LABELS)], -1, 0.5 + (i % 50) / 100, box)
+        at = start + timedelta(seconds=i * 0.8)
+        frames.append(FrameObservation(f"f{i}", "front_door", "Front Door", at, 1000, 1000,
+                                       (detection,)))
+    return PromptInput("Front Door", start, frames[-1].captured_at, frames)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,3 +1,3 @@
-"""secmon sidecar: RT-DETRv2 object detection (and, later, LLM risk verdicts) served over gRPC."""
+"""secmon sidecar: RT-DETRv2 detection, per-camera event batches and LLM risk verdicts over gRPC."""
 
 __version__ = "0.1.0"

@@ -8,7 +8,7 @@ import sys
 # a CPU forward pass ~30x slower (measured: 27 ms -> 835 ms on 2 cores).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .events.factory import event_observer
-from .server import main
+from .server.app import main
+from .server.event_observer import event_observer
 
 sys.exit(main(observer_factory=event_observer))

@@ -1,10 +1,15 @@
-"""Plain data types of the detection path, independent of protobuf and torch."""
+"""The sidecar's vocabulary: plain data types shared by detection, events, the LLM and the server,
+independent of protobuf and torch. server/convert.py converts them to and from protobufs."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+# "fast": JPEG draft decode + torch resize; "exact": bit-identical to RTDetrImageProcessorPil.
+PreprocessMode = Literal["fast", "exact"]
 
 
 class FrameErrorCode(enum.Enum):
@@ -54,6 +59,8 @@ class Box:
 
 @dataclass(frozen=True, slots=True)
 class Detection:
+    """One detected object. `label_id` is the model's class index (-1 where it is not known)."""
+
     label: str
     label_id: int
     confidence: float
@@ -90,9 +97,57 @@ class FrameOutcome:
     total_ms: float = 0.0
     model_batch_size: int = 0
     captured_at: datetime | None = None
-    # The event batch this frame joined (issue 4), "" if none.
+    # The event batch this frame joined, "" if none.
     batch_id: str = ""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameObservation:
+    """A processed frame as the event path sees it: one camera's detections at one moment."""
+
+    frame_id: str
+    camera_id: str
+    camera_name: str
+    captured_at: datetime  # timezone-aware
+    width: int
+    height: int
+    detections: tuple[Detection, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelCount:
+    label: str
+    count: int
+    max_confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the sidecar tells Home Assistant about an event batch (or a fast-path detection)."""
+
+    verdict_id: str
+    event_id: str
+    batch_id: str
+    camera_id: str
+    camera_name: str
+    risk_score: int
+    risk_level: str
+    summary: str
+    reasoning: str
+    fast_path: bool
+    fallback: bool
+    started_at: datetime
+    ended_at: datetime
+    labels: tuple[LabelCount, ...]
+    frame_ids: tuple[str, ...]
+    snapshot_frame_id: str
+    snapshot_detections: tuple[Detection, ...]
+    close_reason: str
+    model: str
+    llm_ms: float
+    completion_tokens: int
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))

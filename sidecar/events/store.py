@@ -1,63 +1,18 @@
-"""The sidecar's small durable state: open and closed-but-unanalysed batches, and the verdict
-outbox.
+"""The event path's durable state: open and closed-but-unanalysed batches, the frame -> batch map,
+and the verdict outbox with its per-client deliveries.
 
-SQLite in `--data-dir`, WAL mode. Writes are a few KB and take well under a millisecond, so they
-run inline on the event loop; the model work is what goes to threads.
+The tables are defined in sidecar/storage/schema.py. Writes are a few KB and take well under a
+millisecond, so they run inline on the event loop; the model work is what goes to threads.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
-from pathlib import Path
-from typing import Any
 
-from .batcher import OpenBatch
-from .verdicts import Verdict
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (
-    batch_id TEXT PRIMARY KEY,
-    camera_id TEXT NOT NULL,
-    state TEXT NOT NULL,            -- 'open' or 'closed' (waiting for its verdict)
-    close_reason TEXT NOT NULL DEFAULT '',
-    payload TEXT NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS verdicts (
-    verdict_id TEXT PRIMARY KEY,
-    event_id TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    acked_at REAL
-);
-CREATE INDEX IF NOT EXISTS verdicts_pending ON verdicts (acked_at, created_at);
--- Verdicts are delivered to every client (Hello.client_id) until that client acknowledges them.
-CREATE TABLE IF NOT EXISTS clients (
-    client_id TEXT PRIMARY KEY,
-    first_seen REAL NOT NULL,
-    last_seen REAL NOT NULL
-);
--- The cameras each client sends frames of: a client is owed the verdicts of its own cameras only.
-CREATE TABLE IF NOT EXISTS client_cameras (
-    client_id TEXT NOT NULL,
-    camera_id TEXT NOT NULL,
-    PRIMARY KEY (client_id, camera_id)
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    verdict_id TEXT NOT NULL,
-    client_id TEXT NOT NULL,
-    acked_at REAL,                  -- NULL: still to be delivered to this client
-    PRIMARY KEY (verdict_id, client_id)
-);
--- Which batch each frame joined, so a frame re-sent after a restart never counts twice.
-CREATE TABLE IF NOT EXISTS batched_frames (
-    frame_key TEXT PRIMARY KEY,
-    batch_id TEXT NOT NULL,
-    added_at REAL NOT NULL
-);
-"""
+from ..domain import Verdict
+from ..storage.database import StateDatabase
+from .batching import OpenBatch
+from .payloads import batch_from_json, batch_to_json, verdict_from_json, verdict_to_json
 
 # Frame -> batch records are kept this long (longer than any client's replay of a frame).
 BATCHED_FRAME_RETENTION_S = 2 * 24 * 3600
@@ -84,26 +39,26 @@ WHERE v.created_at >= ? AND (
 
 
 class EventStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, database: StateDatabase) -> None:
+        self.database = database
+        self._db = database.connection
+
+    def now(self) -> float:
+        """The state file's clock (epoch seconds)."""
+        return self.database.now()
 
     def close(self) -> None:
-        self._db.close()
+        self.database.close()
 
     # -- batches -------------------------------------------------------------------------------
     def save_open(self, batch: OpenBatch) -> None:
-        now = time.time()
-        with self._transaction():
+        now = self.now()
+        with self.database.transaction():
             self._db.execute(
                 "INSERT INTO batches (batch_id, camera_id, state, payload, updated_at) "
                 "VALUES (?, ?, 'open', ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
                 "payload = excluded.payload, updated_at = excluded.updated_at",
-                (batch.batch_id, batch.camera_id, _dumps(batch), now),
+                (batch.batch_id, batch.camera_id, batch_to_json(batch), now),
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO batched_frames (frame_key, batch_id, added_at) "
@@ -128,7 +83,7 @@ class EventStore:
             "VALUES (?, ?, 'closed', ?, ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
             "state = 'closed', close_reason = excluded.close_reason, payload = excluded.payload, "
             "updated_at = excluded.updated_at",
-            (batch.batch_id, batch.camera_id, reason, _dumps(batch), time.time()),
+            (batch.batch_id, batch.camera_id, reason, batch_to_json(batch), self.now()),
         )
 
     def load_batches(self) -> tuple[list[OpenBatch], list[tuple[OpenBatch, str]]]:
@@ -137,7 +92,7 @@ class EventStore:
         for state, reason, payload in self._db.execute(
             "SELECT state, close_reason, payload FROM batches ORDER BY updated_at"
         ):
-            batch = OpenBatch.from_json(_loads(payload))
+            batch = batch_from_json(payload)
             if state == "open":
                 opened.append(batch)
             else:
@@ -149,12 +104,18 @@ class EventStore:
         """Store a verdict (and drop its batch if this is the batch's final verdict) atomically.
 
         Returns False when a verdict with this id already exists (then nothing changes)."""
-        with self._transaction():
-            now = time.time()
+        with self.database.transaction():
+            now = self.now()
             cursor = self._db.execute(
-                "INSERT OR IGNORE INTO verdicts (verdict_id, event_id, payload, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (verdict.verdict_id, verdict.event_id, verdict.to_json(), now),
+                "INSERT OR IGNORE INTO verdicts "
+                "(verdict_id, event_id, camera_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                (
+                    verdict.verdict_id,
+                    verdict.event_id,
+                    verdict.camera_id,
+                    verdict_to_json(verdict),
+                    now,
+                ),
             )
             if cursor.rowcount == 1:
                 self._db.execute(
@@ -174,8 +135,8 @@ class EventStore:
         return row is not None
 
     def register_client(self, client_id: str) -> None:
-        now = time.time()
-        with self._transaction():
+        now = self.now()
+        with self.database.transaction():
             self._db.execute(
                 "INSERT INTO clients (client_id, first_seen, last_seen) VALUES (?, ?, ?) "
                 "ON CONFLICT (client_id) DO UPDATE SET last_seen = excluded.last_seen",
@@ -185,8 +146,7 @@ class EventStore:
                 "INSERT OR IGNORE INTO deliveries (verdict_id, client_id, acked_at) "
                 "SELECT verdict_id, ?, NULL FROM verdicts "
                 "WHERE acked_at IS NULL AND created_at >= ? "
-                "AND json_extract(payload, '$.camera_id') "
-                "IN (SELECT camera_id FROM client_cameras WHERE client_id = ?)",
+                "AND camera_id IN (SELECT camera_id FROM client_cameras WHERE client_id = ?)",
                 (client_id, now - VERDICT_RETENTION_S, client_id),
             )
 
@@ -204,21 +164,21 @@ class EventStore:
         """Verdicts owed to this client that it has not acknowledged, oldest first."""
         rows = self._db.execute(
             _PENDING_FOR,
-            {"client": client_id, "older_than": time.time() if older_than is None else older_than},
+            {"client": client_id, "older_than": self.now() if older_than is None else older_than},
         ).fetchall()
-        return [Verdict.from_json(row[0]) for row in rows]
+        return [verdict_from_json(row[0]) for row in rows]
 
     def pending_count(self, connected: set[str]) -> int:
         row = self._db.execute(
-            _PENDING_COUNT, (time.time() - VERDICT_RETENTION_S, json.dumps(sorted(connected)))
+            _PENDING_COUNT, (self.now() - VERDICT_RETENTION_S, json.dumps(sorted(connected)))
         ).fetchone()
         return int(row[0])
 
     def ack(self, client_id: str, verdict_ids: list[str]) -> int:
         """Record a client's acknowledgements; returns how many were new."""
-        now = time.time()
+        now = self.now()
         changed = 0
-        with self._transaction():
+        with self.database.transaction():
             for verdict_id in verdict_ids:
                 if not self.has_verdict(verdict_id):
                     continue
@@ -235,8 +195,8 @@ class EventStore:
         return changed
 
     def prune(self) -> None:
-        cutoff = time.time()
-        with self._transaction():
+        cutoff = self.now()
+        with self.database.transaction():
             self._db.execute(
                 "DELETE FROM batched_frames WHERE added_at < ?",
                 (cutoff - BATCHED_FRAME_RETENTION_S,),
@@ -250,29 +210,7 @@ class EventStore:
                 "DELETE FROM verdicts WHERE created_at < ?", (cutoff - VERDICT_RETENTION_S,)
             )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
 
 def _frame_key(camera_id: str, frame_id: str) -> str:
     return f"{camera_id}\x1f{frame_id}"
 
-
-def _dumps(batch: OpenBatch) -> str:
-    return json.dumps(batch.to_json())
-
-
-def _loads(payload: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(payload)
-    return data

@@ -22,13 +22,6 @@ from .tiny_gguf import CHAT_TEMPLATE, write_tiny_gguf
 
 _LOGGER = logging.getLogger(__name__)
 
-# Production default: NVIDIA Nemotron 3 Nano (30B total, 3B active MoE), Q4_K_M, all layers on
-# the GPU.
-DEFAULT_LLM_SPEC = "bartowski/nvidia_Nemotron-3-Nano-30B-A3B-GGUF:*Q4_K_M.gguf"
-# For GPUs with ~6 GB: NVIDIA Nemotron Mini 4B Instruct.
-SMALL_LLM_SPEC = "bartowski/Nemotron-Mini-4B-Instruct-GGUF:*Q4_K_M.gguf"
-
-
 class LlmLoadError(StartupError):
     """The model named by a spec could not be loaded; the message says what to do."""
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TypeVar
 
+from ..domain import Box, Detection, FrameObservation
 from .assessment import REASONING_MAX_CHARS, RISK_BANDS, SUMMARY_MAX_CHARS, RiskLevel
 from .sanitize import sanitize_untrusted
 
@@ -41,23 +42,16 @@ Answer with one JSON object and nothing else:
 
 
 @dataclass(frozen=True, slots=True)
-class PromptDetection:
-    label: str
-    confidence: float
-    at: datetime
-    # Box centre and area as fractions of the image (0..1).
-    x_center: float
-    y_center: float
-    area: float
-
-
-@dataclass(frozen=True, slots=True)
 class PromptInput:
     camera_name: str
     started_at: datetime
     ended_at: datetime
-    detections: Sequence[PromptDetection]
+    frames: Sequence[FrameObservation]
     fast_path: bool = False
+
+    @property
+    def detections(self) -> list[Detection]:
+        return [d for frame in self.frames for d in frame.detections]
 
 
 def time_of_day(moment: datetime) -> str:
@@ -71,20 +65,30 @@ def time_of_day(moment: datetime) -> str:
     return "night"
 
 
-def describe_position(det: PromptDetection) -> str:
-    horizontal = "left" if det.x_center < 1 / 3 else "right" if det.x_center > 2 / 3 else "center"
-    vertical = "top" if det.y_center < 1 / 3 else "bottom" if det.y_center > 2 / 3 else "middle"
-    size = "large" if det.area > 0.15 else "small" if det.area < 0.02 else "medium"
+def relative_position(box: Box, width: int, height: int) -> tuple[float, float, float]:
+    """The box's centre (x, y) and area as fractions of the image."""
+    return (
+        (box.x_min + box.x_max) / 2 / max(1, width),
+        (box.y_min + box.y_max) / 2 / max(1, height),
+        (box.x_max - box.x_min) * (box.y_max - box.y_min) / max(1, width * height),
+    )
+
+
+def describe_position(x_center: float, y_center: float, area: float) -> str:
+    horizontal = "left" if x_center < 1 / 3 else "right" if x_center > 2 / 3 else "center"
+    vertical = "top" if y_center < 1 / 3 else "bottom" if y_center > 2 / 3 else "middle"
+    size = "large" if area > 0.15 else "small" if area < 0.02 else "medium"
     return f"{vertical}-{horizontal}, {size}"
 
 
-def _detection_line(det: PromptDetection, tz: tzinfo) -> str:
+def _detection_line(frame: FrameObservation, det: Detection, tz: tzinfo) -> str:
     label = sanitize_untrusted(det.label, 32)
-    stamp = det.at.astimezone(tz).strftime("%H:%M:%S")
-    return f"- {stamp} «{label}» {det.confidence:.2f} ({describe_position(det)})"
+    stamp = frame.captured_at.astimezone(tz).strftime("%H:%M:%S")
+    position = describe_position(*relative_position(det.box, frame.width, frame.height))
+    return f"- {stamp} «{label}» {det.confidence:.2f} ({position})"
 
 
-def _label_summary(detections: Sequence[PromptDetection]) -> list[str]:
+def _label_summary(detections: Sequence[Detection]) -> list[str]:
     counts: dict[str, tuple[int, float]] = {}
     for det in detections:
         count, best = counts.get(det.label, (0, 0.0))
@@ -120,8 +124,8 @@ def build_messages(
         *_label_summary(batch.detections),
         "Detections (local time, label, confidence, position in the frame):",
     ]
-    ordered = sorted(batch.detections, key=lambda d: d.at)
-    lines = [_detection_line(det, tz) for det in ordered]
+    frames = sorted(batch.frames, key=lambda f: f.captured_at)
+    lines = [_detection_line(frame, det, tz) for frame in frames for det in frame.detections]
 
     def render(kept: list[str], omitted: int) -> list[Message]:
         body = head + kept

@@ -1,10 +1,10 @@
 """Making untrusted text safe to quote inside an LLM prompt.
 
-Camera names (folder names on an FTP drop) and, later, OCR or plate text come from outside. Before
-they reach a prompt they are reduced to one short line of plain text that cannot close the quoted
-field it sits in, cannot forge chat-template or role markers, and cannot smuggle instructions that
-the prompt would otherwise present as its own. The prompt additionally presents such text as quoted
-data.
+Camera names (folder names on an FTP drop) and any other text from outside the sidecar are not
+trusted. Before they reach a prompt they are reduced to one short line of plain text that cannot
+close the quoted field it sits in, cannot forge chat-template or role markers, and cannot smuggle
+instructions that the prompt would otherwise present as its own. The prompt additionally presents
+such text as quoted data.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Shared sidecar fixtures: a tiny random RT-DETRv2 saved like a real checkpoint, and real sidecar
-processes on loopback. Other sidecar test modules (issue 4's too) reuse these."""
+processes on loopback. The sidecar test modules share these."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from sidecar_harness import SidecarProcess
 
-from sidecar.models.detector import RTDetrV2Detector, save_random_model
-from sidecar.preprocess import PreprocessSpec
+from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector, save_random_model
+from sidecar.detection.preprocess import PreprocessSpec
 
 # Small input size keeps the suite fast; the loading path is the one a real model takes.
 TINY_INPUT = 320

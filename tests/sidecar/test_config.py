@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.config import MIB, Settings, parse_settings
+from sidecar.events.batching import BatchingRules
+from sidecar.server.config import MIB, Settings, parse_settings
 
 
 def test_defaults() -> None:
@@ -79,10 +80,22 @@ def test_grpc_limit_is_clearly_above_the_frame_limit() -> None:
 
 
 def test_llm_default_follows_the_detector() -> None:
-    from sidecar.config import DEFAULT_LLM
+    from sidecar.server.config import DEFAULT_LLM
 
     assert parse_settings([], env={}).llm == DEFAULT_LLM
     assert parse_settings(["--detector", "random:tiny"], env={}).llm == "random:tiny"
     assert parse_settings(["--detector", "random:r18", "--llm", "none"], env={}).llm == "none"
     from_env = parse_settings(["--detector", "/models/rtdetr"], env={"SECMON_LLM": "x.gguf"})
     assert from_env.llm == "x.gguf"
+
+
+def test_batching_flags_build_the_default_rules() -> None:
+    assert parse_settings([], env={}).batching == BatchingRules()
+    s = parse_settings(
+        ["--batch-window-s", "60", "--fast-path-labels", "person, car"],
+        env={"SECMON_BATCH_IDLE_S": "12", "SECMON_FAST_PATH_CONFIDENCE": "0.8"},
+    )
+    assert s.batching == BatchingRules(
+        window_s=60, idle_s=12, fast_path_labels=frozenset({"person", "car"}),
+        fast_path_confidence=0.8,
+    )

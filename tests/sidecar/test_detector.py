@@ -11,10 +11,10 @@ import torch
 from sidecar_harness import jpeg, run_sidecar_to_exit
 from transformers import RTDetrImageProcessorPil
 
-from sidecar.frames import FrameLimits
-from sidecar.models.base import DetectorLoadError
-from sidecar.models.coco_labels import COCO_LABELS
-from sidecar.models.detector import (
+from sidecar.detection.frames import FrameLimits
+from sidecar.detection.models.base import DetectorLoadError
+from sidecar.detection.models.coco_labels import COCO_LABELS
+from sidecar.detection.models.rtdetr_v2 import (
     ModelSpec,
     RTDetrV2Detector,
     SpecKind,
@@ -22,7 +22,7 @@ from sidecar.models.detector import (
     parse_model_spec,
     postprocess,
 )
-from sidecar.preprocess import PreparedFrame, prepare_frame
+from sidecar.detection.preprocess import PreparedFrame, prepare_frame
 
 HUB_ID = "PekingU/rtdetr_v2_r18vd"
 

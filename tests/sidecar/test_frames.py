@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sidecar_harness import encode, jpeg, png, png_bomb, scene, truncated
 
+from sidecar.detection.frames import FrameLimits, check_size, decode_frame, validate_ids
 from sidecar.domain import FrameError, FrameErrorCode
-from sidecar.frames import FrameLimits, check_size, decode_frame, validate_ids
 
 LIMITS = FrameLimits(max_frame_bytes=8_000_000, max_pixels=5_000_000)
 

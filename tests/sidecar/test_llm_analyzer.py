@@ -12,13 +12,18 @@ from typing import Any
 
 import pytest
 
+from sidecar.domain import Box, Detection, FrameObservation
 from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.llm.backends import LlmSpec, create_backend
-from sidecar.llm.prompt import PromptDetection, PromptInput
+from sidecar.llm.prompt import PromptInput
 
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+PERSON = Detection("person", 0, 0.95, Box(34.2, 34.2, 65.8, 65.8))  # centre, area 0.1
 BATCH = PromptInput(
-    "Front Door", NOON, NOON, [PromptDetection("person", 0.95, NOON, 0.5, 0.5, 0.1)]
+    "Front Door",
+    NOON,
+    NOON,
+    [FrameObservation("f1", "front_door", "Front Door", NOON, 100, 100, (PERSON,))],
 )
 
 

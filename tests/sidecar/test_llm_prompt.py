@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from sidecar.domain import Box, Detection, FrameObservation
 from sidecar.llm.prompt import (
-    PromptDetection,
     PromptInput,
     build_messages,
     describe_position,
@@ -22,15 +22,24 @@ def _count(text: str) -> int:
     return len(text)  # one token per character: the worst case of byte-level vocabularies
 
 
-def _detections(n: int) -> list[PromptDetection]:
+def _detections(n: int) -> list[FrameObservation]:
+    """One detection per frame of 100 x 100 px: centre x (i % 10) / 10, centre y 0.5, area 0.05."""
     return [
-        PromptDetection(
-            "person" if i % 3 else "car",
-            0.5 + (i % 50) / 100,
+        FrameObservation(
+            f"f{i}",
+            "cam",
+            "Cam",
             T0 + timedelta(seconds=i),
-            (i % 10) / 10,
-            0.5,
-            0.05,
+            100,
+            100,
+            (
+                Detection(
+                    "person" if i % 3 else "car",
+                    0,
+                    0.5 + (i % 50) / 100,
+                    Box(10 * (i % 10) - 10, 37.5, 10 * (i % 10) + 10, 62.5),
+                ),
+            ),
         )
         for i in range(n)
     ]
@@ -77,8 +86,7 @@ def test_prompt_too_small_budget_raises() -> None:
 
 
 def test_position_description() -> None:
-    det = PromptDetection("person", 0.9, T0, x_center=0.1, y_center=0.9, area=0.3)
-    assert describe_position(det) == "bottom-left, large"
+    assert describe_position(x_center=0.1, y_center=0.9, area=0.3) == "bottom-left, large"
     assert time_of_day(T0.replace(hour=8)) == "morning"
     assert time_of_day(T0.replace(hour=19)) == "evening"
 

@@ -18,9 +18,14 @@ from PIL import Image
 from sidecar_harness import encode, jpeg, png, scene
 from transformers import RTDetrImageProcessorPil
 
-from sidecar.frames import FrameLimits
-from sidecar.models.detector import RTDetrV2Detector
-from sidecar.preprocess import PreprocessSpec, build_batch, prepare_frame, resize_for_model
+from sidecar.detection.frames import FrameLimits
+from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector
+from sidecar.detection.preprocess import (
+    PreprocessSpec,
+    build_batch,
+    prepare_frame,
+    resize_for_model,
+)
 
 LIMITS = FrameLimits(max_frame_bytes=64 * 1024 * 1024, max_pixels=50_000_000)
 THRESHOLD = 0.03  # random weights score around 0.01-0.1

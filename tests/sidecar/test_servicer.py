@@ -1,5 +1,5 @@
 """The servicer and stream sessions, in-process on loopback with the tiny model: readiness, the
-model thread, idempotency, ordering, flow control, the issue-4 observer seam, draining."""
+model thread, idempotency, ordering, flow control, the stream observer seam, draining."""
 
 from __future__ import annotations
 
@@ -14,15 +14,16 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sidecar_harness import eventually, jpeg
 
-from sidecar.config import Settings
+from sidecar.detection.models.base import Detector
+from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector
+from sidecar.detection.preprocess import PreparedFrame, PreprocessSpec
 from sidecar.domain import Detection, FrameOutcome, FrameRequest, StartupError
-from sidecar.models.base import Detector
-from sidecar.models.detector import RTDetrV2Detector
-from sidecar.preprocess import PreparedFrame, PreprocessSpec
 from sidecar.proto import secmon_pb2 as pb
 from sidecar.proto import secmon_pb2_grpc
-from sidecar.server import SidecarServer
-from sidecar.streams import SessionRegistry, StreamObserver, StreamSession
+from sidecar.server.app import SidecarServer
+from sidecar.server.config import Settings
+from sidecar.server.observer import StreamObserver
+from sidecar.server.sessions import SessionRegistry, StreamSession
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -39,6 +40,7 @@ class GatedDetector(Detector):
         self.load_gate.set()
         self.infer_gate.set()
         self.batches: list[int] = []
+        self.widths: list[int] = []  # of every frame, in the order the model got them
 
     model_name = property(lambda self: self.inner.model_name)
     device_name = property(lambda self: self.inner.device_name)
@@ -58,6 +60,7 @@ class GatedDetector(Detector):
     def infer(self, batch: Sequence[PreparedFrame]) -> list[list[Detection]]:
         self.infer_gate.wait(60)
         self.batches.append(len(batch))
+        self.widths.extend(f.width for f in batch)
         return self.inner.infer(batch)
 
 
@@ -67,6 +70,7 @@ class RecordingObserver(StreamObserver):
     events: list[tuple[str, object]] = field(default_factory=list)
     frames: list[str] = field(default_factory=list)
     fail_frames: bool = False
+    fail_messages: bool = False
     load_gate: asyncio.Event | None = None
     load_error: Exception | None = None
 
@@ -84,11 +88,13 @@ class RecordingObserver(StreamObserver):
 
     async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
         self.events.append(("hello", session.client_id))
-        # What issue 4 will do: push pending verdicts to the client after its hello.
+        # As the event observer does: push pending verdicts to the client after its hello.
         session.send(pb.ServerMessage(verdict=pb.Verdict(verdict_id="v1", camera_id="cam")))
 
     async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
         self.events.append(("config", session.threshold))
+        if self.fail_messages:
+            raise RuntimeError("observer bug")
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
         self.events.append(("ack", list(ack.verdict_ids)))
@@ -218,7 +224,7 @@ async def test_not_serving_until_the_observer_has_loaded(gated: GatedDetector) -
     r = await start_server(gated, wait_ready=False, observer_gate=gate)
     try:
         await eventually(lambda: _ready(r.server))  # the detector is loaded and warm ...
-        assert await r.health() == NOT_SERVING  # ... but the observer (issue 4's LLM) is not
+        assert await r.health() == NOT_SERVING  # ... but the observer (its LLM) is not
         gate.set()
         await r.server._loading  # type: ignore[attr-defined]
         assert await r.health() == SERVING
@@ -295,7 +301,7 @@ async def test_hello_config_ack_and_unknown_kinds_reach_the_observer(running: Ru
     assert observer is not None
     sessions = observer.sessions.by_client("entry-1")
     assert len(sessions) == 1 and sessions[0].client_version == "0.1"
-    # Issue-4 style push from outside the stream's own handlers:
+    # A push from outside the stream's own handlers, as verdict delivery does:
     assert sessions[0].send(pb.ServerMessage(verdict=pb.Verdict(verdict_id="v2")))
     (pushed,) = await collect(call, 1)
     assert pushed.verdict.verdict_id == "v2"
@@ -355,6 +361,20 @@ async def test_an_observer_failure_does_not_lose_the_result(running: Running) ->
     assert message.result.detections
 
 
+async def test_a_failing_observer_hook_does_not_end_the_stream(running: Running) -> None:
+    assert running.observer is not None
+    running.observer.fail_messages = True
+    call = running.stub.Stream()
+    await call.write(pb.ClientMessage(config=pb.StreamConfig(detection_threshold=0.3)))
+    await call.write(frame_msg("after", "cam", jpeg(64, 48)))
+    (message,) = await collect(call, 1)
+    await call.done_writing()
+    assert message.result.frame_id == "after" and not message.result.HasField("error")
+    assert all(d.confidence > 0.3 for d in message.result.detections)  # the config still applied
+    assert await call.read() == grpc.aio.EOF
+    assert ("config", pytest.approx(0.3)) in running.observer.events
+
+
 async def test_results_are_in_order_per_camera_even_when_errors_are_quicker(
     running: Running,
 ) -> None:
@@ -373,6 +393,25 @@ async def test_results_are_in_order_per_camera_even_when_errors_are_quicker(
     for r in [first.result, *rest]:
         by_camera.setdefault(r.camera_id, []).append(r.frame_id)
     assert by_camera == {"a": ["1", "2", "4", "6"], "b": ["3", "5"]}
+
+
+async def test_frames_enter_the_model_in_arrival_order(running: Running) -> None:
+    """A large frame decodes for longer than the small ones sent after it; they still reach the
+    model after it, whichever stream or RPC they came by."""
+    widths = [1920, 64, 1280, 72, 80]
+    call = running.stub.Stream()
+    for i, width in enumerate(widths[:3]):
+        await call.write(frame_msg(f"f{i}", f"cam{i}", jpeg(width, width * 3 // 4)))
+    await eventually(lambda: received_at_least(running, 3))
+    analyzed = [
+        asyncio.ensure_future(running.stub.Analyze(pb.AnalyzeRequest(
+            frame=pb.Frame(image=jpeg(width, width * 3 // 4)))))
+        for width in widths[3:]
+    ]
+    await collect(call, 3)
+    await asyncio.gather(*analyzed)
+    await call.done_writing()
+    assert running.detector.widths == widths
 
 
 async def test_a_stream_with_too_many_frames_in_flight_is_not_read(gated: GatedDetector) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sidecar.gpu import GpuInfo, GpuMonitor
-from sidecar.stats import DetectionStats, LatencyWindow
+from sidecar.detection.stats import DetectionStats, LatencyWindow
+from sidecar.server.gpu import GpuInfo, GpuMonitor
 
 
 def test_latency_window() -> None:

@@ -16,7 +16,7 @@ import grpc
 from conftest import SidecarFactory
 from sidecar_harness import SidecarProcess, jpeg
 
-from sidecar.models.coco_labels import COCO_LABELS
+from sidecar.detection.models.coco_labels import COCO_LABELS
 from sidecar.proto import secmon_pb2 as pb
 from sidecar.proto import secmon_pb2_grpc
 

@@ -1,4 +1,5 @@
-"""The event pipeline: observations -> batches -> LLM verdicts -> the verdict outbox -> streams.
+"""The event pipeline: observations -> per-camera batches (batching.py) -> verdicts
+(analysis.py) -> the verdict outbox (store.py) -> the clients' streams (delivery.py).
 
 Durability: every batch change is written to the store before anything else happens; a closed batch
 stays in the store until its verdict is stored (atomically, in one transaction); a verdict stays in
@@ -17,12 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 
+from ..detection.stats import LatencyWindow
+from ..domain import FrameObservation, Verdict
 from ..llm.analyzer import RiskAnalyzer
-from ..stats import LatencyWindow
-from .batcher import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
-from .observations import FrameObservation
+from .analysis import assess_batch, verdict_id
+from .batching import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
+from .delivery import VerdictDelivery
 from .store import EventStore
-from .verdicts import Verdict, build_verdict, prompt_input
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,25 +64,24 @@ class EventPipeline:
         self._batcher = EventBatcher(rules)
         self._clock = clock
         self._tick_s = tick_s
-        self._resend_after_s = resend_after_s
+        self._delivery = VerdictDelivery(store, resend_after_s=resend_after_s)
         self._jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()
         self._seq = itertools.count()
-        self._subscribers: dict[asyncio.Queue[Verdict], str] = {}
-        self._client_cameras: set[tuple[str, str]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         self._store.prune()
-        self._client_cameras = self._store.client_cameras()
+        self._delivery.load()
         opened, closed = self._store.load_batches()
         self._batcher.restore(opened)
         for batch, reason in closed:
             self._enqueue_final(batch, reason)
         for batch in opened:
             # A fast-path verdict asked for before a crash but never stored: ask again.
-            if batch.fast_path_sent and not self._store.has_verdict(f"{batch.batch_id}:fast"):
+            fast_verdict = verdict_id(batch.batch_id, fast_path=True)
+            if batch.fast_path_sent and not self._store.has_verdict(fast_verdict):
                 for frame in batch.frames:
                     if self._batcher.rules.fast_path_detection(frame.detections) is not None:
                         self._enqueue(_FAST, batch, [frame], "fast_path")
@@ -90,7 +91,9 @@ class EventPipeline:
         self._tasks = [
             asyncio.create_task(self._close_due_batches(), name="secmon-batch-timer"),
             asyncio.create_task(self._analyse(), name="secmon-analysis"),
-            asyncio.create_task(self._resend_unacked(), name="secmon-verdict-resend"),
+            asyncio.create_task(
+                self._delivery.resend_unacknowledged(), name="secmon-verdict-resend"
+            ),
         ]
 
     async def stop(self) -> None:
@@ -119,9 +122,7 @@ class EventPipeline:
     def observe(self, frame: FrameObservation, client_id: str) -> str:
         """Feed one processed frame of a client's; returns the id of the batch it joined ('' if
         none)."""
-        if (client_id, frame.camera_id) not in self._client_cameras:
-            self._store.note_client_camera(client_id, frame.camera_id)
-            self._client_cameras.add((client_id, frame.camera_id))
+        self._delivery.note_camera(client_id, frame.camera_id)
         if joined := self._store.batch_of_frame(frame.camera_id, frame.frame_id):
             return joined  # re-sent (e.g. its result was lost with a restart): never twice
         outcome = self._batcher.add(frame, self._clock())
@@ -143,21 +144,16 @@ class EventPipeline:
         return len(closed)
 
     def ack(self, client_id: str, verdict_ids: list[str]) -> int:
-        return self._store.ack(client_id, verdict_ids)
+        return self._delivery.ack(client_id, verdict_ids)
 
     # -- outputs -------------------------------------------------------------------------------
     def subscribe(self, client_id: str) -> asyncio.Queue[Verdict]:
         """A queue that receives every new verdict, starting with the ones this client has not
         acknowledged; unacknowledged ones come again every `resend_after_s`."""
-        self._store.register_client(client_id)
-        queue: asyncio.Queue[Verdict] = asyncio.Queue()
-        for verdict in self._store.pending_for(client_id):
-            queue.put_nowait(verdict)
-        self._subscribers[queue] = client_id
-        return queue
+        return self._delivery.subscribe(client_id)
 
     def unsubscribe(self, queue: asyncio.Queue[Verdict]) -> None:
-        self._subscribers.pop(queue, None)
+        self._delivery.unsubscribe(queue)
 
     @property
     def open_batches(self) -> int:
@@ -165,7 +161,7 @@ class EventPipeline:
 
     @property
     def pending_verdicts(self) -> int:
-        return self._store.pending_count(set(self._subscribers.values()))
+        return self._delivery.pending
 
     @property
     def model_name(self) -> str:
@@ -206,14 +202,10 @@ class EventPipeline:
 
     async def _produce_verdict(self, job: _Job) -> None:
         fast = job.priority == _FAST
-        verdict_id = f"{job.batch.batch_id}:{'fast' if fast else 'final'}"
-        if self._store.has_verdict(verdict_id):  # already produced before a restart
-            return
-        outcome = await self._analyzer.assess(
-            prompt_input(job.frames, job.batch.camera_name, fast_path=fast)
-        )
-        verdict = build_verdict(
-            job.batch, job.frames, outcome, fast_path=fast, close_reason=job.reason
+        if self._store.has_verdict(verdict_id(job.batch.batch_id, fast_path=fast)):
+            return  # already produced before a restart
+        verdict, outcome = await assess_batch(
+            self._analyzer, job.batch, job.frames, fast_path=fast, close_reason=job.reason
         )
         if not self._store.add_verdict(verdict, finishes_batch=not fast):
             return
@@ -231,26 +223,4 @@ class EventPipeline:
             " (fast path)" if fast else "",
             " (fallback)" if verdict.fallback else "",
         )
-        self._publish(verdict)
-
-    def _publish(self, verdict: Verdict) -> None:
-        for queue, client_id in self._subscribers.items():
-            if (client_id, verdict.camera_id) in self._client_cameras:
-                queue.put_nowait(verdict)
-
-    async def _resend_unacked(self) -> None:
-        while True:
-            await asyncio.sleep(max(self._resend_after_s / 2, 0.05))
-            try:
-                self._resend_once()
-            except Exception:
-                _LOGGER.exception("Re-sending unacknowledged verdicts failed")
-
-    def _resend_once(self) -> None:
-        older_than = time.time() - self._resend_after_s
-        for client_id in set(self._subscribers.values()):
-            pending = self._store.pending_for(client_id, older_than=older_than)
-            for queue, owner in list(self._subscribers.items()):
-                if owner == client_id:
-                    for verdict in pending:
-                        queue.put_nowait(verdict)
+        self._delivery.publish(verdict)

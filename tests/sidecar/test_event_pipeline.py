@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from sidecar.events.batcher import BatchingRules
-from sidecar.events.observations import DetectedObject, FrameObservation
-from sidecar.events.pipeline import EventPipeline
+from sidecar.domain import Box, Detection, FrameObservation, Verdict
+from sidecar.events.batching import BatchingRules
+from sidecar.events.event_pipeline import EventPipeline
 from sidecar.events.store import EventStore
-from sidecar.events.verdicts import Verdict
 from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.llm.backends import create_backend
+from sidecar.storage.database import StateDatabase
 
 T0 = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
 
@@ -30,7 +30,7 @@ class Clock:
 
 
 def frame(fid: str, camera: str, *labels: tuple[str, float], at: float = 0) -> FrameObservation:
-    dets = tuple(DetectedObject(label, conf, 10, 20, 60, 90) for label, conf in labels)
+    dets = tuple(Detection(label, 0, conf, Box(10, 20, 60, 90)) for label, conf in labels)
     return FrameObservation(fid, camera, camera.title(), T0 + timedelta(seconds=at), 100, 100, dets)
 
 
@@ -46,7 +46,7 @@ async def make_pipeline(
     analyzer = RiskAnalyzer(backend, tz=UTC, timeout_s=timeout_s)
     await analyzer.start()
     pipeline = EventPipeline(
-        EventStore(data / "events.sqlite"),
+        EventStore(StateDatabase(data / "events.sqlite")),
         analyzer,
         BatchingRules(window_s=90, idle_s=30),
         clock=clock,

@@ -8,13 +8,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 
-from . import __version__, convert
-from .domain import FrameOutcome, FrameRequest
+from .. import __version__
+from ..detection.pipeline import DetectionPipeline
+from ..domain import FrameOutcome, FrameRequest
+from ..proto import secmon_pb2 as pb
+from ..proto import secmon_pb2_grpc
+from . import convert
 from .gpu import GpuMonitor
-from .pipeline import DetectionPipeline
-from .proto import secmon_pb2 as pb
-from .proto import secmon_pb2_grpc
-from .streams import SessionRegistry, StreamObserver, StreamSession
+from .observer import NoObserver, StreamObserver
+from .sessions import SessionRegistry, StreamSession
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
         self._sessions = sessions
         self._max_batch = max_batch
         self._max_delay_ms = max_delay_ms
-        self._observer = observer or StreamObserver()
+        self._observer = observer or NoObserver()
         self._gpus = gpus or GpuMonitor()
 
     # -- Stream ------------------------------------------------------------------------------
@@ -45,7 +47,7 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
     ) -> AsyncIterator[pb.ServerMessage]:
         session = self._sessions.open(context.peer())
         _LOGGER.info("Stream %d opened by %s", session.session_id, session.peer)
-        await self._call_hook("on_session_open", self._observer.on_session_open(session))
+        await self._notify(self._observer.on_session_open(session))
         reader = asyncio.create_task(self._read(session, request_iterator))
         shutdown = False
         try:
@@ -58,7 +60,7 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             reader.cancel()
             await session.close()
             self._sessions.remove(session)
-            await self._call_hook("on_session_closed", self._observer.on_session_closed(session))
+            await self._notify(self._observer.on_session_closed(session))
             _LOGGER.info("Stream %d closed", session.session_id)
         if shutdown:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the sidecar is shutting down")
@@ -94,23 +96,19 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
                     hello=pb.HelloReply(server_version=__version__, status=await self._status())
                 )
             )
-            await self._call_hook("on_hello", self._observer.on_hello(session, hello))
+            await self._notify(self._observer.on_hello(session, hello))
         elif kind == "config":
             await self._apply_config(session, message.config)
         elif kind == "verdict_ack":
-            await self._call_hook(
-                "on_verdict_ack", self._observer.on_verdict_ack(session, message.verdict_ack)
-            )
+            await self._notify(self._observer.on_verdict_ack(session, message.verdict_ack))
         else:  # a newer client's message kind, or an empty envelope: ignore
             _LOGGER.debug("Stream %d: ignoring message kind %s", session.session_id, kind)
-            await self._call_hook(
-                "on_other_message", self._observer.on_other_message(session, message)
-            )
+            await self._notify(self._observer.on_other_message(session, message))
 
     async def _apply_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
         session.config = config
         session.threshold = convert.threshold_or_none(config.detection_threshold)
-        await self._call_hook("on_config", self._observer.on_config(session, config))
+        await self._notify(self._observer.on_config(session, config))
 
     def _frame_hook(
         self, session: StreamSession
@@ -120,11 +118,13 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
 
         return hook
 
-    async def _call_hook(self, name: str, call: Awaitable[None]) -> None:
+    @staticmethod
+    async def _notify(hook: Awaitable[None]) -> None:
+        """Run one observer hook; its failure is logged (the traceback names it), never raised."""
         try:
-            await call
+            await hook
         except Exception:
-            _LOGGER.exception("Stream observer %s failed", name)
+            _LOGGER.exception("Stream observer hook failed")
 
     # -- unary -------------------------------------------------------------------------------
     async def Analyze(
@@ -164,5 +164,5 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
         try:
             self._observer.fill_status(status)
         except Exception:
-            _LOGGER.exception("Stream observer fill_status failed")
+            _LOGGER.exception("Stream observer failed to fill the status")
         return status

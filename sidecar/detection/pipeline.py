@@ -1,5 +1,6 @@
 """The detection path: frame request -> checks -> decode + resize (worker pool) -> dynamic batcher
--> model -> FrameOutcome. Owns readiness, idempotency, draining and the statistics."""
+-> model -> FrameOutcome. Owns readiness, idempotency, draining and the statistics; keeps the order
+that `ordering.py` describes."""
 
 from __future__ import annotations
 
@@ -11,19 +12,28 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from .config import PreprocessMode
-from .domain import Detection, FrameError, FrameErrorCode, FrameOutcome, FrameRequest
-from .dynamic_batcher import BatcherClosedError, DynamicBatcher
+from ..domain import (
+    Detection,
+    FrameError,
+    FrameErrorCode,
+    FrameOutcome,
+    FrameRequest,
+    PreprocessMode,
+)
 from .frames import FrameLimits, check_size, validate_ids
+from .model_batcher import BatcherClosedError, DynamicBatcher
 from .models.base import Detector
+from .ordering import ArrivalOrder, Turn
 from .preprocess import PreparedFrame, prepare_frame
 from .result_cache import ResultCache
 from .stats import DetectionStats
 
 _LOGGER = logging.getLogger(__name__)
 
+_MODEL = "model"  # the key of the model's arrival line
+
 # Called once per unique successful stream frame before its result is sent; returns the id of the
-# event batch the frame joined ("" for none). The issue-4 event pipeline plugs in here.
+# event batch the frame joined ("" for none). The stream observer (event batching) plugs in here.
 FrameHook = Callable[[FrameRequest, FrameOutcome], Awaitable[str]]
 
 
@@ -57,10 +67,8 @@ class DetectionPipeline:
         self._decode_pool = ThreadPoolExecutor(workers, thread_name_prefix="secmon-decode")
         self._cache = ResultCache(result_cache_size)
         self._inflight: set[asyncio.Future[FrameOutcome]] = set()
-        # Frames enter the batcher in arrival order although they decode in parallel: each waits
-        # for the previous frame's turn. Hooks run in arrival order per camera.
-        self._last_turn: asyncio.Future[None] | None = None
-        self._hook_turns: dict[str, asyncio.Future[None]] = {}
+        self._model_order: ArrivalOrder[str] = ArrivalOrder()  # one line: the model
+        self._hook_order: ArrivalOrder[str] = ArrivalOrder()  # a line per camera
         self._before_model = 0
         self._accepting = True
 
@@ -113,7 +121,12 @@ class DetectionPipeline:
             return _done(self._failed(request, err, time.monotonic()))
         future, started = self._cache.get_or_start(
             (request.camera_id, request.frame_id),
-            lambda: self._stream_frame(request, hook, *self._next_turn(request.camera_id)),
+            lambda: self._stream_frame(
+                request,
+                hook,
+                self._model_order.take(_MODEL),
+                self._hook_order.take(request.camera_id),
+            ),
         )
         if started:
             self._inflight.add(future)
@@ -121,37 +134,24 @@ class DetectionPipeline:
         return future
 
     async def detect(self, request: FrameRequest) -> FrameOutcome:
-        """One frame through the model (no idempotency, no hook): Analyze, and the stream path."""
+        """One frame through the model (no idempotency, no hook): Analyze."""
+        return await self._detect_owned(request, self._model_order.take(_MODEL))
+
+    async def _detect_owned(self, request: FrameRequest, model_turn: Turn) -> FrameOutcome:
         started = time.monotonic()
         self.stats.frame_received()
-        previous = self._last_turn
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._last_turn = turn
-        task = asyncio.ensure_future(self._detect(request, started, previous, turn))
+        task = asyncio.ensure_future(self._detect(request, started, model_turn))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
         # The work is owned by the pipeline: a caller that goes away does not cancel it.
         return await asyncio.shield(task)
 
-    def _next_turn(
-        self, camera_id: str
-    ) -> tuple[asyncio.Future[None] | None, asyncio.Future[None]]:
-        previous = self._hook_turns.get(camera_id)
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._hook_turns[camera_id] = turn
-        return previous, turn
-
     async def _stream_frame(
-        self,
-        request: FrameRequest,
-        hook: FrameHook | None,
-        previous: asyncio.Future[None] | None,
-        turn: asyncio.Future[None],
+        self, request: FrameRequest, hook: FrameHook | None, model_turn: Turn, hook_turn: Turn
     ) -> FrameOutcome:
         try:
-            outcome = await self.detect(request)
-            if previous is not None:
-                await asyncio.wait([previous])
+            outcome = await self._detect_owned(request, model_turn)
+            await hook_turn.wait()
             if hook is not None and outcome.ok:
                 try:
                     batch_id = await hook(request, outcome)
@@ -164,17 +164,9 @@ class DetectionPipeline:
                         outcome = replace(outcome, batch_id=batch_id)
             return outcome
         finally:
-            _pass_turn(turn, previous)
-            if self._hook_turns.get(request.camera_id) is turn:
-                del self._hook_turns[request.camera_id]
+            hook_turn.end()
 
-    async def _detect(
-        self,
-        request: FrameRequest,
-        started: float,
-        previous: asyncio.Future[None] | None,
-        turn: asyncio.Future[None],
-    ) -> FrameOutcome:
+    async def _detect(self, request: FrameRequest, started: float, turn: Turn) -> FrameOutcome:
         self._before_model += 1
         in_queue = True
         try:
@@ -187,10 +179,9 @@ class DetectionPipeline:
                 self._decode_pool, prepare_frame, request.image, self.limits,
                 self.detector.preprocess, threshold, self.preprocess_mode,
             )
-            if previous is not None:
-                await asyncio.wait([previous])
+            await turn.wait()
             entered = self._batcher.enqueue(prepared)
-            _pass_turn(turn, None)
+            turn.end()
             batched = await entered
             self._before_model -= 1
             in_queue = False
@@ -206,9 +197,7 @@ class DetectionPipeline:
         finally:
             if in_queue:
                 self._before_model -= 1
-            # A frame that failed before the batcher passes its turn on only after the frame
-            # before it has had its own, so that order holds across failures.
-            _pass_turn(turn, previous)
+            turn.end()
         total_ms = (time.monotonic() - started) * 1000.0
         self.stats.frame_processed(total_ms)
         return FrameOutcome(
@@ -243,16 +232,6 @@ class DetectionPipeline:
             total_ms=(time.monotonic() - started) * 1000.0,
             captured_at=request.captured_at,
         )
-
-
-def _pass_turn(turn: asyncio.Future[None], after: asyncio.Future[None] | None) -> None:
-    """Resolve `turn` now, or once `after` is resolved."""
-    if turn.done():
-        return
-    if after is None or after.done():
-        turn.set_result(None)
-    else:
-        after.add_done_callback(lambda _: None if turn.done() else turn.set_result(None))
 
 
 def _done(outcome: FrameOutcome) -> asyncio.Future[FrameOutcome]:

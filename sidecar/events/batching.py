@@ -16,32 +16,29 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
-from .observations import DetectedObject, FrameObservation
-
-DEFAULT_WINDOW_S = 90.0
-DEFAULT_IDLE_S = 30.0
-DEFAULT_FAST_PATH_LABELS = frozenset({"person"})
-DEFAULT_FAST_PATH_CONFIDENCE = 0.90
+from ..domain import Detection, FrameObservation
 
 
 @dataclass(frozen=True, slots=True)
 class BatchingRules:
-    window_s: float = DEFAULT_WINDOW_S
-    idle_s: float = DEFAULT_IDLE_S
-    fast_path_labels: frozenset[str] = DEFAULT_FAST_PATH_LABELS
-    fast_path_confidence: float = DEFAULT_FAST_PATH_CONFIDENCE
+    """How a camera's detections become batches. These defaults are the sidecar's: its flags
+    (server/config.py) start from them, and a client's StreamConfig.batching overrides them."""
+
+    window_s: float = 90.0
+    idle_s: float = 30.0
+    fast_path_labels: frozenset[str] = frozenset({"person"})
+    fast_path_confidence: float = 0.90
     fast_path_enabled: bool = True
     # Empty: every label is of interest.
     labels_of_interest: frozenset[str] = frozenset()
 
-    def of_interest(self, detections: tuple[DetectedObject, ...]) -> tuple[DetectedObject, ...]:
+    def of_interest(self, detections: tuple[Detection, ...]) -> tuple[Detection, ...]:
         if not self.labels_of_interest:
             return detections
         return tuple(d for d in detections if d.label in self.labels_of_interest)
 
-    def fast_path_detection(self, detections: tuple[DetectedObject, ...]) -> DetectedObject | None:
+    def fast_path_detection(self, detections: tuple[Detection, ...]) -> Detection | None:
         if not self.fast_path_enabled:
             return None
         hits = [
@@ -70,29 +67,6 @@ class OpenBatch:
     def frame_ids(self) -> set[str]:
         return {f.frame_id for f in self.frames}
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "batch_id": self.batch_id,
-            "camera_id": self.camera_id,
-            "camera_name": self.camera_name,
-            "opened_at": self.opened_at,
-            "last_detection_at": self.last_detection_at,
-            "frames": [f.to_json() for f in self.frames],
-            "fast_path_sent": self.fast_path_sent,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OpenBatch:
-        return cls(
-            batch_id=data["batch_id"],
-            camera_id=data["camera_id"],
-            camera_name=data["camera_name"],
-            opened_at=float(data["opened_at"]),
-            last_detection_at=float(data["last_detection_at"]),
-            frames=[FrameObservation.from_json(f) for f in data["frames"]],
-            fast_path_sent=bool(data["fast_path_sent"]),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class ClosedBatch:
@@ -104,7 +78,7 @@ class ClosedBatch:
 class FastPathRequest:
     batch: OpenBatch
     frame: FrameObservation
-    detection: DetectedObject
+    detection: Detection
 
 
 @dataclass(slots=True)

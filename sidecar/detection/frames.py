@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from .domain import FrameError, FrameErrorCode
+from ..domain import FrameError, FrameErrorCode
 
 # Formats the sidecar decodes; PIL does not even try the others.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")

@@ -6,15 +6,15 @@ import argparse
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-PreprocessMode = Literal["fast", "exact"]
+from ..domain import PreprocessMode
+from ..events.batching import BatchingRules
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+# The default models: RT-DETRv2 R18 and NVIDIA Nemotron 3 Nano 30B-A3B (Q4_K_M GGUF).
 DEFAULT_DETECTOR = "PekingU/rtdetr_v2_r18vd"
-# NVIDIA Nemotron 3 Nano 30B-A3B, Q4_K_M GGUF (see sidecar/llm/backends.py and the README).
 DEFAULT_LLM = "bartowski/nvidia_Nemotron-3-Nano-30B-A3B-GGUF:*Q4_K_M.gguf"
 MIB = 1024 * 1024
 
@@ -40,16 +40,13 @@ class Settings:
     shutdown_grace_s: float = 30.0
     # "fast": JPEG draft decode + torch resize; "exact": bit-identical to RTDetrImageProcessorPil.
     preprocess: PreprocessMode = "fast"
-    # Event batching and the LLM (issue 4).
     llm: str = DEFAULT_LLM
     llm_context: int = 8192
     llm_timeout_s: float = 60.0
     llm_model_name: str = ""
     llm_api_key: str | None = None
-    batch_window_s: float = 90.0
-    batch_idle_s: float = 30.0
-    fast_path_labels: tuple[str, ...] = ("person",)
-    fast_path_confidence: float = 0.90
+    # Used for clients that send no batching rules of their own.
+    batching: BatchingRules = field(default_factory=BatchingRules)
     verdict_resend_s: float = 30.0
 
     @property
@@ -90,7 +87,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     d = Settings()
     p = argparse.ArgumentParser(
         prog="python -m sidecar",
-        description="secmon sidecar: RT-DETRv2 object detection over gRPC. "
+        description="secmon sidecar: RT-DETRv2 object detection and LLM risk verdicts over gRPC. "
         "Every flag can also be set with the environment variable shown.",
     )
     add = p.add_argument
@@ -149,16 +146,17 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     add("--llm-api-key", default=env.get("SECMON_LLM_API_KEY") or None,
         help="bearer key for an OpenAI-compatible endpoint (SECMON_LLM_API_KEY)")
     add("--batch-window-s", type=_non_negative_float,
-        default=_env(env, "BATCH_WINDOW_S", str(d.batch_window_s)),
+        default=_env(env, "BATCH_WINDOW_S", str(d.batching.window_s)),
         help="a camera's batch closes this long after it opened; the integration's options "
         "override it (SECMON_BATCH_WINDOW_S)")
     add("--batch-idle-s", type=_non_negative_float,
-        default=_env(env, "BATCH_IDLE_S", str(d.batch_idle_s)),
+        default=_env(env, "BATCH_IDLE_S", str(d.batching.idle_s)),
         help="...or this long after its last detection (SECMON_BATCH_IDLE_S)")
-    add("--fast-path-labels", default=_env(env, "FAST_PATH_LABELS", ",".join(d.fast_path_labels)),
+    add("--fast-path-labels",
+        default=_env(env, "FAST_PATH_LABELS", ",".join(sorted(d.batching.fast_path_labels))),
         help="comma-separated labels that get an immediate verdict (SECMON_FAST_PATH_LABELS)")
     add("--fast-path-confidence", type=_threshold,
-        default=_env(env, "FAST_PATH_CONFIDENCE", str(d.fast_path_confidence)),
+        default=_env(env, "FAST_PATH_CONFIDENCE", str(d.batching.fast_path_confidence)),
         help="minimum confidence for the fast path (SECMON_FAST_PATH_CONFIDENCE)")
     add("--verdict-resend-s", type=_non_negative_float,
         default=_env(env, "VERDICT_RESEND_S", str(d.verdict_resend_s)),
@@ -193,10 +191,14 @@ def settings_from_namespace(ns: argparse.Namespace) -> Settings:
         llm_timeout_s=float(ns.llm_timeout_s),
         llm_model_name=ns.llm_model_name,
         llm_api_key=ns.llm_api_key or None,
-        batch_window_s=float(ns.batch_window_s),
-        batch_idle_s=float(ns.batch_idle_s),
-        fast_path_labels=tuple(x.strip() for x in str(ns.fast_path_labels).split(",") if x.strip()),
-        fast_path_confidence=float(ns.fast_path_confidence),
+        batching=BatchingRules(
+            window_s=float(ns.batch_window_s),
+            idle_s=float(ns.batch_idle_s),
+            fast_path_labels=frozenset(
+                x.strip() for x in str(ns.fast_path_labels).split(",") if x.strip()
+            ),
+            fast_path_confidence=float(ns.fast_path_confidence),
+        ),
         verdict_resend_s=float(ns.verdict_resend_s),
     )
 

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from . import __version__
-from .domain import Detection, FrameOutcome, FrameRequest
+from .. import __version__
+from ..detection.stats import LatencySummary, StatsSnapshot
+from ..domain import Detection, FrameOutcome, FrameRequest, Verdict
+from ..events.batching import BatchingRules
+from ..proto import secmon_pb2 as pb
 from .gpu import GpuInfo
-from .proto import secmon_pb2 as pb
-from .stats import LatencySummary, StatsSnapshot
 
 
 def frame_request(frame: pb.Frame, threshold: float | None) -> FrameRequest:
@@ -127,4 +128,58 @@ def sidecar_status(
         active_streams=active_streams,
         gpus=[gpu_status(g) for g in gpus],
         errors_by_code=stats.errors_by_code,
+    )
+
+
+_LEVELS = {
+    "low": pb.RISK_LEVEL_LOW,
+    "medium": pb.RISK_LEVEL_MEDIUM,
+    "high": pb.RISK_LEVEL_HIGH,
+    "critical": pb.RISK_LEVEL_CRITICAL,
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def verdict_message(v: Verdict) -> pb.Verdict:
+    return pb.Verdict(
+        verdict_id=v.verdict_id,
+        event_id=v.event_id,
+        batch_id=v.batch_id,
+        camera_id=v.camera_id,
+        camera_name=v.camera_name,
+        risk_score=v.risk_score,
+        risk_level=_LEVELS[v.risk_level],
+        summary=v.summary,
+        reasoning=v.reasoning,
+        fast_path=v.fast_path,
+        fallback=v.fallback,
+        started_at=timestamp(v.started_at),
+        ended_at=timestamp(v.ended_at),
+        labels=[
+            pb.LabelCount(label=lc.label, count=lc.count, max_confidence=lc.max_confidence)
+            for lc in v.labels
+        ],
+        frame_ids=list(v.frame_ids),
+        snapshot_frame_id=v.snapshot_frame_id,
+        snapshot_detections=[detection_message(d) for d in v.snapshot_detections],
+        close_reason=v.close_reason,
+        model=v.model,
+        llm_ms=v.llm_ms,
+        completion_tokens=v.completion_tokens,
+        created_at=timestamp(v.created_at),
+    )
+
+
+def batching_rules(config: pb.BatchingConfig, defaults: BatchingRules) -> BatchingRules:
+    """Proto convention: zero/empty fields keep the sidecar's defaults."""
+    return BatchingRules(
+        window_s=config.window_seconds or defaults.window_s,
+        idle_s=config.idle_seconds or defaults.idle_s,
+        fast_path_labels=frozenset(config.fast_path_labels) or defaults.fast_path_labels,
+        fast_path_confidence=config.fast_path_confidence or defaults.fast_path_confidence,
+        fast_path_enabled=not config.fast_path_disabled,
+        labels_of_interest=frozenset(config.labels_of_interest) or defaults.labels_of_interest,
     )

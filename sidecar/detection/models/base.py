@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
-from ..domain import Detection, StartupError
+from ...domain import Detection, StartupError
 from ..preprocess import PreparedFrame, PreprocessSpec
 
 

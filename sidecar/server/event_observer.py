@@ -1,4 +1,5 @@
-"""Plugs the event pipeline into the Stream RPC (the servicer's `StreamObserver` seam).
+"""Plugs the event pipeline into the Stream RPC (the servicer's `StreamObserver` seam), and builds
+it from the settings (`event_observer`, the factory `python -m sidecar` passes to the server).
 
 - every successfully processed stream frame is observed (joins a batch, may take the fast path);
 - every open stream receives verdicts: first all unacknowledged ones, then each new one, and
@@ -11,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .. import convert
-from ..domain import FrameOutcome, FrameRequest
+from ..domain import FrameObservation, FrameOutcome, FrameRequest, Verdict
+from ..events.batching import BatchingRules
+from ..events.event_pipeline import EventPipeline
+from ..events.store import EventStore
 from ..llm.analyzer import RiskAnalyzer
+from ..llm.backends import create_backend
 from ..proto import secmon_pb2 as pb
-from ..streams import StreamObserver, StreamSession
-from . import messages
-from .batcher import BatchingRules
-from .observations import DetectedObject, FrameObservation
-from .pipeline import EventPipeline
-from .verdicts import Verdict
+from ..storage.database import STATE_FILE, StateDatabase
+from . import convert
+from .config import Settings
+from .observer import StreamObserver
+from .sessions import SessionRegistry, StreamSession
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -68,13 +71,13 @@ class EventObserver(StreamObserver):
     async def _forward(self, session: StreamSession, queue: asyncio.Queue[Verdict]) -> None:
         while True:
             verdict = await queue.get()
-            if not session.send(pb.ServerMessage(verdict=messages.verdict_message(verdict))):
+            if not session.send(pb.ServerMessage(verdict=convert.verdict_message(verdict))):
                 return  # stream ended; the verdict stays pending for the client's next stream
 
     # -- client messages -----------------------------------------------------------------------
     async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
         if config.HasField("batching"):
-            rules = messages.batching_rules(config.batching, self._default_rules)
+            rules = convert.batching_rules(config.batching, self._default_rules)
             self._pipeline.configure(rules)
             _LOGGER.info("Batching rules from %s: %s", session.client_id or session.peer, rules)
 
@@ -88,15 +91,10 @@ class EventObserver(StreamObserver):
             frame_id=frame.frame_id,
             camera_id=frame.camera_id,
             camera_name=frame.camera_name or frame.camera_id,
-            captured_at=outcome.captured_at or messages.now(),
+            captured_at=outcome.captured_at or convert.now(),
             width=outcome.width,
             height=outcome.height,
-            detections=tuple(
-                DetectedObject(
-                    d.label, d.confidence, d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max
-                )
-                for d in outcome.detections
-            ),
+            detections=outcome.detections,
         )
         return self._pipeline.observe(observation, _client_id(session))
 
@@ -119,3 +117,36 @@ def _zone(name: str) -> tzinfo | None:
         return ZoneInfo(name)
     _LOGGER.warning("Unknown time zone %r from client; keeping the current one", name)
     return None
+
+
+def use_gpu(device: str) -> bool:
+    if device == "cpu":
+        return False
+    import torch  # noqa: PLC0415 - already loaded by the detector
+
+    return bool(torch.cuda.is_available())
+
+
+def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObserver:
+    """The `ObserverFactory` that sidecar/__main__.py passes to `server.app.main`."""
+    backend = None
+    if settings.llm != "none":
+        backend = create_backend(
+            settings.llm,
+            use_gpu=use_gpu(settings.device),
+            n_ctx=settings.llm_context,
+            cache_dir=settings.data_dir / "models",
+            model=settings.llm_model_name,
+            api_key=settings.llm_api_key or "",
+        )
+    local_zone = datetime.now().astimezone().tzinfo
+    assert local_zone is not None
+    analyzer = RiskAnalyzer(backend, tz=local_zone, timeout_s=settings.llm_timeout_s)
+    rules = settings.batching
+    pipeline = EventPipeline(
+        EventStore(StateDatabase(settings.data_dir / STATE_FILE)),
+        analyzer,
+        rules,
+        resend_after_s=settings.verdict_resend_s,
+    )
+    return EventObserver(pipeline, rules, analyzer)

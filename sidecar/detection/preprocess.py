@@ -26,7 +26,7 @@ import numpy.typing as npt
 import torch
 from PIL import Image
 
-from .config import PreprocessMode
+from ..domain import PreprocessMode
 from .frames import FrameLimits, decode_frame
 
 _LOGGER = logging.getLogger(__name__)

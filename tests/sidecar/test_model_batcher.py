@@ -8,7 +8,7 @@ import threading
 import pytest
 from sidecar_harness import eventually
 
-from sidecar.dynamic_batcher import BatcherClosedError, DynamicBatcher
+from sidecar.detection.model_batcher import BatcherClosedError, DynamicBatcher
 
 HOUR = 3600.0
 

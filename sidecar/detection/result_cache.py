@@ -11,7 +11,7 @@ import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from .domain import FrameOutcome
+from ..domain import FrameOutcome
 
 Key = tuple[str, str]
 

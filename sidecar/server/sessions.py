@@ -1,15 +1,10 @@
 """Stream sessions: one per open `Stream` call.
 
 A session owns the outbound queue of ServerMessages for its call. Frame results are put there in
-order per camera (the model finishes frames in submission order, but a bad frame fails at once while
-the good frames before it are still in the model). Other code may push any ServerMessage with
-`StreamSession.send` (issue 4: verdicts). A per-session permit count bounds the frames a client may
-have in flight: when it is used up the sidecar stops reading that stream, and gRPC flow control
-pushes back on the client.
-
-`StreamObserver` is the seam for code that reacts to streams (issue 4's event batching): it sees
-sessions open and close, `hello`/`config`/`verdict_ack` messages, message kinds this version does
-not know, and every successfully processed frame (once per unique frame id).
+arrival order per camera (see sidecar/detection/ordering.py). Other code (the event observer, with
+verdicts) may push any ServerMessage with `StreamSession.send`. A per-session permit count bounds
+the frames a client may have in flight: when it is used up the sidecar stops reading that stream,
+and gRPC flow control pushes back on the client.
 """
 
 from __future__ import annotations
@@ -22,57 +17,12 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from ..detection.ordering import ArrivalOrder, Turn
+from ..domain import FrameOutcome
+from ..proto import secmon_pb2 as pb
 from . import convert
-from .domain import FrameOutcome, FrameRequest
-from .proto import secmon_pb2 as pb
 
 _LOGGER = logging.getLogger(__name__)
-
-
-class StreamObserver:
-    """Hooks into the Stream RPC; every method is optional (the defaults do nothing).
-
-    Hooks run on the event loop: keep them short and never block (send work to a thread).
-    An exception in a hook is logged and does not end the stream.
-    """
-
-    async def start(self) -> None:
-        """The server is listening; the detector is not loaded yet. Keep it quick."""
-
-    async def load(self) -> None:
-        """Heavy start-up work (e.g. loading an LLM), run while the detector loads. The server
-        reports SERVING only after both finished. Raise domain.StartupError to stop the process
-        with that message (exit code 2)."""
-
-    async def close(self) -> None:
-        """The server is shutting down; every frame has been answered and streams are ending."""
-
-    async def on_session_open(self, session: StreamSession) -> None: ...
-
-    async def on_session_closed(self, session: StreamSession) -> None: ...
-
-    async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
-        """After `session.client_id` is set and the HelloReply is queued. If the Hello carried a
-        config, `on_config` is called for it first."""
-
-    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
-        """After `session.config` and `session.threshold` are updated."""
-
-    async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None: ...
-
-    async def on_other_message(self, session: StreamSession, message: pb.ClientMessage) -> None:
-        """A ClientMessage whose kind this servicer does not handle (or an empty envelope)."""
-
-    async def on_frame_result(
-        self, session: StreamSession, frame: FrameRequest, outcome: FrameOutcome
-    ) -> str:
-        """A frame processed without error, before its result is sent. Called once per unique
-        (camera id, frame id): a re-sent frame gets the stored result. Returns the id of the event
-        batch the frame joined, or "" (it goes into FrameResult.batch_id)."""
-        return ""
-
-    def fill_status(self, status: pb.SidecarStatus) -> None:
-        """Add this observer's figures (llm_model, open_batches, ...) to a status message."""
 
 
 @dataclass(slots=True)
@@ -93,7 +43,7 @@ class StreamSession:
         self.threshold: float | None = None
         self._queue: asyncio.Queue[_Outgoing] = asyncio.Queue()
         self._permits = asyncio.Semaphore(max_inflight)
-        self._camera_tail: dict[str, asyncio.Future[None]] = {}
+        self._result_order: ArrivalOrder[str] = ArrivalOrder()  # a line per camera
         self._emitters: set[asyncio.Task[None]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._finished = False
@@ -127,29 +77,20 @@ class StreamSession:
 
     def emit_result(self, camera_id: str, result: asyncio.Future[FrameOutcome]) -> None:
         """Send a frame's result when it is ready, after the earlier frames of the same camera."""
-        previous = self._camera_tail.get(camera_id)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._camera_tail[camera_id] = done
-        task = asyncio.get_running_loop().create_task(self._emit(result, previous, done))
+        turn = self._result_order.take(camera_id)
+        task = asyncio.get_running_loop().create_task(self._emit(result, turn))
         self._emitters.add(task)
         task.add_done_callback(self._emitters.discard)
 
-    async def _emit(
-        self,
-        result: asyncio.Future[FrameOutcome],
-        previous: asyncio.Future[None] | None,
-        done: asyncio.Future[None],
-    ) -> None:
+    async def _emit(self, result: asyncio.Future[FrameOutcome], turn: Turn) -> None:
         try:
             outcome = await asyncio.shield(result)
-            if previous is not None:
-                await previous
+            await turn.wait()
             self._queue.put_nowait(
                 _Outgoing(pb.ServerMessage(result=convert.frame_result(outcome)), frees_permit=True)
             )
         finally:
-            if not done.done():
-                done.set_result(None)
+            turn.end()
 
     async def finish(self, *, shutdown: bool = False) -> None:
         """End the stream once every accepted frame's result is queued."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sidecar.events.batcher import BatchingRules, EventBatcher, OpenBatch
-from sidecar.events.observations import DetectedObject, FrameObservation
+from sidecar.domain import Box, Detection, FrameObservation
+from sidecar.events.batching import BatchingRules, EventBatcher
+from sidecar.events.payloads import batch_from_json, batch_to_json
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 
@@ -13,7 +14,7 @@ T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 def frame(
     fid: str, camera: str = "front_door", *labels: tuple[str, float], at: float = 0.0
 ) -> FrameObservation:
-    dets = tuple(DetectedObject(label, conf, 10, 10, 50, 80) for label, conf in labels)
+    dets = tuple(Detection(label, 0, conf, Box(10, 10, 50, 80)) for label, conf in labels)
     return FrameObservation(
         fid, camera, camera.replace("_", " ").title(), T0 + timedelta(seconds=at), 100, 100, dets
     )
@@ -114,7 +115,7 @@ def test_batch_round_trips_through_json() -> None:
     batcher = EventBatcher()
     batch = batcher.add(frame("f1", "door", ("person", 0.95)), now=3).batch
     assert batch is not None
-    again = OpenBatch.from_json(batch.to_json())
+    again = batch_from_json(batch_to_json(batch))
     assert again == batch
     restored = EventBatcher()
     restored.restore([again])

@@ -14,35 +14,32 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from . import __version__
+from .. import __version__
+from ..detection.frames import FrameLimits
+from ..detection.models.base import Detector, DetectorLoadError
+from ..detection.models.rtdetr_v2 import RTDetrV2Detector, parse_model_spec
+from ..detection.pipeline import DetectionPipeline
+from ..domain import StartupError
+from ..proto import secmon_pb2, secmon_pb2_grpc
 from .auth import BearerTokenInterceptor
 from .config import Settings, configure_logging, parse_settings
-from .domain import StartupError
-from .frames import FrameLimits
 from .gpu import GpuMonitor
-from .models.base import Detector, DetectorLoadError
-from .models.detector import RTDetrV2Detector, parse_model_spec
-from .pipeline import DetectionPipeline
-from .proto import secmon_pb2, secmon_pb2_grpc
+from .observer import NoObserver, ObserverFactory
 from .servicer import SidecarServicer
-from .streams import SessionRegistry, StreamObserver
+from .sessions import SessionRegistry
 
 _LOGGER = logging.getLogger(__name__)
 
 SERVICE_NAME: str = secmon_pb2.DESCRIPTOR.services_by_name["Sidecar"].full_name
 EXIT_OK = 0
-EXIT_MODEL_ERROR = 2
+EXIT_STARTUP_ERROR = 2
 EXIT_BIND_ERROR = 3
-
-# Builds the optional stream observer (issue 4's event pipeline) once settings are known.
-ObserverFactory = Callable[[Settings, SessionRegistry], StreamObserver]
-
 
 class SidecarServer:
     def __init__(
@@ -56,7 +53,7 @@ class SidecarServer:
         self.detector = detector or RTDetrV2Detector(settings.detector, settings.device)
         self.sessions = SessionRegistry(settings.max_inflight_per_stream)
         self.observer = (
-            observer_factory(settings, self.sessions) if observer_factory else StreamObserver()
+            observer_factory(settings, self.sessions) if observer_factory else NoObserver()
         )
         self.pipeline = DetectionPipeline(
             self.detector,
@@ -157,7 +154,7 @@ async def serve(
         parse_model_spec(settings.detector)  # fail fast on specs that cannot work
     except DetectorLoadError as err:
         _LOGGER.error("%s", err)  # noqa: TRY400 - one clear message, no traceback
-        return EXIT_MODEL_ERROR
+        return EXIT_STARTUP_ERROR
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals_seen = 0
@@ -174,7 +171,11 @@ async def serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
 
-    server = SidecarServer(settings, observer_factory=observer_factory)
+    try:
+        server = SidecarServer(settings, observer_factory=observer_factory)
+    except StartupError as err:  # e.g. a state file from a newer sidecar
+        _LOGGER.error("Cannot start: %s", err)  # noqa: TRY400
+        return EXIT_STARTUP_ERROR
     try:
         await server.start()
     except OSError as err:
@@ -190,7 +191,7 @@ async def serve(
         _LOGGER.error("Cannot start: %s", message)
         stopping.cancel()
         await server.server.stop(0)
-        return EXIT_MODEL_ERROR
+        return EXIT_STARTUP_ERROR
     await stop.wait()
     await server.shutdown()
     if not loading.done():

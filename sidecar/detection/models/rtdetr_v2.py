@@ -21,7 +21,7 @@ import torch
 from transformers import RTDetrResNetConfig, RTDetrV2Config, RTDetrV2ForObjectDetection
 from transformers.utils.hub import cached_file
 
-from ..domain import Box, Detection
+from ...domain import Box, Detection
 from ..preprocess import PREPROCESSOR_CONFIG, PreparedFrame, PreprocessSpec, build_batch
 from .base import Detector, DetectorLoadError
 from .coco_labels import COCO_LABELS

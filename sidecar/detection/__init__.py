@@ -1,0 +1,1 @@
+"""Detection: frame bytes -> validated, decoded, resized pixels -> model batches -> detections."""

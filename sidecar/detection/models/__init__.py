@@ -1,0 +1,1 @@
+"""Model classes behind a small interface (load, warmup, infer)."""

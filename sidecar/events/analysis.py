@@ -1,0 +1,103 @@
+"""From a closed batch, or a fast-path frame, to its verdict: the stages between the batch closing
+and the verdict outbox.
+
+    the batch's frames -> prompt input -> risk assessment (RiskAnalyzer: LLM, or its fallback)
+    -> Verdict (labels, snapshot frame, timings)
+
+`assess_batch` runs them in that order; the event pipeline stores and delivers what it returns.
+"""
+
+from __future__ import annotations
+
+from ..domain import FrameObservation, LabelCount, Verdict
+from ..llm.analyzer import AnalysisOutcome, RiskAnalyzer
+from ..llm.prompt import PromptInput
+from .batching import OpenBatch
+
+# Labels that make a frame more telling than its confidence alone says.
+_PRIORITY_LABELS = {"person": 2.0, "car": 0.5, "truck": 0.5, "motorcycle": 0.5, "bicycle": 0.5}
+
+
+def verdict_id(batch_id: str, *, fast_path: bool) -> str:
+    """A batch has at most two verdicts: its fast-path one and its final one."""
+    return f"{batch_id}:{'fast' if fast_path else 'final'}"
+
+
+async def assess_batch(
+    analyzer: RiskAnalyzer,
+    batch: OpenBatch,
+    frames: list[FrameObservation],
+    *,
+    fast_path: bool,
+    close_reason: str,
+) -> tuple[Verdict, AnalysisOutcome]:
+    """The verdict for `frames` of `batch` (all of them, or the one fast-path frame)."""
+    prompt = prompt_input(frames, batch.camera_name, fast_path=fast_path)
+    outcome = await analyzer.assess(prompt)
+    verdict = build_verdict(batch, frames, outcome, fast_path=fast_path, close_reason=close_reason)
+    return verdict, outcome
+
+
+def prompt_input(frames: list[FrameObservation], camera_name: str, fast_path: bool) -> PromptInput:
+    return PromptInput(
+        camera_name=camera_name,
+        started_at=min(f.captured_at for f in frames),
+        ended_at=max(f.captured_at for f in frames),
+        frames=frames,
+        fast_path=fast_path,
+    )
+
+
+def most_telling_frame(frames: list[FrameObservation]) -> FrameObservation:
+    def weight(frame: FrameObservation) -> float:
+        return sum(
+            d.confidence * (1.0 + _PRIORITY_LABELS.get(d.label, 0.0)) for d in frame.detections
+        )
+
+    return max(frames, key=weight)
+
+
+def label_counts(frames: list[FrameObservation]) -> tuple[LabelCount, ...]:
+    counts: dict[str, tuple[int, float]] = {}
+    for frame in frames:
+        for det in frame.detections:
+            count, best = counts.get(det.label, (0, 0.0))
+            counts[det.label] = (count + 1, max(best, det.confidence))
+    return tuple(
+        LabelCount(label, count, round(best, 4))
+        for label, (count, best) in sorted(counts.items(), key=lambda item: (-item[1][0], item[0]))
+    )
+
+
+def build_verdict(
+    batch: OpenBatch,
+    frames: list[FrameObservation],
+    outcome: AnalysisOutcome,
+    *,
+    fast_path: bool,
+    close_reason: str,
+) -> Verdict:
+    snapshot = most_telling_frame(frames)
+    return Verdict(
+        verdict_id=verdict_id(batch.batch_id, fast_path=fast_path),
+        event_id=batch.event_id,
+        batch_id=batch.batch_id,
+        camera_id=batch.camera_id,
+        camera_name=batch.camera_name,
+        risk_score=outcome.assessment.risk_score,
+        risk_level=outcome.assessment.risk_level.value,
+        summary=outcome.assessment.summary,
+        reasoning=outcome.assessment.reasoning,
+        fast_path=fast_path,
+        fallback=outcome.fallback,
+        started_at=min(f.captured_at for f in frames),
+        ended_at=max(f.captured_at for f in frames),
+        labels=label_counts(frames),
+        frame_ids=tuple(f.frame_id for f in frames),
+        snapshot_frame_id=snapshot.frame_id,
+        snapshot_detections=snapshot.detections,
+        close_reason=close_reason,
+        model=outcome.model,
+        llm_ms=round(outcome.llm_ms, 1),
+        completion_tokens=outcome.completion_tokens,
+    )

@@ -1,0 +1,98 @@
+"""The JSON payloads the state file keeps for batches and verdicts.
+
+Readers accept every format the sidecar has written: a detection written without its class index
+(six items) reads back with `label_id` -1.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from ..domain import Box, Detection, FrameObservation, LabelCount, Verdict
+from .batching import OpenBatch
+
+
+def detection_to_json(d: Detection) -> list[Any]:
+    box = d.box
+    return [d.label, d.confidence, box.x_min, box.y_min, box.x_max, box.y_max, d.label_id]
+
+
+def detection_from_json(data: list[Any]) -> Detection:
+    label, confidence, x0, y0, x1, y1, *rest = data
+    label_id = int(rest[0]) if rest else -1
+    box = Box(float(x0), float(y0), float(x1), float(y1))
+    return Detection(str(label), label_id, float(confidence), box)
+
+
+def frame_to_json(frame: FrameObservation) -> dict[str, Any]:
+    return {
+        "frame_id": frame.frame_id,
+        "camera_id": frame.camera_id,
+        "camera_name": frame.camera_name,
+        "captured_at": frame.captured_at.isoformat(),
+        "width": frame.width,
+        "height": frame.height,
+        "detections": [detection_to_json(d) for d in frame.detections],
+    }
+
+
+def frame_from_json(data: dict[str, Any]) -> FrameObservation:
+    return FrameObservation(
+        frame_id=data["frame_id"],
+        camera_id=data["camera_id"],
+        camera_name=data["camera_name"],
+        captured_at=datetime.fromisoformat(data["captured_at"]),
+        width=int(data["width"]),
+        height=int(data["height"]),
+        detections=tuple(detection_from_json(d) for d in data["detections"]),
+    )
+
+
+def batch_to_json(batch: OpenBatch) -> str:
+    return json.dumps(
+        {
+            "batch_id": batch.batch_id,
+            "camera_id": batch.camera_id,
+            "camera_name": batch.camera_name,
+            "opened_at": batch.opened_at,
+            "last_detection_at": batch.last_detection_at,
+            "frames": [frame_to_json(f) for f in batch.frames],
+            "fast_path_sent": batch.fast_path_sent,
+        }
+    )
+
+
+def batch_from_json(text: str) -> OpenBatch:
+    data: dict[str, Any] = json.loads(text)
+    return OpenBatch(
+        batch_id=data["batch_id"],
+        camera_id=data["camera_id"],
+        camera_name=data["camera_name"],
+        opened_at=float(data["opened_at"]),
+        last_detection_at=float(data["last_detection_at"]),
+        frames=[frame_from_json(f) for f in data["frames"]],
+        fast_path_sent=bool(data["fast_path_sent"]),
+    )
+
+
+def verdict_to_json(verdict: Verdict) -> str:
+    data = asdict(verdict)
+    for key in ("started_at", "ended_at", "created_at"):
+        data[key] = getattr(verdict, key).isoformat()
+    data["snapshot_detections"] = [detection_to_json(d) for d in verdict.snapshot_detections]
+    return json.dumps(data)
+
+
+def verdict_from_json(text: str) -> Verdict:
+    data: dict[str, Any] = json.loads(text)
+    for key in ("started_at", "ended_at", "created_at"):
+        data[key] = datetime.fromisoformat(data[key])
+    data["labels"] = tuple(LabelCount(**item) for item in data["labels"])
+    data["frame_ids"] = tuple(data["frame_ids"])
+    data["snapshot_detections"] = tuple(
+        detection_from_json(d) for d in data["snapshot_detections"]
+    )
+    return Verdict(**data)

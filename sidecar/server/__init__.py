@@ -1,0 +1,1 @@
+"""The gRPC service: process, servicer, stream sessions, auth, settings, protobuf conversion."""

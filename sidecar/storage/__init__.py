@@ -1,0 +1,1 @@
+"""The sidecar's durable state: one SQLite file in --data-dir, its schema and its migrations."""

@@ -1,0 +1,112 @@
+"""The state file's schema: every table is created and changed here, by numbered migrations.
+
+The file's `PRAGMA user_version` counts the migrations applied to it. Opening a file applies the
+ones it lacks, in order, each in one transaction together with its version bump, so an interrupted
+upgrade leaves the file at the last complete version. A file whose version is higher than this
+code knows was written by a newer sidecar and is refused rather than guessed at.
+
+To change the schema, append a migration to MIGRATIONS (never edit one that has shipped: files in
+the field already ran it) and extend tests/sidecar/test_state_migrations.py with a file written at
+the previous version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from ..domain import StartupError
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+class SchemaVersionError(StartupError):
+    """The state file was written by a newer sidecar."""
+
+
+def _batches_and_verdict_outbox(db: sqlite3.Connection) -> None:
+    """Version 1: batches, the frame -> batch map, the verdict outbox and its per-client deliveries.
+
+    Files written before the schema was versioned (user_version 0) already hold exactly these
+    tables, hence IF NOT EXISTS."""
+    for statement in (
+        """CREATE TABLE IF NOT EXISTS batches (
+            batch_id TEXT PRIMARY KEY,
+            camera_id TEXT NOT NULL,
+            state TEXT NOT NULL,            -- 'open' or 'closed' (waiting for its verdict)
+            close_reason TEXT NOT NULL DEFAULT '',
+            payload TEXT NOT NULL,
+            updated_at REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS verdicts (
+            verdict_id TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            acked_at REAL
+        )""",
+        "CREATE INDEX IF NOT EXISTS verdicts_pending ON verdicts (acked_at, created_at)",
+        # Verdicts are delivered to every client (Hello.client_id) until that client acknowledges.
+        """CREATE TABLE IF NOT EXISTS clients (
+            client_id TEXT PRIMARY KEY,
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL
+        )""",
+        # The cameras each client sends frames of: a client is owed its own cameras' verdicts.
+        """CREATE TABLE IF NOT EXISTS client_cameras (
+            client_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            PRIMARY KEY (client_id, camera_id)
+        )""",
+        """CREATE TABLE IF NOT EXISTS deliveries (
+            verdict_id TEXT NOT NULL,
+            client_id TEXT NOT NULL,
+            acked_at REAL,                  -- NULL: still to be delivered to this client
+            PRIMARY KEY (verdict_id, client_id)
+        )""",
+        # Which batch each frame joined, so a frame re-sent after a restart never counts twice.
+        """CREATE TABLE IF NOT EXISTS batched_frames (
+            frame_key TEXT PRIMARY KEY,
+            batch_id TEXT NOT NULL,
+            added_at REAL NOT NULL
+        )""",
+    ):
+        db.execute(statement)
+
+
+def _verdict_camera_column(db: sqlite3.Connection) -> None:
+    """Version 2: each verdict's camera as a column (filled from its payload), so finding the
+    verdicts owed to a client's cameras reads no JSON."""
+    db.execute("ALTER TABLE verdicts ADD COLUMN camera_id TEXT NOT NULL DEFAULT ''")
+    db.execute("UPDATE verdicts SET camera_id = json_extract(payload, '$.camera_id')")
+    db.execute("CREATE INDEX verdicts_camera ON verdicts (camera_id)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_batches_and_verdict_outbox, _verdict_camera_column)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def version_of(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection, migrations: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the file up to `len(migrations)`; returns the version it had. `db` must be in
+    autocommit mode (isolation_level None): each step manages its own transaction."""
+    found = version_of(db)
+    if found > len(migrations):
+        raise SchemaVersionError(
+            f"the state file is at schema version {found}, but this sidecar knows versions up to "
+            f"{len(migrations)}: it was written by a newer sidecar. Run that version, or move the "
+            "file out of --data-dir to start with empty state"
+        )
+    for version, step in enumerate(migrations[found:], start=found + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            db.execute(f"PRAGMA user_version = {version:d}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return found
