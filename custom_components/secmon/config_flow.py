@@ -26,7 +26,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .client import (
+from .link.client import (
     InvalidAddressError,
     SidecarAddress,
     SidecarAuthError,

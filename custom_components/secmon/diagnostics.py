@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_TOKEN
 from .runtime import SecmonConfigEntry
-from .verdict_store import HistoryEntry
+from .storage.verdict_store import HistoryEntry
 
 TO_REDACT = {CONF_TOKEN}
 # Free text written by the LLM about what the cameras saw in someone's home: summarised by length,

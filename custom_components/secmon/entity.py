@@ -9,7 +9,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .announce import camera_device_identifier
+from .verdicts.announce import camera_device_identifier
 from .const import DOMAIN
 from .hub import SIDECAR_KEY, CameraState, SecmonHub
 from .runtime import SecmonConfigEntry

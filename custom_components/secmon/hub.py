@@ -19,9 +19,9 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.util import dt as dt_util
 
 from .const import ANIMAL_LABELS, LOGGER, PERSON_LABELS, VEHICLE_LABELS
-from .imaging import Box, render_detections
-from .proto import secmon_pb2
-from .verdicts import VerdictRecord
+from .ingest.imaging import Box, render_detections
+from .link.proto import secmon_pb2
+from .verdicts.records import VerdictRecord
 
 SIDECAR_KEY = "__sidecar__"
 

@@ -11,8 +11,8 @@ from typing import Any, TypeAlias
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
 
-from .announce import async_announce_verdict
-from .client import SidecarAddress, parse_address
+from .verdicts.announce import async_announce_verdict
+from .link.client import SidecarAddress, parse_address
 from .const import (
     CONF_ADDRESS,
     CONF_BATCH_IDLE,
@@ -40,14 +40,14 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
-from .durable_queue import DurableQueue
+from .storage.frame_queue import DurableQueue
 from .hub import SecmonHub
-from .ingest import FrameIngestor
-from .proto import secmon_pb2
-from .stream import SidecarStream
-from .verdict_store import VerdictStore
-from .verdicts import VerdictRecord
-from .watcher import FolderWatcher, camera_id_for, scan_images
+from .ingest.ingestor import FrameIngestor
+from .link.proto import secmon_pb2
+from .link.stream import SidecarStream
+from .storage.verdict_store import VerdictStore
+from .verdicts.records import VerdictRecord
+from .ingest.watcher import FolderWatcher, camera_id_for, scan_images
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .const import RISK_LEVELS
 from .entity import SecmonCameraEntity, SecmonSidecarEntity, async_add_camera_entities
 from .hub import CameraState, SecmonHub
-from .proto import secmon_pb2
+from .link.proto import secmon_pb2
 from .runtime import SecmonConfigEntry
 
 PARALLEL_UPDATES = 0

@@ -20,10 +20,10 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
-from .client import SidecarAuthError, SidecarUnavailableError, async_analyze
+from .link.client import SidecarAuthError, SidecarUnavailableError, async_analyze
 from .const import DOMAIN
-from .imaging import InvalidImageError, check_image
-from .proto import secmon_pb2
+from .ingest.imaging import InvalidImageError, check_image
+from .link.proto import secmon_pb2
 from .runtime import SecmonConfigEntry
 
 SERVICE_ANALYZE_IMAGE = "analyze_image"

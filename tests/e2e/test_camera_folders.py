@@ -14,7 +14,7 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.const import DOMAIN
-from custom_components.secmon.proto import secmon_pb2
+from custom_components.secmon.link.proto import secmon_pb2
 from tests.integration.helpers import image_bytes, state_of, wait_for, write_image
 
 

@@ -9,7 +9,7 @@ from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.secmon.proto import secmon_pb2
+from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.runtime import database_path
 from tests.integration.helpers import image_bytes, state_of, wait_for, write_image
 from tests.integration.sidecar_process import SidecarProcess

@@ -25,8 +25,8 @@ from custom_components.secmon.const import (
     EVENT_SECURITY,
     EVENT_SECURITY_UPDATED,
 )
-from custom_components.secmon.proto import secmon_pb2
-from custom_components.secmon.verdict_store import HistoryEntry
+from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.storage.verdict_store import HistoryEntry
 from tests.integration.helpers import (
     async_wait_for,
     image_bytes,

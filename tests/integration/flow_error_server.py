@@ -7,7 +7,7 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from custom_components.secmon.proto import secmon_pb2, secmon_pb2_grpc
+from custom_components.secmon.link.proto import secmon_pb2, secmon_pb2_grpc
 
 
 class _StatusOnly(secmon_pb2_grpc.SidecarServicer):

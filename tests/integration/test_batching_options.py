@@ -12,7 +12,7 @@ from custom_components.secmon.const import (
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
 )
-from custom_components.secmon.proto import secmon_pb2
+from custom_components.secmon.link.proto import secmon_pb2
 
 from .helpers import wait_for
 

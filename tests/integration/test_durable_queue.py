@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from custom_components.secmon.durable_queue import DurableQueue, QueuedFrame
+from custom_components.secmon.storage.frame_queue import DurableQueue, QueuedFrame
 
 
 def _frame(n: int, captured_at: float, camera: str = "front_door") -> QueuedFrame:

@@ -21,7 +21,7 @@ from custom_components.secmon.const import (
     PERSON_LABELS,
     VEHICLE_LABELS,
 )
-from custom_components.secmon.proto import secmon_pb2
+from custom_components.secmon.link.proto import secmon_pb2
 
 from .helpers import image_bytes, state_of, wait_for, write_image
 

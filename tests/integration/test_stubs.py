@@ -20,7 +20,7 @@ def test_committed_integration_stubs_match_the_proto() -> None:
 
 
 def test_stubs_load_under_home_assistant_pins() -> None:
-    from custom_components.secmon.proto import secmon_pb2, secmon_pb2_grpc
+    from custom_components.secmon.link.proto import secmon_pb2, secmon_pb2_grpc
 
     assert grpc.__version__ == "1.67.1"
     assert protobuf_version == "5.29.2"

@@ -11,16 +11,12 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from custom_components.secmon import verdict_store
-from custom_components.secmon.durable_queue import DurableQueue, QueuedFrame
-from custom_components.secmon.proto import secmon_pb2
-from custom_components.secmon.verdict_store import VerdictStore
-from custom_components.secmon.verdicts import (
-    PriorVerdict,
-    VerdictRecord,
-    decide,
-    level_for_score,
-)
+from custom_components.secmon.storage import verdict_store
+from custom_components.secmon.storage.frame_queue import DurableQueue, QueuedFrame
+from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.storage.verdict_store import VerdictStore
+from custom_components.secmon.verdicts.records import VerdictRecord, level_for_score
+from custom_components.secmon.verdicts.rule import PriorVerdict, decide
 
 from .helpers import image_bytes
 

@@ -36,8 +36,8 @@ from custom_components.secmon.const import (
     EVENT_SECURITY_UPDATED,
 )
 from custom_components.secmon.logbook import describe_verdict
-from custom_components.secmon.proto import secmon_pb2
-from custom_components.secmon.verdict_store import HistoryEntry
+from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.storage.verdict_store import HistoryEntry
 
 from .helpers import async_wait_for, image_bytes, state_of, wait_for, write_image
 from .sidecar_process import SidecarProcess

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from homeassistant.core import HomeAssistant
 
-from custom_components.secmon.watcher import FolderWatcher, camera_id_for, scan_images
+from custom_components.secmon.ingest.watcher import FolderWatcher, camera_id_for, scan_images
 
 from .helpers import image_bytes, wait_for, write_image
 

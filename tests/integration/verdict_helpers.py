@@ -15,8 +15,8 @@ from custom_components.secmon.const import (
     CONF_FAST_PATH_LABELS,
     CONF_THRESHOLD,
 )
-from custom_components.secmon.proto import secmon_pb2, secmon_pb2_grpc
-from custom_components.secmon.verdict_store import HistoryEntry
+from custom_components.secmon.link.proto import secmon_pb2, secmon_pb2_grpc
+from custom_components.secmon.storage.verdict_store import HistoryEntry
 from sidecar.models.coco_labels import COCO_LABELS
 
 # The tiny random detector scores everything around 0.1: a threshold this low lets detections

@@ -25,7 +25,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 
 from .client import SidecarAddress, auth_metadata, create_channel
-from .const import (
+from ..const import (
     CLIENT_VERSION,
     DOMAIN,
     ISSUE_SIDECAR_UNREACHABLE,
@@ -34,7 +34,7 @@ from .const import (
     MAX_IN_FLIGHT,
     UNREACHABLE_ISSUE_DELAY,
 )
-from .durable_queue import DurableQueue, QueuedFrame
+from ..storage.frame_queue import DurableQueue, QueuedFrame
 from .proto import secmon_pb2, secmon_pb2_grpc
 
 BACKOFF_MIN = 0.5

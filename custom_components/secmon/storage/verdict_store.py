@@ -14,10 +14,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .const import VERDICTS_KEPT, VERDICTS_KEPT_DAYS
-from .durable_queue import DurableQueue
-from .imaging import render_detections
-from .verdicts import Decision, PriorVerdict, VerdictRecord, decide
+from ..const import VERDICTS_KEPT, VERDICTS_KEPT_DAYS
+from .frame_queue import DurableQueue
+from ..ingest.imaging import render_detections
+from ..verdicts.records import VerdictRecord
+from ..verdicts.rule import Decision, PriorVerdict, decide
 
 
 @dataclass(frozen=True, slots=True)

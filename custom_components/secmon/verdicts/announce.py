@@ -14,10 +14,10 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
-from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
-from .hub import SecmonHub
-from .verdict_store import StoredOutcome
-from .verdicts import VerdictRecord
+from ..const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
+from ..hub import SecmonHub
+from ..storage.verdict_store import StoredOutcome
+from .records import VerdictRecord
 
 
 def camera_device_identifier(entry_id: str, camera_id: str) -> tuple[str, str]:

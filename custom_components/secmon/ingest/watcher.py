@@ -32,7 +32,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from .const import IMAGE_EXTENSIONS, POLLING_INTERVAL
+from ..const import IMAGE_EXTENSIONS, POLLING_INTERVAL
 
 
 def camera_id_for(folder_name: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from .const import GRPC_MAX_MESSAGE_BYTES, HEALTH_TIMEOUT
+from ..const import GRPC_MAX_MESSAGE_BYTES, HEALTH_TIMEOUT
 from .proto import secmon_pb2, secmon_pb2_grpc
 
 _ADDRESS = re.compile(

@@ -16,9 +16,9 @@ from pathlib import Path
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, ISSUE_QUEUE_OVERFLOW, LOGGER
-from .durable_queue import DurableQueue, QueuedFrame
-from .hub import SecmonHub
+from ..const import DOMAIN, ISSUE_QUEUE_OVERFLOW, LOGGER
+from ..storage.frame_queue import DurableQueue, QueuedFrame
+from ..hub import SecmonHub
 from .imaging import CheckedImage, InvalidImageError, check_image
 from .watcher import camera_id_for
 
