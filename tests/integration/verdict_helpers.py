@@ -17,7 +17,7 @@ from custom_components.secmon.const import (
 )
 from custom_components.secmon.link.proto import secmon_pb2, secmon_pb2_grpc
 from custom_components.secmon.storage.verdict_store import HistoryEntry
-from sidecar.models.coco_labels import COCO_LABELS
+from sidecar.detection.models.coco_labels import COCO_LABELS
 
 # The tiny random detector scores everything around 0.1: a threshold this low lets detections
 # through, and a fast-path confidence of 0.05 for every label makes the first frame take it.
