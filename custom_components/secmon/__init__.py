@@ -6,16 +6,18 @@ from pathlib import Path
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN, ISSUE_QUEUE_OVERFLOW, ISSUE_SIDECAR_UNREACHABLE
+from . import repairs
+from .const import DOMAIN
+from .coordinator import SecmonConfigEntry, SecmonCoordinator
 from .entity import sidecar_device_info
-from .runtime import SecmonConfigEntry, SecmonRuntime, database_path
 from .services import async_setup_services
+from .settings import database_path
+from .storage.database import SchemaVersionError
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
@@ -36,29 +38,40 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> bool:
     """Set up one sidecar + camera root."""
-    runtime = SecmonRuntime(hass, entry)
-    root = runtime.settings.camera_root
+    coordinator = SecmonCoordinator(hass, entry)
+    root = coordinator.settings.camera_root
     if not await hass.async_add_executor_job(root.is_dir):
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN,
             translation_key="camera_root_missing",
             translation_placeholders={"path": str(root)},
         )
-    await runtime.async_load()
-    entry.runtime_data = runtime
+    try:
+        await coordinator.async_load()
+    except SchemaVersionError as err:
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="database_too_new",
+            translation_placeholders={
+                "path": str(err.path),
+                "found": str(err.found),
+                "known": str(err.known),
+            },
+        ) from err
+    entry.runtime_data = coordinator
     # Camera devices name the sidecar as their via_device: it must exist first.
     dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **sidecar_device_info(entry)
+        config_entry_id=entry.entry_id, **sidecar_device_info(entry.entry_id)
     )
     try:
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-        await runtime.async_start()
+        await coordinator.async_start()
     except BaseException:
-        await runtime.async_stop()
+        await coordinator.async_stop()
         raise
 
     async def _async_on_stop(_event: Event) -> None:
-        await runtime.async_stop()
+        await coordinator.async_stop()
 
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_on_stop))
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
@@ -82,8 +95,7 @@ async def async_remove_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> N
             Path(f"{path}{suffix}").unlink(missing_ok=True)
 
     await hass.async_add_executor_job(_remove)
-    for issue in (ISSUE_SIDECAR_UNREACHABLE, ISSUE_QUEUE_OVERFLOW):
-        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+    repairs.async_clear_all(hass, entry.entry_id)
 
 
 async def _async_update_listener(hass: HomeAssistant, entry: SecmonConfigEntry) -> None:

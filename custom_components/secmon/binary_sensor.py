@@ -15,9 +15,8 @@ from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later
 
+from .coordinator import CameraState, SecmonConfigEntry, SecmonCoordinator
 from .entity import SecmonCameraEntity, SecmonSidecarEntity, async_add_camera_entities
-from .hub import CameraState, SecmonHub
-from .runtime import SecmonConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -33,7 +32,7 @@ class OccupancyDescription(BinarySensorEntityDescription):
 class SidecarBinaryDescription(BinarySensorEntityDescription):
     """A sidecar binary sensor."""
 
-    is_on_fn: Callable[[SecmonHub], bool]
+    is_on_fn: Callable[[SecmonCoordinator], bool]
 
 
 OCCUPANCY_SENSORS: tuple[OccupancyDescription, ...] = (
@@ -63,7 +62,7 @@ SIDECAR_SENSORS: tuple[SidecarBinaryDescription, ...] = (
         translation_key="connected",
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
-        is_on_fn=lambda hub: hub.sidecar.connected,
+        is_on_fn=lambda coordinator: coordinator.sidecar.connected,
     ),
 )
 
@@ -87,22 +86,18 @@ class OccupancySensor(SecmonCameraEntity, BinarySensorEntity):
     """On while a kind of object is seen, off `clear delay` seconds after it was last seen."""
 
     entity_description: OccupancyDescription
+    _needs_sidecar = True
 
     def __init__(
         self, entry: SecmonConfigEntry, camera: CameraState, description: OccupancyDescription
     ) -> None:
         """One category of one camera."""
-        super().__init__(entry, camera, description.key)
+        super().__init__(entry.runtime_data, camera, description.key)
         self.entity_description = description
         self._clear_timer: CALLBACK_TYPE | None = None
 
-    @property
-    def available(self) -> bool:
-        """Detections mean nothing while the sidecar is away."""
-        return self.hub.sidecar.connected
-
     async def async_added_to_hass(self) -> None:
-        """Follow the hub and make sure no clear timer outlives us."""
+        """Follow the coordinator and make sure no clear timer outlives us."""
         await super().async_added_to_hass()
         self.async_on_remove(self._cancel_timer)
         self._update_state()
@@ -116,10 +111,10 @@ class OccupancySensor(SecmonCameraEntity, BinarySensorEntity):
     @callback
     def _update_state(self) -> None:
         self._cancel_timer()
-        on, remaining = self.hub.occupied(
+        on, remaining = self.coordinator.occupied(
             self.camera,
             self.entity_description.category,
-            self.entry.runtime_data.settings.clear_delay,
+            self.coordinator.settings.clear_delay,
         )
         self._attr_is_on = on
         if on:
@@ -134,7 +129,7 @@ class OccupancySensor(SecmonCameraEntity, BinarySensorEntity):
         self.async_write_ha_state()
 
     @callback
-    def _handle_hub_update(self) -> None:
+    def _handle_coordinator_update(self) -> None:
         self._update_state()
         self.async_write_ha_state()
 
@@ -146,10 +141,10 @@ class SidecarBinarySensor(SecmonSidecarEntity, BinarySensorEntity):
 
     def __init__(self, entry: SecmonConfigEntry, description: SidecarBinaryDescription) -> None:
         """One sensor of the sidecar."""
-        super().__init__(entry, description.key)
+        super().__init__(entry.runtime_data, description.key)
         self.entity_description = description
 
     @property
     def is_on(self) -> bool:
-        """From the hub."""
-        return self.entity_description.is_on_fn(self.hub)
+        """From the coordinator."""
+        return self.entity_description.is_on_fn(self.coordinator)

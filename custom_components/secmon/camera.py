@@ -6,9 +6,8 @@ from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .coordinator import CameraState, SecmonConfigEntry
 from .entity import SecmonCameraEntity, async_add_camera_entities
-from .hub import CameraState
-from .runtime import SecmonConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -32,7 +31,7 @@ class SecmonCamera(SecmonCameraEntity, Camera):
 
     def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
         """The camera of one folder."""
-        SecmonCameraEntity.__init__(self, entry, camera, "camera")
+        SecmonCameraEntity.__init__(self, entry.runtime_data, camera, "camera")
         Camera.__init__(self)
         self.content_type = "image/jpeg"
 
@@ -40,4 +39,4 @@ class SecmonCamera(SecmonCameraEntity, Camera):
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
         """The latest frame with boxes (rendered in the executor, once per frame)."""
-        return await self.hub.async_camera_image(self.camera.camera_id)
+        return await self.coordinator.async_camera_image(self.camera.camera_id)

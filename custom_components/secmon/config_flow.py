@@ -26,15 +26,6 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
-from .link.client import (
-    InvalidAddressError,
-    SidecarAddress,
-    SidecarAuthError,
-    SidecarNotReadyError,
-    SidecarUnavailableError,
-    async_check_sidecar,
-    parse_address,
-)
 from .const import (
     CLASS_CHOICES,
     CONF_ADDRESS,
@@ -62,6 +53,15 @@ from .const import (
     DEFAULT_THRESHOLD,
     DOMAIN,
     LOGGER,
+)
+from .link.client import (
+    InvalidAddressError,
+    SidecarAddress,
+    SidecarAuthError,
+    SidecarNotReadyError,
+    SidecarUnavailableError,
+    async_check_sidecar,
+    parse_address,
 )
 
 

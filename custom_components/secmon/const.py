@@ -62,13 +62,16 @@ RISK_LEVELS: Final = ("low", "medium", "high", "critical")
 
 # Bus events. `secmon_event` fires once per security event (and again, flagged `update`, when the
 # batch verdict raises the fast-path verdict's level); `secmon_event_updated` records every other
-# verdict (logbook only, not meant for notifications). See verdicts.py for the rule.
+# verdict (logbook only, not meant for notifications). See verdicts/rule.py for the rule.
 EVENT_SECURITY: Final = "secmon_event"
 EVENT_SECURITY_UPDATED: Final = "secmon_event_updated"
 
 # Verdict history in the integration's SQLite.
 VERDICTS_KEPT_DAYS: Final = 30
 VERDICTS_KEPT: Final = 10_000
+
+# The coordinator's listener key for the sidecar's entities (camera entities listen to a camera id).
+SIDECAR_KEY: Final = "__sidecar__"
 
 ISSUE_SIDECAR_UNREACHABLE: Final = "sidecar_unreachable"
 ISSUE_QUEUE_OVERFLOW: Final = "queue_overflow"

@@ -9,7 +9,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_TOKEN
-from .runtime import SecmonConfigEntry
+from .coordinator import SecmonConfigEntry
 from .storage.verdict_store import HistoryEntry
 
 TO_REDACT = {CONF_TOKEN}
@@ -44,12 +44,11 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: SecmonConfigEntry
 ) -> dict[str, Any]:
     """What a bug report needs."""
-    runtime = entry.runtime_data
-    hub = runtime.hub
-    pending = await hass.async_add_executor_job(runtime.queue.pending_count)
-    history = await hass.async_add_executor_job(runtime.verdicts.history, RECENT_VERDICTS)
-    stored_verdicts = await hass.async_add_executor_job(runtime.verdicts.count)
-    sidecar = hub.sidecar
+    coordinator = entry.runtime_data
+    pending = await hass.async_add_executor_job(coordinator.queue.pending_count)
+    history = await hass.async_add_executor_job(coordinator.verdicts.history, RECENT_VERDICTS)
+    stored_verdicts = await hass.async_add_executor_job(coordinator.verdicts.count)
+    sidecar = coordinator.sidecar
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
@@ -65,16 +64,16 @@ async def async_get_config_entry_diagnostics(
                 sidecar.disconnected_since.isoformat() if sidecar.disconnected_since else None
             ),
             "last_error": sidecar.last_error,
-            "connection_attempts": runtime.stream.attempts,
-            "sessions": runtime.stream.sessions,
-            "frames_in_flight": runtime.stream.in_flight,
+            "connection_attempts": coordinator.stream.attempts,
+            "sessions": coordinator.stream.sessions,
+            "frames_in_flight": coordinator.stream.in_flight,
             "status": MessageToDict(sidecar.status) if sidecar.status is not None else None,
         },
         "queue": {
             "pending": pending,
-            "max_frames": runtime.queue.max_frames,
+            "max_frames": coordinator.queue.max_frames,
         },
-        "counters": dict(hub.counters),
+        "counters": dict(coordinator.counters),
         "cameras": {
             camera.camera_id: {
                 "name": camera.name,
@@ -84,7 +83,7 @@ async def async_get_config_entry_diagnostics(
                 "current_verdict_id": camera.risk.verdict_id if camera.risk else None,
                 "has_snapshot": camera.snapshot is not None,
             }
-            for camera in hub.cameras.values()
+            for camera in coordinator.cameras.values()
         },
         "verdicts": {
             "stored": stored_verdicts,

@@ -1,7 +1,7 @@
 """The security event entity: fires when a camera's security event is announced.
 
 Fires once per event (the first verdict) and again only when a later verdict of the same event
-raises its risk level (attribute `update: true`); see verdicts.py for the rule. Event types are
+raises its risk level (attribute `update: true`); see verdicts/rule.py for the rule. Event types are
 the risk levels, so automations can trigger on `high` and `critical` only.
 """
 
@@ -14,14 +14,14 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import RISK_LEVELS
+from .coordinator import CameraState, SecmonConfigEntry
 from .entity import SecmonCameraEntity, async_add_camera_entities
-from .hub import CameraState
-from .runtime import SecmonConfigEntry
+from .verdicts.announce import SECURITY_EVENT_KEY
 
 PARALLEL_UPDATES = 0
 
 SECURITY_EVENT = EventEntityDescription(
-    key="security_event",
+    key=SECURITY_EVENT_KEY,
     translation_key="security_event",
     event_types=list(RISK_LEVELS),
 )
@@ -46,13 +46,13 @@ class SecmonSecurityEvent(SecmonCameraEntity, EventEntity):
 
     def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
         """The event entity of one camera."""
-        super().__init__(entry, camera, SECURITY_EVENT.key)
+        super().__init__(entry.runtime_data, camera, SECURITY_EVENT.key)
 
     async def async_added_to_hass(self) -> None:
         """Follow the camera's announcements."""
         await super().async_added_to_hass()
         self.async_on_remove(
-            self.hub.async_add_event_listener(self.camera.camera_id, self._async_fire)
+            self.coordinator.async_add_event_listener(self.camera.camera_id, self._async_fire)
         )
 
     @callback

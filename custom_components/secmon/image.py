@@ -6,9 +6,8 @@ from homeassistant.components.image import ImageEntity, ImageEntityDescription
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .coordinator import CameraState, SecmonConfigEntry
 from .entity import SecmonCameraEntity, async_add_camera_entities
-from .hub import CameraState
-from .runtime import SecmonConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -35,11 +34,11 @@ class SecmonEventSnapshot(SecmonCameraEntity, ImageEntity):
 
     def __init__(self, hass: HomeAssistant, entry: SecmonConfigEntry, camera: CameraState) -> None:
         """The snapshot of one camera's current security event."""
-        SecmonCameraEntity.__init__(self, entry, camera, EVENT_SNAPSHOT.key)
+        SecmonCameraEntity.__init__(self, entry.runtime_data, camera, EVENT_SNAPSHOT.key)
         ImageEntity.__init__(self, hass)
         self._attr_image_last_updated = camera.snapshot_at
 
-    def _handle_hub_update(self) -> None:
+    def _handle_coordinator_update(self) -> None:
         if self.camera.snapshot_at != self._attr_image_last_updated:
             self._attr_image_last_updated = self.camera.snapshot_at
             self.async_write_ha_state()

@@ -27,10 +27,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import RISK_LEVELS
+from .coordinator import CameraState, SecmonConfigEntry, SecmonCoordinator
 from .entity import SecmonCameraEntity, SecmonSidecarEntity, async_add_camera_entities
-from .hub import CameraState, SecmonHub
 from .link.proto import secmon_pb2
-from .runtime import SecmonConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -53,11 +52,11 @@ def _risk_attributes(camera: CameraState) -> Mapping[str, Any] | None:
 
 def _status_value(
     read: Callable[[secmon_pb2.SidecarStatus], StateType],
-) -> Callable[[SecmonHub], StateType]:
+) -> Callable[[SecmonCoordinator], StateType]:
     """A value from the sidecar's last reported status (None before the first one)."""
 
-    def value(hub: SecmonHub) -> StateType:
-        status = hub.sidecar.status
+    def value(coordinator: SecmonCoordinator) -> StateType:
+        status = coordinator.sidecar.status
         return read(status) if status is not None else None
 
     return value
@@ -65,11 +64,11 @@ def _status_value(
 
 def _first_gpu(
     read: Callable[[secmon_pb2.GpuStatus], StateType],
-) -> Callable[[SecmonHub], StateType]:
+) -> Callable[[SecmonCoordinator], StateType]:
     """A value of the sidecar's first GPU (None without a GPU or before the first status)."""
 
-    def value(hub: SecmonHub) -> StateType:
-        status = hub.sidecar.status
+    def value(coordinator: SecmonCoordinator) -> StateType:
+        status = coordinator.sidecar.status
         return read(status.gpus[0]) if status is not None and status.gpus else None
 
     return value
@@ -89,7 +88,9 @@ class CameraSensorDescription(SensorEntityDescription):
 class SidecarSensorDescription(SensorEntityDescription):
     """A sensor of the sidecar."""
 
-    value_fn: Callable[[SecmonHub], StateType]
+    value_fn: Callable[[SecmonCoordinator], StateType]
+    # Unavailable while the sidecar is away; False for what this side counts itself.
+    needs_sidecar: bool = True
 
 
 CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
@@ -195,28 +196,31 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=1,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda hub: hub.sidecar.inference_ms,
+        value_fn=lambda coordinator: coordinator.sidecar.inference_ms,
     ),
     SidecarSensorDescription(
         key="frames_processed",
         translation_key="frames_processed",
+        needs_sidecar=False,
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda hub: hub.counters["frames_processed"],
+        value_fn=lambda coordinator: coordinator.counters["frames_processed"],
     ),
     SidecarSensorDescription(
         key="queue_depth",
         translation_key="queue_depth",
+        needs_sidecar=False,
         state_class=SensorStateClass.MEASUREMENT,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda hub: hub.queue_depth,
+        value_fn=lambda coordinator: coordinator.queue_depth,
     ),
     SidecarSensorDescription(
         key="frames_skipped",
         translation_key="frames_skipped",
+        needs_sidecar=False,
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda hub: hub.counters["frames_skipped"],
+        value_fn=lambda coordinator: coordinator.counters["frames_skipped"],
     ),
 )
 
@@ -245,13 +249,9 @@ class CameraSensor(SecmonCameraEntity, SensorEntity):
         self, entry: SecmonConfigEntry, camera: CameraState, description: CameraSensorDescription
     ) -> None:
         """One sensor of one camera."""
-        super().__init__(entry, camera, description.key)
+        super().__init__(entry.runtime_data, camera, description.key)
         self.entity_description = description
-
-    @property
-    def available(self) -> bool:
-        """Detection sensors follow the sidecar's connectivity."""
-        return self.hub.sidecar.connected or not self.entity_description.needs_sidecar
+        self._needs_sidecar = description.needs_sidecar
 
     @property
     def native_value(self) -> StateType:
@@ -271,10 +271,11 @@ class SidecarSensor(SecmonSidecarEntity, SensorEntity):
 
     def __init__(self, entry: SecmonConfigEntry, description: SidecarSensorDescription) -> None:
         """One sensor of the sidecar."""
-        super().__init__(entry, description.key)
+        super().__init__(entry.runtime_data, description.key)
         self.entity_description = description
+        self._needs_sidecar = description.needs_sidecar
 
     @property
     def native_value(self) -> StateType:
-        """From the hub."""
-        return self.entity_description.value_fn(self.hub)
+        """From the coordinator."""
+        return self.entity_description.value_fn(self.coordinator)

@@ -20,11 +20,11 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util import dt as dt_util
 
-from .link.client import SidecarAuthError, SidecarUnavailableError, async_analyze
 from .const import DOMAIN
+from .coordinator import SecmonConfigEntry
 from .ingest.imaging import InvalidImageError, check_image
+from .link.client import SidecarAuthError, SidecarUnavailableError, async_analyze
 from .link.proto import secmon_pb2
-from .runtime import SecmonConfigEntry
 
 SERVICE_ANALYZE_IMAGE = "analyze_image"
 ATTR_FILE_PATH = "file_path"
@@ -62,7 +62,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
             entries = [e for e in entries if e.entry_id == entry_id]
         if not entries:
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_sidecar")
-        runtime = entries[0].runtime_data
+        coordinator = entries[0].runtime_data
 
         if file_path := call.data.get(ATTR_FILE_PATH):
             path = Path(file_path)
@@ -111,10 +111,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
             source_path=source,
         )
         frame.captured_at.FromDatetime(dt_util.utcnow())
-        threshold = call.data.get(ATTR_THRESHOLD, runtime.settings.threshold)
+        threshold = call.data.get(ATTR_THRESHOLD, coordinator.settings.threshold)
         try:
             result = await async_analyze(
-                runtime.settings.address, runtime.settings.token, frame, threshold
+                coordinator.settings.address, coordinator.settings.token, frame, threshold
             )
         except SidecarAuthError as err:
             raise HomeAssistantError(

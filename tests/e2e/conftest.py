@@ -10,13 +10,13 @@ import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.secmon.link import stream
 from custom_components.secmon.const import (
     CONF_ADDRESS,
     CONF_CAMERA_ROOT,
     CONF_DEBOUNCE,
     DOMAIN,
 )
+from custom_components.secmon.link import stream
 from tests.integration.sidecar_process import SidecarProcess
 
 

@@ -38,7 +38,7 @@ async def test_drop_zone(
     await wait_for(
         hass, lambda: state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_ON, "up"
     )
-    hub = entry.runtime_data.hub
+    coordinator = entry.runtime_data
     front = camera_root / "Front Door"
 
     valid = image_bytes(100, size=(640, 480))
@@ -57,9 +57,9 @@ async def test_drop_zone(
     await wait_for(
         hass,
         lambda: (
-            hub.counters["frames_processed"] == 3
-            and hub.counters["frames_skipped"] == 3
-            and hub.counters["duplicates"] == 1
+            coordinator.counters["frames_processed"] == 3
+            and coordinator.counters["frames_skipped"] == 3
+            and coordinator.counters["duplicates"] == 1
         ),
         "all files handled",
     )
@@ -80,7 +80,7 @@ async def test_drop_zone(
     # States agree with what the sidecar replied for the newest frame of each camera.
     queue = entry.runtime_data.queue
     for camera_id, data in (("front_door", None), ("back_yard", back_yard)):
-        camera = hub.cameras[camera_id]
+        camera = coordinator.cameras[camera_id]
         if data is not None:
             assert camera.frame_id == frame_id_of(data)
         raw = await hass.async_add_executor_job(queue.result, camera.frame_id)
@@ -88,7 +88,7 @@ async def test_drop_zone(
         result = secmon_pb2.FrameResult.FromString(raw)
         assert not result.HasField("error")
         assert state_of(hass, f"sensor.{camera_id}_objects") == str(len(result.detections))
-    assert hub.cameras["front_door"].frame_id in {frame_id_of(valid), frame_id_of(nested)}
+    assert coordinator.cameras["front_door"].frame_id in {frame_id_of(valid), frame_id_of(nested)}
 
     assert state_of(hass, "sensor.secmon_sidecar_frames_processed") == "3"
     assert state_of(hass, "sensor.secmon_sidecar_frames_skipped") == "3"
@@ -101,5 +101,5 @@ async def test_drop_zone(
     # Touching a file again (same content) does not send it twice.
     (front / "valid.jpg").write_bytes(valid)
     write_image(front / "again.jpg", nested)
-    await wait_for(hass, lambda: hub.counters["duplicates"] == 3, "duplicates")
-    assert hub.counters["frames_processed"] == 3
+    await wait_for(hass, lambda: coordinator.counters["duplicates"] == 3, "duplicates")
+    assert coordinator.counters["frames_processed"] == 3

@@ -10,7 +10,7 @@ from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.link.proto import secmon_pb2
-from custom_components.secmon.runtime import database_path
+from custom_components.secmon.settings import database_path
 from tests.integration.helpers import image_bytes, state_of, wait_for, write_image
 from tests.integration.sidecar_process import SidecarProcess
 
@@ -31,38 +31,40 @@ async def test_sidecar_killed_mid_stream(
     gets exactly one result."""
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data.hub
+    coordinator = entry.runtime_data
     front = camera_root / "Front Door"
-    await wait_for(hass, lambda: hub.sidecar.connected, "connected")
+    await wait_for(hass, lambda: coordinator.sidecar.connected, "connected")
 
     # Spy on the one place results become state, to see each applied exactly once.
     applied: list[str] = []
-    apply = hub.async_apply_result
+    apply = coordinator.async_apply_result
 
     def record(result: secmon_pb2.FrameResult, image: bytes, captured_at: float) -> None:
         applied.append(result.frame_id)
         apply(result, image, captured_at)
 
-    hub.async_apply_result = record  # type: ignore[method-assign]
+    coordinator.async_apply_result = record  # type: ignore[method-assign]
 
     for n in range(30):
         write_image(front / f"burst-{n:02}.jpg", image_bytes(200 + n, size=(480, 360)))
-    await wait_for(hass, lambda: hub.counters["frames_processed"] >= 1, "first results")
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] >= 1, "first results")
     sidecar.kill()
-    await wait_for(hass, lambda: not hub.sidecar.connected, "disconnect noticed")
+    await wait_for(hass, lambda: not coordinator.sidecar.connected, "disconnect noticed")
     assert state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_OFF
     assert state_of(hass, "camera.front_door") != "unavailable"
     assert state_of(hass, "sensor.front_door_objects") == "unavailable"
 
     for n in range(10):
         write_image(front / "while-down" / f"{n}.jpg", image_bytes(300 + n))
-    await wait_for(hass, lambda: hub.queue_depth >= 10, "frames queued while down")
+    await wait_for(hass, lambda: coordinator.queue_depth >= 10, "frames queued while down")
 
     sidecar.start()
     # Generous limit: the restarted sidecar loads its models first, and CI machines are shared.
-    await wait_for(hass, lambda: hub.counters["frames_processed"] >= 40, "every frame", limit=180)
+    await wait_for(
+        hass, lambda: coordinator.counters["frames_processed"] >= 40, "every frame", limit=180
+    )
     await hass.async_block_till_done()
-    assert hub.counters["frames_processed"] == 40
+    assert coordinator.counters["frames_processed"] == 40
     assert state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_ON
     assert state_of(hass, "sensor.secmon_sidecar_queue_depth") == "0"
     assert entry.runtime_data.stream.sessions == 2
@@ -80,18 +82,18 @@ async def test_ha_restart_replays_queue_and_catches_up(
     """Frames pending at shutdown are replayed; files that landed while HA was down are taken."""
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data.hub
+    coordinator = entry.runtime_data
     front = camera_root / "Front Door"
-    await wait_for(hass, lambda: hub.sidecar.connected, "connected")
+    await wait_for(hass, lambda: coordinator.sidecar.connected, "connected")
     write_image(front / "before.jpg", image_bytes(400))
-    await wait_for(hass, lambda: hub.counters["frames_processed"] == 1, "first frame")
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "first frame")
 
     # The sidecar goes away; frames queue up; then HA stops (entry unloaded) with them pending.
     sidecar.kill()
-    await wait_for(hass, lambda: not hub.sidecar.connected, "disconnect noticed")
+    await wait_for(hass, lambda: not coordinator.sidecar.connected, "disconnect noticed")
     for n in range(5):
         write_image(front / f"pending-{n}.jpg", image_bytes(410 + n))
-    await wait_for(hass, lambda: hub.queue_depth == 5, "pending frames")
+    await wait_for(hass, lambda: coordinator.queue_depth == 5, "pending frames")
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
 
@@ -103,10 +105,12 @@ async def test_ha_restart_replays_queue_and_catches_up(
 
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data.hub
-    await wait_for(hass, lambda: hub.counters["frames_processed"] == 10, "replay and catch-up")
+    coordinator = entry.runtime_data
+    await wait_for(
+        hass, lambda: coordinator.counters["frames_processed"] == 10, "replay and catch-up"
+    )
     await hass.async_block_till_done()
-    assert hub.queue_depth == 0
+    assert coordinator.queue_depth == 0
     assert state_of(hass, "sensor.garage_objects") not in (None, "unavailable", "unknown")
     results, distinct, pending = await hass.async_add_executor_job(
         stored_results, database_path(hass, entry.entry_id)

@@ -57,8 +57,8 @@ async def set_up(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    hub = entry.runtime_data.hub
-    await wait_for(hass, lambda: hub.sidecar.connected, "connected")
+    coordinator = entry.runtime_data
+    await wait_for(hass, lambda: coordinator.sidecar.connected, "connected")
     return entry
 
 
@@ -125,7 +125,7 @@ async def test_dropped_frames_become_a_verdict(
 
     snapshot = hass.states.get("image.front_door_event_snapshot")
     assert snapshot is not None and snapshot.state not in ("unknown", "unavailable")
-    camera = entry.runtime_data.hub.cameras[CAMERA]
+    camera = entry.runtime_data.cameras[CAMERA]
     assert camera.snapshot is not None and camera.snapshot[:2] == b"\xff\xd8"
     assert record.message.snapshot_frame_id in frame_ids
 
@@ -230,8 +230,8 @@ async def test_sidecar_killed_with_open_batch_and_unacknowledged_verdict(
     assert status.pending_verdicts >= 1, "the fast-path verdict is unacknowledged"
     sidecar.kill()
     lose_acks = False
-    hub = entry.runtime_data.hub
-    await wait_for(hass, lambda: not hub.sidecar.connected, "disconnect noticed")
+    coordinator = entry.runtime_data
+    await wait_for(hass, lambda: not coordinator.sidecar.connected, "disconnect noticed")
 
     sidecar.start()
     fast, final = await stored_verdicts(hass, entry, 2, bus_events)

@@ -31,8 +31,8 @@ async def test_diagnostics(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     write_image(camera_root / "Front Door" / "d.jpg", image_bytes(30))
-    hub = mock_config_entry.runtime_data.hub
-    await wait_for(hass, lambda: hub.counters["frames_processed"] == 1, "frame processed")
+    coordinator = mock_config_entry.runtime_data
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "frame processed")
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, mock_config_entry)
     assert diagnostics["entry"]["data"][CONF_TOKEN] == "**REDACTED**"

@@ -41,7 +41,7 @@ async def drop_and_wait(
     """Drop an image and wait for its result to be applied to the camera."""
     write_image(path, data)
     frame_id = hashlib.sha256(data).hexdigest()[:32]
-    camera = entry.runtime_data.hub.cameras
+    camera = entry.runtime_data.cameras
     await wait_for(
         hass,
         lambda: any(c.frame_id == frame_id for c in camera.values()),
@@ -164,20 +164,20 @@ async def test_gpu_sensors(
     from a GPU box fills them."""
     entry = init_integration
     await wait_for(
-        hass, lambda: entry.runtime_data.hub.sidecar.status is not None, "the sidecar's status"
+        hass, lambda: entry.runtime_data.sidecar.status is not None, "the sidecar's status"
     )
     assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") == "unknown"
     assert state_of(hass, "sensor.secmon_sidecar_gpu_temperature") == "unknown"
 
     status = secmon_pb2.SidecarStatus()
-    status.CopyFrom(entry.runtime_data.hub.sidecar.status)
+    status.CopyFrom(entry.runtime_data.sidecar.status)
     status.gpus.append(
         secmon_pb2.GpuStatus(
             name="NVIDIA H200", utilization_percent=37.0, memory_used_bytes=24 * 2**30,
             memory_total_bytes=141 * 2**30, temperature_c=51.0,
         )
     )
-    entry.runtime_data.hub.async_set_status(status)
+    entry.runtime_data.async_on_status(status)
     await hass.async_block_till_done()
     assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") == "37.0"
     assert state_of(hass, "sensor.secmon_sidecar_gpu_temperature") == "51.0"

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from homeassistant.components.repairs.issue_handler import async_process_repairs_platforms
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import (
     EVENT_HOMEASSISTANT_STOP,
@@ -16,6 +17,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -32,9 +34,10 @@ from custom_components.secmon.const import (
     ISSUE_SIDECAR_UNREACHABLE,
     UNREACHABLE_ISSUE_DELAY,
 )
-from custom_components.secmon.runtime import database_path
+from custom_components.secmon.settings import database_path
 
 from .helpers import image_bytes, state_of, wait_for, write_image
+from .sidecar_process import SidecarProcess
 
 
 async def test_setup_and_unload(
@@ -123,11 +126,16 @@ async def test_sidecar_away_keeps_frames_and_raises_issue(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
 
-    await wait_for(hass, lambda: entry.runtime_data.stream._down_since is not None, "first failure")
+    await wait_for(hass, lambda: entry.runtime_data._down_since is not None, "first failure")
     assert state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_OFF
     assert state_of(hass, "binary_sensor.front_door_person") == STATE_UNAVAILABLE
     assert state_of(hass, "sensor.front_door_objects") == STATE_UNAVAILABLE
     assert state_of(hass, "camera.front_door") not in (None, STATE_UNAVAILABLE)
+    # What the sidecar reports is unavailable; what this side counts stays.
+    for key in ("llm_model", "verdicts_produced", "inference_latency", "gpu_utilization"):
+        assert state_of(hass, f"sensor.secmon_sidecar_{key}") == STATE_UNAVAILABLE, key
+    for key in ("frames_processed", "queue_depth", "frames_skipped"):
+        assert state_of(hass, f"sensor.secmon_sidecar_{key}") not in (None, STATE_UNAVAILABLE)
 
     write_image(camera_root / "Front Door" / "one.jpg", image_bytes(1))
     write_image(camera_root / "Front Door" / "two.jpg", image_bytes(2))
@@ -171,15 +179,77 @@ async def test_queue_overflow_drops_oldest_with_issue(
     front = camera_root / "Front Door"
     for n in range(5):
         write_image(front / f"{n}.jpg", image_bytes(50 + n), mtime=1_900_000_000 + n)
-    hub = entry.runtime_data.hub
-    await wait_for(hass, lambda: hub.counters["frames_dropped"] == 2, "drops")
-    assert hub.queue_depth == 3
+    coordinator = entry.runtime_data
+    await wait_for(hass, lambda: coordinator.counters["frames_dropped"] == 2, "drops")
+    assert coordinator.queue_depth == 3
     pending = await hass.async_add_executor_job(entry.runtime_data.queue.next_pending, set(), 10)
     assert [Path(f.path).name for f in pending] == ["2.jpg", "3.jpg", "4.jpg"]
     assert "The frame queue is full" in caplog.text
-    issue = ir.async_get(hass).async_get_issue(DOMAIN, f"{ISSUE_QUEUE_OVERFLOW}_{entry.entry_id}")
+    issue_id = f"{ISSUE_QUEUE_OVERFLOW}_{entry.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_placeholders == {"dropped": "2", "max_frames": "3"}
+
+
+async def test_queue_overflow_issue_clears_when_the_queue_drains(
+    hass: HomeAssistant,
+    config_dir: Path,
+    camera_root: Path,
+    unused_address: str,
+    sidecar: SidecarProcess,
+) -> None:
+    """The overflow issue stays while frames wait, and goes once the sidecar has taken them."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=unused_address,
+        data={CONF_ADDRESS: unused_address, CONF_CAMERA_ROOT: str(camera_root)},
+        options={CONF_DEBOUNCE: 0.2, CONF_QUEUE_BOUND: 2},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    for n in range(3):
+        write_image(camera_root / "Front Door" / f"{n}.jpg", image_bytes(70 + n))
+    await wait_for(hass, lambda: entry.runtime_data.counters["frames_dropped"] == 1, "a drop")
+    issue_id = f"{ISSUE_QUEUE_OVERFLOW}_{entry.entry_id}"
+    issues = ir.async_get(hass)
+    assert issues.async_get_issue(DOMAIN, issue_id) is not None
+
+    # The sidecar appears (the entry reloads with its address): the queue drains.
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_ADDRESS: sidecar.address}
+    )
+    await hass.async_block_till_done()
+    await wait_for(
+        hass,
+        lambda: entry.state is ConfigEntryState.LOADED and entry.runtime_data.queue_depth == 0,
+        "queue drained",
+    )
+    assert entry.runtime_data.counters["frames_processed"] == 2
+    assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_sidecar_device_follows_its_status(
+    hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """The sidecar's model and software version come from the status it reports."""
+    coordinator = init_integration.runtime_data
+    await wait_for(hass, lambda: coordinator.sidecar.status is not None, "status")
+    device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
+    assert device is not None
+    status = coordinator.sidecar.status
+    assert status is not None
+    assert status.detector_model
+    assert (device.model, device.sw_version) == (status.detector_model, status.server_version)
+
+    newer = type(status)()
+    newer.CopyFrom(status)
+    newer.server_version = "9.9.9"
+    newer.detector_model = "PekingU/rtdetr_v2_r50vd"
+    coordinator.async_on_status(newer)
+    device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
+    assert device is not None
+    assert (device.model, device.sw_version) == ("PekingU/rtdetr_v2_r50vd", "9.9.9")
 
 
 async def test_home_assistant_stop_stops_the_entry(
@@ -194,3 +264,14 @@ async def test_home_assistant_stop_stops_the_entry(
     assert runtime.watcher._observer is None
     # A later unload (the harness does one) is harmless.
     assert await hass.config_entries.async_unload(init_integration.entry_id)
+
+
+async def test_repairs_platform_loads(
+    hass: HomeAssistant, init_integration: MockConfigEntry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """HA's repairs integration takes secmon's repairs.py as its platform."""
+    assert await async_setup_component(hass, "repairs", {})
+    await async_process_repairs_platforms(hass)
+    await hass.async_block_till_done()
+    assert "Invalid repairs platform" not in caplog.text
+    assert DOMAIN in hass.data["repairs"]["platforms"]

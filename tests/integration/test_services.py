@@ -42,7 +42,7 @@ async def test_analyze_camera_snapshot(
 ) -> None:
     """Any camera entity works as the source (here secmon's own)."""
     write_image(camera_root / "Front Door" / "snap.jpg", image_bytes(21, size=(300, 200)))
-    camera = init_integration.runtime_data.hub.cameras["front_door"]
+    camera = init_integration.runtime_data.cameras["front_door"]
     await wait_for(hass, lambda: camera.frame_id is not None, "first frame")
     response = await hass.services.async_call(
         DOMAIN,

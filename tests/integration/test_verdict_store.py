@@ -11,9 +11,10 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from custom_components.secmon.storage import verdict_store
-from custom_components.secmon.storage.frame_queue import DurableQueue, QueuedFrame
 from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.storage import verdict_store
+from custom_components.secmon.storage.database import Database
+from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
 from custom_components.secmon.storage.verdict_store import VerdictStore
 from custom_components.secmon.verdicts.records import VerdictRecord, level_for_score
 from custom_components.secmon.verdicts.rule import PriorVerdict, decide
@@ -102,17 +103,19 @@ def test_level_from_score_when_missing() -> None:
 
 
 @pytest.fixture
-def queue(tmp_path: Path) -> Generator[DurableQueue]:
-    """An open durable queue (the database verdicts share)."""
-    db = DurableQueue(tmp_path / "secmon.db", max_frames=100)
+def queue(tmp_path: Path) -> Generator[FrameQueue]:
+    """An open frame queue (its database is the one verdicts share)."""
+    db = Database(tmp_path / "secmon.db")
     db.open()
+    queue = FrameQueue(db, max_frames=100)
+    queue.prune()
     try:
-        yield db
+        yield queue
     finally:
         db.close()
 
 
-def analysed_frame(queue: DurableQueue, tmp_path: Path, frame_id: str, seed: int) -> bytes:
+def analysed_frame(queue: FrameQueue, tmp_path: Path, frame_id: str, seed: int) -> bytes:
     """A frame taken from a file, analysed and completed (its image then lives only in the file,
     unless it is the camera's latest)."""
     data = image_bytes(seed, size=(400, 300))
@@ -125,11 +128,11 @@ def analysed_frame(queue: DurableQueue, tmp_path: Path, frame_id: str, seed: int
 
 
 def test_store_is_idempotent_and_tracks_the_current_verdict(
-    queue: DurableQueue, tmp_path: Path
+    queue: FrameQueue, tmp_path: Path
 ) -> None:
     """Stored once; the current verdict is the latest event's, batch over fast; the snapshot is
     rendered from the frame's file and kept for the event when the batch verdict has none."""
-    store = VerdictStore(queue)
+    store = VerdictStore(queue.database, queue)
     analysed_frame(queue, tmp_path, "f1", 1)
     analysed_frame(queue, tmp_path, "f2", 2)
 
@@ -170,10 +173,10 @@ def test_store_is_idempotent_and_tracks_the_current_verdict(
     ]
 
 
-def test_retention(queue: DurableQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retention(queue: FrameQueue, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """History is bounded by count and age; each camera's current verdict survives."""
     monkeypatch.setattr(verdict_store, "VERDICTS_KEPT", 3)
-    store = VerdictStore(queue)
+    store = VerdictStore(queue.database, queue)
     for n in range(5):
         assert store.receive(verdict(f"b{n}", started=1_000.0 + n)) is not None
     assert [h.record.verdict_id for h in store.history(10)] == ["b4:final", "b3:final", "b2:final"]

@@ -35,8 +35,8 @@ from custom_components.secmon.const import (
     EVENT_SECURITY,
     EVENT_SECURITY_UPDATED,
 )
-from custom_components.secmon.logbook import describe_verdict
 from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.logbook import describe_verdict
 from custom_components.secmon.storage.verdict_store import HistoryEntry
 
 from .helpers import async_wait_for, image_bytes, state_of, wait_for, write_image
@@ -294,7 +294,7 @@ async def test_redelivered_verdict_is_acknowledged_but_applied_once(
     updated = async_capture_events(hass, EVENT_SECURITY_UPDATED)
     fired: list[str] = []
     cam = camera_id(camera_name)
-    entry.runtime_data.hub.async_add_event_listener(cam, lambda level, _attrs: fired.append(level))
+    entry.runtime_data.async_add_event_listener(cam, lambda level, _attrs: fired.append(level))
 
     await drop_frames(hass, entry, camera_root / camera_name, [11])
     (stored,) = await wait_for_verdicts(hass, entry, cam, 1)

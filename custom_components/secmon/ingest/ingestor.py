@@ -1,8 +1,9 @@
-"""From a settled image file to a frame in the durable queue.
+"""From a settled image file to a frame in the frame queue.
 
 One worker per entry takes paths in arrival order, reads and checks each image in the executor,
 skips invalid files (one warning each, counted) and duplicates (by content hash, persistent), and
-writes the frame to the durable queue before the stream ever sees it.
+writes the frame to the frame queue before the stream ever sees it. At start, a catch-up scan
+submits the files that landed while secmon was not running.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
 
-from ..const import DOMAIN, ISSUE_QUEUE_OVERFLOW, LOGGER
-from ..storage.frame_queue import DurableQueue, QueuedFrame
-from ..hub import SecmonHub
+from ..const import LOGGER
+from ..storage.frame_queue import FrameQueue, QueuedFrame
 from .imaging import CheckedImage, InvalidImageError, check_image
-from .watcher import camera_id_for
+from .watcher import camera_id_for, scan_images
+
+if TYPE_CHECKING:
+    from ..coordinator import SecmonCoordinator
 
 # Paths already taken (with their size and mtime), so repeated events for an unchanged file and
 # the start-up scan overlapping the watcher do nothing.
@@ -54,17 +57,15 @@ class FrameIngestor:
         self,
         hass: HomeAssistant,
         *,
-        entry_id: str,
         root: Path,
-        hub: SecmonHub,
-        queue: DurableQueue,
+        coordinator: SecmonCoordinator,
+        queue: FrameQueue,
         on_enqueued: Callable[[], None],
     ) -> None:
-        """`on_enqueued` wakes the stream."""
+        """`on_enqueued` wakes the stream; cameras and counters are the coordinator's."""
         self.hass = hass
-        self.entry_id = entry_id
         self.root = root
-        self.hub = hub
+        self.coordinator = coordinator
         self.queue = queue
         self._on_enqueued = on_enqueued
         self._paths: asyncio.Queue[Path] = asyncio.Queue()
@@ -80,6 +81,26 @@ class FrameIngestor:
     async def async_wait_idle(self) -> None:
         """Wait until every submitted path has been handled (tests, diagnostics)."""
         await self._idle.wait()
+
+    async def async_catch_up(self, folders: list[Path]) -> None:
+        """Take files newer than the newest one seen per camera (those that landed while down)."""
+        known = await self.hass.async_add_executor_job(self.queue.cameras)
+        baseline = await self.hass.async_add_executor_job(self.queue.baseline)
+        found: list[tuple[float, Path]] = []
+        for folder in folders:
+            _name, last_seen = known.get(camera_id_for(folder.name), (folder.name, None))
+            found.extend(
+                await self.hass.async_add_executor_job(
+                    scan_images, folder, last_seen if last_seen is not None else baseline
+                )
+            )
+        found.sort()
+        if found:
+            LOGGER.info(
+                "Catching up on %s image(s) that arrived while secmon was not running", len(found)
+            )
+        for _mtime, path in found:
+            self.submit(path)
 
     async def async_run(self) -> None:
         """The worker (an entry background task)."""
@@ -115,7 +136,7 @@ class FrameIngestor:
         if self._recent.get(path) == (read.size, read.mtime):
             return
         self._remember(path, read.size, read.mtime)
-        self.hub.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
+        self.coordinator.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
 
         if read.checked is None:
             LOGGER.warning("Skipping %s: not a valid image (%s)", path, read.error)
@@ -123,7 +144,7 @@ class FrameIngestor:
             await self.hass.async_add_executor_job(
                 self.queue.mark_seen, camera_id, camera_name, read.mtime
             )
-            self.hub.async_count("frames_skipped")
+            self.coordinator.async_count("frames_skipped")
             return
 
         frame = QueuedFrame(
@@ -146,12 +167,12 @@ class FrameIngestor:
                 "%s is a duplicate of frame %s; not sent again", path, outcome.duplicate_of
             )
             await self.hass.async_add_executor_job(self.queue.bump, "duplicates", 1)
-            self.hub.async_count("duplicates")
+            self.coordinator.async_count("duplicates")
             return
         if outcome.dropped:
-            self._report_overflow(len(outcome.dropped))
+            self.coordinator.async_frames_dropped(len(outcome.dropped))
         depth = await self.hass.async_add_executor_job(self.queue.pending_count)
-        self.hub.async_set_queue_depth(depth)
+        self.coordinator.async_set_queue_depth(depth)
         self._on_enqueued()
 
     def _remember(self, path: Path, size: int, mtime: float) -> None:
@@ -159,26 +180,3 @@ class FrameIngestor:
         self._recent.move_to_end(path)
         while len(self._recent) > _RECENT_PATHS:
             self._recent.popitem(last=False)
-
-    def _report_overflow(self, dropped: int) -> None:
-        self.hub.async_count("frames_dropped", dropped)
-        total = self.hub.counters["frames_dropped"]
-        LOGGER.warning(
-            "The frame queue is full (%s frames): dropped the %s oldest unsent frame(s), %s in all."
-            " Is the sidecar keeping up?",
-            self.queue.max_frames,
-            dropped,
-            total,
-        )
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            f"{ISSUE_QUEUE_OVERFLOW}_{self.entry_id}",
-            is_fixable=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_QUEUE_OVERFLOW,
-            translation_placeholders={
-                "dropped": str(total),
-                "max_frames": str(self.queue.max_frames),
-            },
-        )

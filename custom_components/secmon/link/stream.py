@@ -3,7 +3,7 @@
 One session at a time: Hello, then frames from the durable queue in capture order with at most
 MAX_IN_FLIGHT awaiting results, while a reader dispatches what the sidecar pushes by kind. When the
 session breaks, every frame still in the queue is simply sent again on the next one (the sidecar
-answers a re-sent frame id from its store, and `DurableQueue.complete` applies a result only once).
+answers a re-sent frame id from its store, and `FrameQueue.complete` applies a result only once).
 Reconnects back off exponentially up to BACKOFF_MAX.
 
 Dispatch is by `ServerMessage.kind`; a kind this version does not know is ignored (contract rule).
@@ -20,21 +20,12 @@ import time
 from typing import Protocol
 
 import grpc
-from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.event import async_call_later
+from homeassistant.core import HomeAssistant, callback
 
+from ..const import CLIENT_VERSION, LOGGER, MAX_FRAME_ATTEMPTS, MAX_IN_FLIGHT
+from ..storage.frame_queue import FrameQueue
 from .client import SidecarAddress, auth_metadata, create_channel
-from ..const import (
-    CLIENT_VERSION,
-    DOMAIN,
-    ISSUE_SIDECAR_UNREACHABLE,
-    LOGGER,
-    MAX_FRAME_ATTEMPTS,
-    MAX_IN_FLIGHT,
-    UNREACHABLE_ISSUE_DELAY,
-)
-from ..storage.frame_queue import DurableQueue, QueuedFrame
+from .convert import frame_message
 from .proto import secmon_pb2, secmon_pb2_grpc
 
 BACKOFF_MIN = 0.5
@@ -57,7 +48,7 @@ _RETRYABLE = frozenset(
 
 
 class StreamHandler(Protocol):
-    """Where the stream delivers what it receives (implemented by `runtime.SecmonRuntime`)."""
+    """Where the stream delivers what it receives (the entry's coordinator)."""
 
     def async_on_connected(self, connected: bool, error: str | None) -> None:
         """The session came up (True) or went away (False)."""
@@ -76,22 +67,6 @@ class _SessionEndedError(Exception):
     """The sidecar closed the stream."""
 
 
-def frame_message(frame: QueuedFrame) -> secmon_pb2.ClientMessage:
-    """A queued frame as a stream message."""
-    message = secmon_pb2.ClientMessage(
-        frame=secmon_pb2.Frame(
-            frame_id=frame.frame_id,
-            camera_id=frame.camera_id,
-            camera_name=frame.camera_name,
-            image=frame.image,
-            content_type=frame.content_type,
-            source_path=frame.path,
-        )
-    )
-    message.frame.captured_at.FromNanoseconds(int(frame.captured_at * 1e9))
-    return message
-
-
 class SidecarStream:
     """Keeps one `Stream` session alive and feeds it from the durable queue."""
 
@@ -102,7 +77,7 @@ class SidecarStream:
         entry_id: str,
         address: SidecarAddress,
         token: str | None,
-        queue: DurableQueue,
+        queue: FrameQueue,
         handler: StreamHandler,
         config: secmon_pb2.StreamConfig,
     ) -> None:
@@ -119,8 +94,6 @@ class SidecarStream:
         self._write_lock = asyncio.Lock()
         self._in_flight: dict[str, float] = {}
         self._retry_at: dict[str, float] = {}
-        self._down_since: float | None = None
-        self._issue_timer: CALLBACK_TYPE | None = None
         self._connected = False
         # Connection attempts and established sessions (diagnostics, tests).
         self.attempts = 0
@@ -135,18 +108,6 @@ class SidecarStream:
     def wake(self) -> None:
         """New frames are waiting (or a slot freed up)."""
         self._wake.set()
-
-    @callback
-    def async_shutdown(self) -> None:
-        """Drop timers and the unreachable issue (the task itself is cancelled by the runtime)."""
-        if self._issue_timer is not None:
-            self._issue_timer()
-            self._issue_timer = None
-        ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
-
-    @property
-    def _issue_id(self) -> str:
-        return f"{ISSUE_SIDECAR_UNREACHABLE}_{self.entry_id}"
 
     async def async_run(self) -> None:
         """Connect, run sessions, reconnect with capped exponential backoff; until cancelled."""
@@ -331,43 +292,5 @@ class SidecarStream:
 
     @callback
     def _set_connected(self, connected: bool, error: str | None) -> None:
-        if connected:
-            if self._down_since is not None:
-                LOGGER.info(
-                    "The secmon sidecar at %s is reachable again (after %.0f s)",
-                    self.address.target,
-                    time.monotonic() - self._down_since,
-                )
-            self._down_since = None
-            if self._issue_timer is not None:
-                self._issue_timer()
-                self._issue_timer = None
-            ir.async_delete_issue(self.hass, DOMAIN, self._issue_id)
-        elif self._down_since is None:
-            self._down_since = time.monotonic()
-            LOGGER.warning(
-                "The secmon sidecar at %s is unreachable (%s);"
-                " frames are kept and sent when it is back",
-                self.address.target,
-                error,
-            )
-            self._issue_timer = async_call_later(
-                self.hass,
-                UNREACHABLE_ISSUE_DELAY,
-                HassJob(self._async_raise_issue, cancel_on_shutdown=True),
-            )
         self._connected = connected
         self.handler.async_on_connected(connected, error)
-
-    @callback
-    def _async_raise_issue(self, _now: object) -> None:
-        self._issue_timer = None
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            self._issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_SIDECAR_UNREACHABLE,
-            translation_placeholders={"address": self.address.target},
-        )

@@ -1,103 +1,28 @@
-"""The durable frame queue: SQLite in HA's config directory.
+"""The durable frame queue, in the entry's database (database.py holds its tables).
 
 A frame is written here before it is sent and leaves only when its result is stored, so a HA
-restart or a sidecar outage never loses one. The same database remembers content hashes (no frame is
+restart or a sidecar outage never loses one. The queue also remembers content hashes (no frame is
 sent twice, also across restarts), the newest file seen per camera (catch-up scan at start), the
-latest analysed frame per camera (camera entities come back with their last image), counters, where
-each analysed frame's file is (event snapshots) and the verdict history (`verdict_store.py`).
+latest analysed frame per camera (camera entities come back with their last image), counters and
+where each analysed frame's file is (event snapshots).
 
-Every method here blocks: callers run them in HA's executor (see `runtime.py`), never on the loop.
+Every method here blocks: callers run them in HA's executor, never on the loop.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+from .database import Database
+
 RESULTS_KEPT = 1000
 SEEN_KEPT_SECONDS = 30 * 24 * 3600
 # Batches close within minutes; a verdict's snapshot frame is looked up here by its id.
 FRAME_PATHS_KEPT_SECONDS = 7 * 24 * 3600
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS frames (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    frame_id TEXT NOT NULL UNIQUE,
-    camera_id TEXT NOT NULL,
-    camera_name TEXT NOT NULL,
-    path TEXT NOT NULL,
-    content_type TEXT NOT NULL,
-    captured_at REAL NOT NULL,
-    enqueued_at REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    image BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS frames_order ON frames (captured_at, seq);
-CREATE TABLE IF NOT EXISTS seen (
-    content_hash TEXT PRIMARY KEY,
-    frame_id TEXT NOT NULL,
-    seen_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS results (
-    frame_id TEXT PRIMARY KEY,
-    camera_id TEXT NOT NULL,
-    captured_at REAL NOT NULL,
-    stored_at REAL NOT NULL,
-    result BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS last_frame (
-    camera_id TEXT PRIMARY KEY,
-    frame_id TEXT NOT NULL,
-    captured_at REAL NOT NULL,
-    result BLOB NOT NULL,
-    image BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS cameras (
-    camera_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    last_seen REAL
-);
-CREATE TABLE IF NOT EXISTS counters (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS frame_paths (
-    frame_id TEXT PRIMARY KEY,
-    camera_id TEXT NOT NULL,
-    path TEXT NOT NULL,
-    stored_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS frame_paths_age ON frame_paths (stored_at);
-CREATE TABLE IF NOT EXISTS verdicts (
-    verdict_id TEXT PRIMARY KEY,
-    event_id TEXT NOT NULL,
-    camera_id TEXT NOT NULL,
-    fast_path INTEGER NOT NULL,
-    level_rank INTEGER NOT NULL,
-    announced INTEGER NOT NULL,
-    received_at REAL NOT NULL,
-    verdict BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS verdicts_event ON verdicts (event_id);
-CREATE INDEX IF NOT EXISTS verdicts_age ON verdicts (received_at);
-CREATE TABLE IF NOT EXISTS camera_risk (
-    camera_id TEXT PRIMARY KEY,
-    verdict_id TEXT NOT NULL,
-    verdict BLOB NOT NULL,
-    snapshot BLOB,
-    snapshot_at REAL
-);
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,119 +59,73 @@ class StoredFrame:
     image: bytes
 
 
-class DurableQueue:
-    """SQLite-backed queue of frames, plus the integration's small persistent state."""
+class FrameQueue:
+    """Frames waiting for the sidecar, plus the integration's small persistent state."""
 
-    def __init__(self, path: Path, max_frames: int) -> None:
-        """Prepare (does not open) the database at `path`."""
-        self.path = path
+    def __init__(self, database: Database, max_frames: int) -> None:
+        """Use `database` (opened by its owner)."""
+        self.database = database
         self.max_frames = max_frames
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Open (creating if needed) the database and prune old bookkeeping."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    def prune(self) -> None:
+        """Record the first-open baseline and drop old bookkeeping (once, after opening)."""
         now = time.time()
-        db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('baseline', ?)", (repr(now),))
-        db.execute("DELETE FROM seen WHERE seen_at < ?", (now - SEEN_KEPT_SECONDS,))
-        db.execute("DELETE FROM frame_paths WHERE stored_at < ?", (now - FRAME_PATHS_KEPT_SECONDS,))
-        self._db = db
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-
-    @property
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise RuntimeError("durable queue is not open")
-        return self._db
-
-    @contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        """The connection, for reads by the other stores of this database."""
-        with self._lock:
-            yield self._conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """The connection inside one write transaction (rolled back on error)."""
-        with self._lock:
-            db = self._conn
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self.database.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('baseline', ?)", (repr(now),)
+            )
+            db.execute("DELETE FROM seen WHERE seen_at < ?", (now - SEEN_KEPT_SECONDS,))
+            db.execute(
+                "DELETE FROM frame_paths WHERE stored_at < ?", (now - FRAME_PATHS_KEPT_SECONDS,)
+            )
 
     # -- frames ---------------------------------------------------------------------------------
 
     def enqueue(self, frame: QueuedFrame, content_hash: str) -> EnqueueOutcome:
         """Store a frame unless its content was seen before; drop the oldest beyond the bound."""
-        with self._lock:
-            db = self._conn
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute(
-                    "SELECT frame_id FROM seen WHERE content_hash = ?", (content_hash,)
-                ).fetchone()
-                if row is not None:
-                    db.execute("COMMIT")
-                    return EnqueueOutcome(accepted=False, duplicate_of=str(row[0]))
-                db.execute(
-                    "INSERT INTO seen (content_hash, frame_id, seen_at) VALUES (?, ?, ?)",
-                    (content_hash, frame.frame_id, time.time()),
-                )
-                db.execute(
-                    "INSERT INTO frames (frame_id, camera_id, camera_name, path, content_type,"
-                    " captured_at, enqueued_at, attempts, image)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
-                    (
-                        frame.frame_id,
-                        frame.camera_id,
-                        frame.camera_name,
-                        frame.path,
-                        frame.content_type,
-                        frame.captured_at,
-                        time.time(),
-                        frame.image,
-                    ),
-                )
-                dropped: tuple[str, ...] = ()
-                (count,) = db.execute("SELECT COUNT(*) FROM frames").fetchone()
-                if count > self.max_frames:
-                    rows = db.execute(
-                        "SELECT frame_id FROM frames ORDER BY captured_at, seq LIMIT ?",
-                        (count - self.max_frames,),
-                    ).fetchall()
-                    dropped = tuple(str(r[0]) for r in rows)
-                    db.executemany("DELETE FROM frames WHERE frame_id = ?", [(d,) for d in dropped])
-                    self._bump(db, "frames_dropped", len(dropped))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self.database.transaction() as db:
+            row = db.execute(
+                "SELECT frame_id FROM seen WHERE content_hash = ?", (content_hash,)
+            ).fetchone()
+            if row is not None:
+                return EnqueueOutcome(accepted=False, duplicate_of=str(row[0]))
+            db.execute(
+                "INSERT INTO seen (content_hash, frame_id, seen_at) VALUES (?, ?, ?)",
+                (content_hash, frame.frame_id, time.time()),
+            )
+            db.execute(
+                "INSERT INTO frames (frame_id, camera_id, camera_name, path, content_type,"
+                " captured_at, enqueued_at, attempts, image)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                (
+                    frame.frame_id,
+                    frame.camera_id,
+                    frame.camera_name,
+                    frame.path,
+                    frame.content_type,
+                    frame.captured_at,
+                    time.time(),
+                    frame.image,
+                ),
+            )
+            dropped: tuple[str, ...] = ()
+            (count,) = db.execute("SELECT COUNT(*) FROM frames").fetchone()
+            if count > self.max_frames:
+                rows = db.execute(
+                    "SELECT frame_id FROM frames ORDER BY captured_at, seq LIMIT ?",
+                    (count - self.max_frames,),
+                ).fetchall()
+                dropped = tuple(str(r[0]) for r in rows)
+                db.executemany("DELETE FROM frames WHERE frame_id = ?", [(d,) for d in dropped])
+                self._bump(db, "frames_dropped", len(dropped))
             return EnqueueOutcome(accepted=True, dropped=dropped)
 
     def next_pending(self, exclude: Collection[str], limit: int) -> list[QueuedFrame]:
         """Up to `limit` pending frames in capture order, skipping the ids in `exclude`."""
         if limit <= 0:
             return []
-        with self._lock:
-            rows = self._conn.execute(
+        with self.database.connection() as db:
+            rows = db.execute(
                 "SELECT frame_id, camera_id, camera_name, path, content_type, captured_at, image,"
                 " attempts FROM frames ORDER BY captured_at, seq LIMIT ?",
                 (limit + len(exclude),),
@@ -273,58 +152,49 @@ class DurableQueue:
         Returns the frame (with its image) if it was pending, None if it was not (a result that
         arrives twice, or for a frame already dropped) so that callers apply each result once.
         """
-        with self._lock:
-            db = self._conn
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute(
-                    "SELECT frame_id, camera_id, camera_name, path, content_type, captured_at,"
-                    " image, attempts FROM frames WHERE frame_id = ?",
-                    (frame_id,),
-                ).fetchone()
-                if row is None:
-                    db.execute("COMMIT")
-                    return None
-                frame = QueuedFrame(*row)
-                now = time.time()
+        with self.database.transaction() as db:
+            row = db.execute(
+                "SELECT frame_id, camera_id, camera_name, path, content_type, captured_at,"
+                " image, attempts FROM frames WHERE frame_id = ?",
+                (frame_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            frame = QueuedFrame(*row)
+            now = time.time()
+            db.execute(
+                "INSERT OR REPLACE INTO results (frame_id, camera_id, captured_at, stored_at,"
+                " result) VALUES (?, ?, ?, ?, ?)",
+                (frame_id, frame.camera_id, frame.captured_at, now, result),
+            )
+            db.execute("DELETE FROM frames WHERE frame_id = ?", (frame_id,))
+            db.execute(
+                "INSERT OR REPLACE INTO frame_paths (frame_id, camera_id, path, stored_at)"
+                " VALUES (?, ?, ?, ?)",
+                (frame_id, frame.camera_id, frame.path, now),
+            )
+            if failed:
+                self._bump(db, "frames_failed", 1)
+            else:
+                self._bump(db, "frames_processed", 1)
                 db.execute(
-                    "INSERT OR REPLACE INTO results (frame_id, camera_id, captured_at, stored_at,"
-                    " result) VALUES (?, ?, ?, ?, ?)",
-                    (frame_id, frame.camera_id, frame.captured_at, now, result),
+                    "INSERT INTO last_frame (camera_id, frame_id, captured_at, result, image)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (camera_id) DO UPDATE SET"
+                    " frame_id = excluded.frame_id, captured_at = excluded.captured_at,"
+                    " result = excluded.result, image = excluded.image"
+                    " WHERE excluded.captured_at >= last_frame.captured_at",
+                    (frame.camera_id, frame_id, frame.captured_at, result, frame.image),
                 )
-                db.execute("DELETE FROM frames WHERE frame_id = ?", (frame_id,))
-                db.execute(
-                    "INSERT OR REPLACE INTO frame_paths (frame_id, camera_id, path, stored_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (frame_id, frame.camera_id, frame.path, now),
-                )
-                if failed:
-                    self._bump(db, "frames_failed", 1)
-                else:
-                    self._bump(db, "frames_processed", 1)
-                    db.execute(
-                        "INSERT INTO last_frame (camera_id, frame_id, captured_at, result, image)"
-                        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (camera_id) DO UPDATE SET"
-                        " frame_id = excluded.frame_id, captured_at = excluded.captured_at,"
-                        " result = excluded.result, image = excluded.image"
-                        " WHERE excluded.captured_at >= last_frame.captured_at",
-                        (frame.camera_id, frame_id, frame.captured_at, result, frame.image),
-                    )
-                db.execute(
-                    "DELETE FROM results WHERE frame_id IN (SELECT frame_id FROM results"
-                    " ORDER BY stored_at DESC LIMIT -1 OFFSET ?)",
-                    (RESULTS_KEPT,),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            db.execute(
+                "DELETE FROM results WHERE frame_id IN (SELECT frame_id FROM results"
+                " ORDER BY stored_at DESC LIMIT -1 OFFSET ?)",
+                (RESULTS_KEPT,),
+            )
             return frame
 
     def record_attempt(self, frame_id: str) -> int:
         """Count a failed attempt at a frame (retryable sidecar error); returns the total."""
-        with self._lock:
-            db = self._conn
+        with self.database.connection() as db:
             db.execute("UPDATE frames SET attempts = attempts + 1 WHERE frame_id = ?", (frame_id,))
             row = db.execute(
                 "SELECT attempts FROM frames WHERE frame_id = ?", (frame_id,)
@@ -333,14 +203,14 @@ class DurableQueue:
 
     def pending_count(self) -> int:
         """Frames waiting for a result."""
-        with self._lock:
-            (count,) = self._conn.execute("SELECT COUNT(*) FROM frames").fetchone()
+        with self.database.connection() as db:
+            (count,) = db.execute("SELECT COUNT(*) FROM frames").fetchone()
         return int(count)
 
     def result(self, frame_id: str) -> bytes | None:
         """The stored result of a frame, if kept."""
-        with self._lock:
-            row = self._conn.execute(
+        with self.database.connection() as db:
+            row = db.execute(
                 "SELECT result FROM results WHERE frame_id = ?", (frame_id,)
             ).fetchone()
         return bytes(row[0]) if row else None
@@ -348,8 +218,7 @@ class DurableQueue:
     def frame_image(self, frame_id: str) -> bytes | None:
         """A frame's image: kept in the database if it is pending or a camera's latest, else
         read from its file (None if that is gone)."""
-        with self._lock:
-            db = self._conn
+        with self.database.connection() as db:
             for query in (
                 "SELECT image FROM last_frame WHERE frame_id = ?",
                 "SELECT image FROM frames WHERE frame_id = ?",
@@ -369,8 +238,8 @@ class DurableQueue:
 
     def last_frames(self) -> list[StoredFrame]:
         """The latest analysed frame of every camera."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self.database.connection() as db:
+            rows = db.execute(
                 "SELECT camera_id, frame_id, captured_at, result, image FROM last_frame"
             ).fetchall()
         return [StoredFrame(r[0], r[1], r[2], bytes(r[3]), bytes(r[4])) for r in rows]
@@ -379,22 +248,22 @@ class DurableQueue:
 
     def baseline(self) -> float:
         """When this queue was first opened: files older than that are history, not news."""
-        with self._lock:
-            (value,) = self._conn.execute(
+        with self.database.connection() as db:
+            (value,) = db.execute(
                 "SELECT value FROM meta WHERE key = 'baseline'"
             ).fetchone()
         return float(value)
 
     def cameras(self) -> dict[str, tuple[str, float | None]]:
         """Known cameras: id -> (name, newest file mtime seen)."""
-        with self._lock:
-            rows = self._conn.execute("SELECT camera_id, name, last_seen FROM cameras").fetchall()
+        with self.database.connection() as db:
+            rows = db.execute("SELECT camera_id, name, last_seen FROM cameras").fetchall()
         return {r[0]: (r[1], r[2]) for r in rows}
 
     def mark_seen(self, camera_id: str, name: str, mtime: float | None) -> None:
         """Remember a camera and the newest file mtime taken from it."""
-        with self._lock:
-            self._conn.execute(
+        with self.database.connection() as db:
+            db.execute(
                 "INSERT INTO cameras (camera_id, name, last_seen) VALUES (?, ?, ?)"
                 " ON CONFLICT (camera_id) DO UPDATE SET name = excluded.name,"
                 " last_seen = CASE WHEN excluded.last_seen IS NULL THEN cameras.last_seen"
@@ -405,13 +274,13 @@ class DurableQueue:
 
     def bump(self, name: str, by: int = 1) -> None:
         """Add to a persistent counter."""
-        with self._lock:
-            self._bump(self._conn, name, by)
+        with self.database.connection() as db:
+            self._bump(db, name, by)
 
     def counters(self) -> dict[str, int]:
         """Every persistent counter."""
-        with self._lock:
-            rows = self._conn.execute("SELECT name, value FROM counters").fetchall()
+        with self.database.connection() as db:
+            rows = db.execute("SELECT name, value FROM counters").fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
     @staticmethod

@@ -1,4 +1,4 @@
-"""Verdict history in the integration's SQLite (the durable queue's database).
+"""Verdict history in the entry's database (database.py holds its tables).
 
 A verdict is stored before it is acknowledged to the sidecar, once: a verdict id already stored is
 acknowledged again but not applied twice. The store decides, in the same transaction, whether the
@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass
 
 from ..const import VERDICTS_KEPT, VERDICTS_KEPT_DAYS
-from .frame_queue import DurableQueue
 from ..ingest.imaging import render_detections
 from ..verdicts.records import VerdictRecord
 from ..verdicts.rule import Decision, PriorVerdict, decide
+from .database import Database
+from .frame_queue import FrameQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +53,12 @@ class HistoryEntry:
     announced: bool
 
 
-def render_snapshot(queue: DurableQueue, record: VerdictRecord) -> bytes | None:
+def render_snapshot(frames: FrameQueue, record: VerdictRecord) -> bytes | None:
     """The verdict's snapshot frame with its detections drawn, None if the frame is gone."""
     frame_id = record.message.snapshot_frame_id
     if not frame_id:
         return None
-    image = queue.frame_image(frame_id)
+    image = frames.frame_image(frame_id)
     if image is None:
         return None
     try:
@@ -69,13 +70,14 @@ def render_snapshot(queue: DurableQueue, record: VerdictRecord) -> bytes | None:
 class VerdictStore:
     """Verdict rows of one entry's database."""
 
-    def __init__(self, queue: DurableQueue) -> None:
-        """Use the queue's (open) database."""
-        self.queue = queue
+    def __init__(self, database: Database, frames: FrameQueue) -> None:
+        """Use `database` (opened by its owner); snapshots are drawn on `frames`' images."""
+        self.database = database
+        self.frames = frames
 
     def has(self, verdict_id: str) -> bool:
         """Whether this verdict is stored already."""
-        with self.queue.reading() as db:
+        with self.database.connection() as db:
             row = db.execute(
                 "SELECT 1 FROM verdicts WHERE verdict_id = ?", (verdict_id,)
             ).fetchone()
@@ -85,12 +87,12 @@ class VerdictStore:
         """Render the snapshot and store the verdict; None if it was stored before."""
         if self.has(record.verdict_id):
             return None
-        return self.add(record, render_snapshot(self.queue, record))
+        return self.add(record, render_snapshot(self.frames, record))
 
     def add(self, record: VerdictRecord, snapshot: bytes | None) -> StoredOutcome | None:
         """Store a verdict and decide what it does; None if it was stored before."""
         now = time.time()
-        with self.queue.transaction() as db:
+        with self.database.transaction() as db:
             inserted = db.execute(
                 "INSERT OR IGNORE INTO verdicts (verdict_id, event_id, camera_id, fast_path,"
                 " level_rank, announced, received_at, verdict) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
@@ -161,7 +163,7 @@ class VerdictStore:
 
     def camera_risks(self) -> list[CameraRisk]:
         """Every camera's current verdict and snapshot."""
-        with self.queue.reading() as db:
+        with self.database.connection() as db:
             rows = db.execute(
                 "SELECT camera_id, verdict, snapshot, snapshot_at FROM camera_risk"
             ).fetchall()
@@ -177,7 +179,7 @@ class VerdictStore:
 
     def history(self, limit: int) -> list[HistoryEntry]:
         """The newest `limit` stored verdicts, newest first."""
-        with self.queue.reading() as db:
+        with self.database.connection() as db:
             rows = db.execute(
                 "SELECT verdict, received_at, announced FROM verdicts"
                 " ORDER BY received_at DESC, rowid DESC LIMIT ?",
@@ -190,6 +192,6 @@ class VerdictStore:
 
     def count(self) -> int:
         """Stored verdicts."""
-        with self.queue.reading() as db:
+        with self.database.connection() as db:
             (count,) = db.execute("SELECT COUNT(*) FROM verdicts").fetchone()
         return int(count)

@@ -1,13 +1,13 @@
 """A stored verdict becomes HA state and events: risk sensors, snapshot, event entity, bus events.
 
-Which of these a verdict reaches is decided by `verdicts.decide` (see there for the rule); this
+Which of these a verdict reaches is decided by `rule.decide` (see there for the rule); this
 module only carries the decision out, in an order automations can rely on: the risk sensors and the
 snapshot are updated before the event entity fires and `secmon_event` is sent.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant, callback
@@ -15,31 +15,24 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
 from ..const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
-from ..hub import SecmonHub
+from ..entity import camera_device_identifier, camera_unique_id
 from ..storage.verdict_store import StoredOutcome
 from .records import VerdictRecord
 
+if TYPE_CHECKING:
+    from ..coordinator import SecmonCoordinator
 
-def camera_device_identifier(entry_id: str, camera_id: str) -> tuple[str, str]:
-    """The device registry identifier of a camera's device."""
-    return (DOMAIN, f"{entry_id}_{camera_id}")
-
-
-def event_unique_id(entry_id: str, camera_id: str) -> str:
-    """The security event entity's unique id."""
-    return f"{entry_id}_{camera_id}_security_event"
+# The event entity's key (event.py); bus events name the entity.
+SECURITY_EVENT_KEY = "security_event"
 
 
 @callback
 def async_announce_verdict(
-    hass: HomeAssistant,
-    entry_id: str,
-    hub: SecmonHub,
-    record: VerdictRecord,
-    outcome: StoredOutcome,
+    coordinator: SecmonCoordinator, record: VerdictRecord, outcome: StoredOutcome
 ) -> None:
     """Carry out what storing the verdict decided."""
-    camera = hub.cameras.get(record.camera_id)
+    hass, entry_id = coordinator.hass, coordinator.entry.entry_id
+    camera = coordinator.cameras.get(record.camera_id)
     if camera is None:
         # Stored (and acknowledged) all the same: the camera's history is complete if its folder
         # comes back.
@@ -54,10 +47,10 @@ def async_announce_verdict(
         LOGGER.debug("Fast-path verdict %s arrived after its batch verdict", record.verdict_id)
         return
     if outcome.current:
-        hub.async_set_risk(camera, record, outcome.snapshot, outcome.snapshot_at)
+        coordinator.async_set_risk(camera, record, outcome.snapshot, outcome.snapshot_at)
     attributes = record.attributes(update=decision.update)
     if decision.announce:
-        hub.async_fire_event(camera.camera_id, record.risk_level, attributes)
+        coordinator.async_fire_event(camera.camera_id, record.risk_level, attributes)
     hass.bus.async_fire(
         EVENT_SECURITY if decision.announce else EVENT_SECURITY_UPDATED,
         {**attributes, **_camera_ids(hass, entry_id, camera.camera_id, camera.name)},
@@ -69,7 +62,7 @@ def _camera_ids(hass: HomeAssistant, entry_id: str, camera_id: str, name: str) -
         identifiers={camera_device_identifier(entry_id, camera_id)}
     )
     entity_id = er.async_get(hass).async_get_entity_id(
-        Platform.EVENT, DOMAIN, event_unique_id(entry_id, camera_id)
+        Platform.EVENT, DOMAIN, camera_unique_id(entry_id, camera_id, SECURITY_EVENT_KEY)
     )
     return {
         "camera_id": camera_id,

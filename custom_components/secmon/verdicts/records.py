@@ -10,6 +10,7 @@ from homeassistant.util import dt as dt_util
 
 from ..const import RISK_LEVELS
 from ..ingest.imaging import Box
+from ..link.convert import boxes_of
 from ..link.proto import secmon_pb2
 
 _LEVEL_BY_ENUM: dict[int, str] = {
@@ -117,17 +118,7 @@ class VerdictRecord:
     @property
     def snapshot_boxes(self) -> list[Box]:
         """The snapshot frame's detections, to draw."""
-        return [
-            Box(
-                label=d.label,
-                confidence=d.confidence,
-                x_min=d.box.x_min,
-                y_min=d.box.y_min,
-                x_max=d.box.x_max,
-                y_max=d.box.y_max,
-            )
-            for d in self.message.snapshot_detections
-        ]
+        return boxes_of(self.message.snapshot_detections)
 
     def attributes(self, *, update: bool) -> dict[str, Any]:
         """The event entity's attributes and the bus events' payload (without camera ids)."""

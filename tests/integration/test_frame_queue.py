@@ -1,10 +1,11 @@
-"""The durable queue on a real SQLite file."""
+"""The frame queue on a real SQLite file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from custom_components.secmon.storage.frame_queue import DurableQueue, QueuedFrame
+from custom_components.secmon.storage.database import Database
+from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
 
 
 def _frame(n: int, captured_at: float, camera: str = "front_door") -> QueuedFrame:
@@ -19,9 +20,11 @@ def _frame(n: int, captured_at: float, camera: str = "front_door") -> QueuedFram
     )
 
 
-def _open(path: Path, max_frames: int = 100) -> DurableQueue:
-    queue = DurableQueue(path, max_frames)
-    queue.open()
+def _open(path: Path, max_frames: int = 100) -> FrameQueue:
+    database = Database(path)
+    database.open()
+    queue = FrameQueue(database, max_frames)
+    queue.prune()
     return queue
 
 
@@ -31,14 +34,14 @@ def test_frames_survive_reopen_in_capture_order(tmp_path: Path) -> None:
     queue = _open(db)
     for n, at in ((1, 30.0), (2, 10.0), (3, 20.0)):
         assert queue.enqueue(_frame(n, at), f"hash{n}").accepted
-    queue.close()
+    queue.database.close()
 
     queue = _open(db)
     assert queue.pending_count() == 3
     assert [f.frame_id for f in queue.next_pending(set(), 10)] == ["f2", "f3", "f1"]
     assert [f.frame_id for f in queue.next_pending({"f2"}, 1)] == ["f3"]
     assert queue.next_pending(set(), 10)[0].image == b"image-2"
-    queue.close()
+    queue.database.close()
 
 
 def test_duplicates_are_refused_across_restarts(tmp_path: Path) -> None:
@@ -47,14 +50,14 @@ def test_duplicates_are_refused_across_restarts(tmp_path: Path) -> None:
     queue = _open(db)
     assert queue.enqueue(_frame(1, 1.0), "same").accepted
     assert queue.complete("f1", b"result") is not None
-    queue.close()
+    queue.database.close()
 
     queue = _open(db)
     outcome = queue.enqueue(_frame(2, 2.0), "same")
     assert not outcome.accepted
     assert outcome.duplicate_of == "f1"
     assert queue.pending_count() == 0
-    queue.close()
+    queue.database.close()
 
 
 def test_complete_applies_once_and_keeps_latest_frame(tmp_path: Path) -> None:
@@ -73,7 +76,7 @@ def test_complete_applies_once_and_keeps_latest_frame(tmp_path: Path) -> None:
     assert (last.frame_id, last.result, last.image) == ("f1", b"r1", b"image-1")
     assert queue.counters()["frames_processed"] == 2
     assert queue.pending_count() == 0
-    queue.close()
+    queue.database.close()
 
 
 def test_failed_results_leave_the_queue_without_becoming_last_frame(tmp_path: Path) -> None:
@@ -85,7 +88,7 @@ def test_failed_results_leave_the_queue_without_becoming_last_frame(tmp_path: Pa
     assert queue.complete("f1", b"error", failed=True) is not None
     assert queue.last_frames() == []
     assert queue.counters() == {"frames_failed": 1}
-    queue.close()
+    queue.database.close()
 
 
 def test_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
@@ -100,7 +103,7 @@ def test_bound_drops_oldest_and_counts(tmp_path: Path) -> None:
     assert outcome.dropped == ("f5",)
     assert [f.frame_id for f in queue.next_pending(set(), 10)] == ["f2", "f3", "f4"]
     assert queue.counters()["frames_dropped"] == 2
-    queue.close()
+    queue.database.close()
 
 
 def test_cameras_remember_newest_mtime_and_baseline_is_stable(tmp_path: Path) -> None:
@@ -111,9 +114,9 @@ def test_cameras_remember_newest_mtime_and_baseline_is_stable(tmp_path: Path) ->
     queue.mark_seen("front_door", "Front Door", 100.0)
     queue.mark_seen("front_door", "Front Door", 50.0)
     queue.mark_seen("garage", "Garage", None)
-    queue.close()
+    queue.database.close()
 
     queue = _open(db)
     assert queue.baseline() == baseline
     assert queue.cameras() == {"front_door": ("Front Door", 100.0), "garage": ("Garage", None)}
-    queue.close()
+    queue.database.close()

@@ -1,0 +1,525 @@
+"""The coordinator of one secmon entry (`entry.runtime_data`): its parts, its state, availability.
+
+Where a frame goes: ingest/ (the watcher sees a settled image, the ingestor checks it) -> storage/
+(the frame queue keeps it until its result is stored) -> link/ (the stream sends it to the sidecar
+and receives results and verdicts) -> here -> the entities. A verdict goes storage/ (the verdict
+store) -> verdicts/ (the announcement rule, carried out) -> the entities and the bus.
+
+The coordinator pushes (there is nothing to poll): it holds what the entities show, per camera and
+for the sidecar, and calls the listeners of what changed. It owns availability (entities that show
+what the sidecar computes follow its connectivity), keeps the sidecar's device in step with the
+status the sidecar reports, and raises and clears the repair issues about the sidecar and the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.event import async_call_later
+from homeassistant.util import dt as dt_util
+
+from . import repairs
+from .const import (
+    ANIMAL_LABELS,
+    DOMAIN,
+    LOGGER,
+    PERSON_LABELS,
+    SIDECAR_KEY,
+    UNREACHABLE_ISSUE_DELAY,
+    VEHICLE_LABELS,
+)
+from .entity import sidecar_device_identifier, sidecar_device_info
+from .ingest.imaging import Box, render_detections
+from .ingest.ingestor import FrameIngestor
+from .ingest.watcher import FolderWatcher
+from .link.convert import boxes_of, stream_config
+from .link.proto import secmon_pb2
+from .link.stream import SidecarStream
+from .settings import SecmonSettings, database_path
+from .storage.database import Database
+from .storage.frame_queue import FrameQueue
+from .storage.verdict_store import VerdictStore
+from .verdicts.announce import async_announce_verdict
+from .verdicts.records import VerdictRecord
+
+CATEGORY_LABELS: dict[str, frozenset[str]] = {
+    "person": PERSON_LABELS,
+    "vehicle": VEHICLE_LABELS,
+    "animal": ANIMAL_LABELS,
+}
+
+# Called with (event type = risk level, attributes) when a camera's security event is announced.
+EventListener = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(slots=True)
+class CameraState:
+    """What we know about one camera (one sub-folder of the camera root)."""
+
+    camera_id: str
+    name: str
+    folder: Path
+    frame_id: str | None = None
+    captured_at: datetime | None = None
+    boxes: list[Box] = field(default_factory=list)
+    label_counts: dict[str, int] = field(default_factory=dict)
+    # Capture time (epoch seconds) of the newest frame with a detection, per occupancy category.
+    last_detected: dict[str, float] = field(default_factory=dict)
+    raw_image: bytes | None = None
+    rendered: tuple[str, bytes] | None = None
+    render_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The current verdict (risk sensors) and its snapshot with boxes drawn (image entity).
+    risk: VerdictRecord | None = None
+    snapshot: bytes | None = None
+    snapshot_at: datetime | None = None
+
+    @property
+    def object_count(self) -> int:
+        """Objects of interest in the latest frame."""
+        return sum(self.label_counts.values())
+
+
+@dataclass(slots=True)
+class SidecarState:
+    """The sidecar as seen from here."""
+
+    connected: bool = False
+    server_version: str | None = None
+    status: secmon_pb2.SidecarStatus | None = None
+    inference_ms: float | None = None
+    connected_since: datetime | None = None
+    disconnected_since: datetime | None = None
+    last_error: str | None = None
+
+
+class SecmonCoordinator:
+    """Everything one entry runs and shows."""
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry[SecmonCoordinator]) -> None:
+        """Wire the parts together (nothing runs yet)."""
+        self.hass = hass
+        self.entry = entry
+        self.settings = SecmonSettings.from_entry(entry)
+        self.classes_of_interest = frozenset(self.settings.classes)
+        self.cameras: dict[str, CameraState] = {}
+        self.sidecar = SidecarState()
+        self.counters: Counter[str] = Counter()
+        self.queue_depth = 0
+
+        self.database = Database(database_path(hass, entry.entry_id))
+        self.queue = FrameQueue(self.database, self.settings.queue_bound)
+        self.verdicts = VerdictStore(self.database, self.queue)
+        self.stream = SidecarStream(
+            hass,
+            entry_id=entry.entry_id,
+            address=self.settings.address,
+            token=self.settings.token,
+            queue=self.queue,
+            handler=self,
+            config=stream_config(self.settings),
+        )
+        self.ingestor = FrameIngestor(
+            hass,
+            root=self.settings.camera_root,
+            coordinator=self,
+            queue=self.queue,
+            on_enqueued=self.stream.wake,
+        )
+        self.watcher = FolderWatcher(
+            hass,
+            self.settings.camera_root,
+            polling=self.settings.polling,
+            debounce=self.settings.debounce,
+            on_camera=self._async_on_camera,
+            on_image=self.ingestor.submit,
+        )
+
+        self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
+        self._camera_added: list[Callable[[CameraState], None]] = []
+        self._event_listeners: dict[str, list[EventListener]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+        # Since when (monotonic) the sidecar is away; None while connected or before the first try.
+        self._down_since: float | None = None
+        self._unreachable_timer: CALLBACK_TYPE | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def async_load(self) -> None:
+        """Open the database and restore cameras, their last frames, verdicts and counters."""
+        await self.hass.async_add_executor_job(self.database.open)
+        await self.hass.async_add_executor_job(self.queue.prune)
+        cameras = await self.hass.async_add_executor_job(self.queue.cameras)
+        root = self.settings.camera_root
+        for camera_id, (name, _last_seen) in cameras.items():
+            self.async_ensure_camera(camera_id, name, root / name)
+        for stored in await self.hass.async_add_executor_job(self.queue.last_frames):
+            result = secmon_pb2.FrameResult.FromString(stored.result)
+            self.async_apply_result(result, stored.image, stored.captured_at)
+        for risk in await self.hass.async_add_executor_job(self.verdicts.camera_risks):
+            if (camera := self.cameras.get(risk.camera_id)) is not None:
+                self.async_set_risk(camera, risk.record, risk.snapshot, risk.snapshot_at)
+        self.counters.update(await self.hass.async_add_executor_job(self.queue.counters))
+        self.queue_depth = await self.hass.async_add_executor_job(self.queue.pending_count)
+
+    async def async_start(self) -> None:
+        """Start watching, catch up on files that landed while we were down, start streaming."""
+        entry = self.entry
+        self._tasks.append(
+            entry.async_create_background_task(
+                self.hass, self.ingestor.async_run(), f"{DOMAIN} ingest {entry.entry_id}"
+            )
+        )
+        folders = await self.watcher.async_start()
+        self._tasks.append(
+            entry.async_create_background_task(
+                self.hass,
+                self.ingestor.async_catch_up(folders),
+                f"{DOMAIN} catch-up {entry.entry_id}",
+            )
+        )
+        self._tasks.append(
+            entry.async_create_background_task(
+                self.hass, self.stream.async_run(), f"{DOMAIN} stream {entry.entry_id}"
+            )
+        )
+
+    async def async_stop(self) -> None:
+        """Stop every task, the watcher thread and timers, then close the database. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        await self.watcher.async_stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                LOGGER.exception("secmon task failed while stopping")
+        self._tasks.clear()
+        self._cancel_unreachable_timer()
+        repairs.async_clear_sidecar_unreachable(self.hass, self.entry.entry_id)
+        await self.hass.async_add_executor_job(self.database.close)
+
+    # -- subscriptions --------------------------------------------------------------------------
+
+    @callback
+    def async_add_listener(self, key: str, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `update` when camera `key` (or SIDECAR_KEY) changes; returns the unsubscriber."""
+        self._listeners.setdefault(key, []).append(update)
+
+        @callback
+        def remove() -> None:
+            self._listeners[key].remove(update)
+
+        return remove
+
+    @callback
+    def async_add_event_listener(self, camera_id: str, fire: EventListener) -> CALLBACK_TYPE:
+        """Call `fire` when one of the camera's security events is announced; returns the
+        unsubscriber."""
+        self._event_listeners.setdefault(camera_id, []).append(fire)
+
+        @callback
+        def remove() -> None:
+            self._event_listeners[camera_id].remove(fire)
+
+        return remove
+
+    @callback
+    def async_on_camera_added(self, add: Callable[[CameraState], None]) -> CALLBACK_TYPE:
+        """Call `add` for every camera discovered from now on (platforms add their entities)."""
+        self._camera_added.append(add)
+        return lambda: self._camera_added.remove(add)
+
+    @callback
+    def async_notify(self, key: str) -> None:
+        """Tell the listeners of `key` that its state changed."""
+        for update in list(self._listeners.get(key, ())):
+            update()
+
+    @callback
+    def async_notify_all(self) -> None:
+        """Tell every listener (connectivity changed: availability follows it)."""
+        for key in list(self._listeners):
+            self.async_notify(key)
+
+    # -- cameras --------------------------------------------------------------------------------
+
+    @callback
+    def _async_on_camera(self, camera_id: str, name: str, folder: Path) -> None:
+        self.async_ensure_camera(camera_id, name, folder)
+
+    @callback
+    def async_ensure_camera(self, camera_id: str, name: str, folder: Path) -> CameraState:
+        """Return the camera, creating it (and announcing it to the platforms) if new."""
+        camera = self.cameras.get(camera_id)
+        if camera is None:
+            camera = CameraState(camera_id=camera_id, name=name, folder=folder)
+            self.cameras[camera_id] = camera
+            LOGGER.debug("New camera %s (%s)", camera_id, name)
+            for add in list(self._camera_added):
+                add(camera)
+        return camera
+
+    @callback
+    def async_apply_result(
+        self, result: secmon_pb2.FrameResult, image: bytes, captured_at: float
+    ) -> None:
+        """Make a frame's detections the camera's state (if it is the newest frame)."""
+        camera = self.cameras.get(result.camera_id)
+        if camera is None:
+            return
+        wanted = [
+            d
+            for d in result.detections
+            if not self.classes_of_interest or d.label in self.classes_of_interest
+        ]
+        for category, labels in CATEGORY_LABELS.items():
+            if any(d.label in labels for d in wanted):
+                camera.last_detected[category] = max(
+                    camera.last_detected.get(category, 0.0), captured_at
+                )
+        when = dt_util.utc_from_timestamp(captured_at)
+        if camera.captured_at is None or when >= camera.captured_at:
+            camera.frame_id = result.frame_id
+            camera.captured_at = when
+            camera.label_counts = dict(Counter(d.label for d in wanted))
+            camera.boxes = boxes_of(wanted)
+            camera.raw_image = image
+            camera.rendered = None
+        self.async_notify(camera.camera_id)
+        if result.inference_ms:
+            self.sidecar.inference_ms = result.inference_ms
+            self.async_notify(SIDECAR_KEY)
+
+    @callback
+    def async_set_risk(
+        self,
+        camera: CameraState,
+        record: VerdictRecord,
+        snapshot: bytes | None,
+        snapshot_at: float | None,
+    ) -> None:
+        """Make a verdict the camera's current one (risk sensors, snapshot)."""
+        camera.risk = record
+        camera.snapshot = snapshot
+        camera.snapshot_at = (
+            dt_util.utc_from_timestamp(snapshot_at) if snapshot_at is not None else None
+        )
+        self.async_notify(camera.camera_id)
+
+    @callback
+    def async_fire_event(self, camera_id: str, level: str, attributes: dict[str, Any]) -> None:
+        """Announce a security event to the camera's event entity."""
+        for fire in list(self._event_listeners.get(camera_id, ())):
+            fire(level, attributes)
+
+    async def async_camera_image(self, camera_id: str) -> bytes | None:
+        """The camera's latest frame with its boxes, rendered in the executor once per frame."""
+        camera = self.cameras.get(camera_id)
+        if camera is None:
+            return None
+        async with camera.render_lock:
+            if camera.raw_image is None or camera.frame_id is None:
+                return None
+            if camera.rendered is not None and camera.rendered[0] == camera.frame_id:
+                return camera.rendered[1]
+            frame_id, raw, boxes = camera.frame_id, camera.raw_image, list(camera.boxes)
+            try:
+                jpeg = await self.hass.async_add_executor_job(render_detections, raw, boxes)
+            except OSError:
+                LOGGER.warning("Could not render frame %s of camera %s", frame_id, camera_id)
+                return None
+            camera.rendered = (frame_id, jpeg)
+            return jpeg
+
+    @staticmethod
+    def occupied(camera: CameraState, category: str, clear_delay: float) -> tuple[bool, float]:
+        """Whether `category` counts as present now, and seconds until that changes (0: never)."""
+        last = camera.last_detected.get(category)
+        if last is None:
+            return False, 0.0
+        remaining = last + clear_delay - time.time()
+        return (True, remaining) if remaining > 0 else (False, 0.0)
+
+    # -- sidecar and queue ----------------------------------------------------------------------
+
+    @callback
+    def async_set_queue_depth(self, depth: int) -> None:
+        """Pending frames in the queue; a drained queue clears the overflow issue."""
+        if depth == self.queue_depth:
+            return
+        self.queue_depth = depth
+        if depth == 0:
+            repairs.async_clear_queue_overflow(self.hass, self.entry.entry_id)
+        self.async_notify(SIDECAR_KEY)
+
+    @callback
+    def async_count(self, name: str, by: int = 1) -> None:
+        """Bump an in-memory mirror of a persistent counter."""
+        self.counters[name] += by
+        self.async_notify(SIDECAR_KEY)
+
+    @callback
+    def async_frames_dropped(self, dropped: int) -> None:
+        """The full queue dropped its oldest unsent frames: count, warn, raise the issue."""
+        self.async_count("frames_dropped", dropped)
+        total = self.counters["frames_dropped"]
+        LOGGER.warning(
+            "The frame queue is full (%s frames): dropped the %s oldest unsent frame(s), %s in all."
+            " Is the sidecar keeping up?",
+            self.queue.max_frames,
+            dropped,
+            total,
+        )
+        repairs.async_create_queue_overflow(
+            self.hass, self.entry.entry_id, total, self.queue.max_frames
+        )
+
+    # -- StreamHandler --------------------------------------------------------------------------
+
+    @callback
+    def async_on_connected(self, connected: bool, error: str | None) -> None:
+        """A session came up or went away (called after every failed attempt, too)."""
+        address = self.settings.address.target
+        if connected:
+            if self._down_since is not None:
+                LOGGER.info(
+                    "The secmon sidecar at %s is reachable again (after %.0f s)",
+                    address,
+                    time.monotonic() - self._down_since,
+                )
+            self._down_since = None
+            self._cancel_unreachable_timer()
+            repairs.async_clear_sidecar_unreachable(self.hass, self.entry.entry_id)
+        elif self._down_since is None:
+            self._down_since = time.monotonic()
+            LOGGER.warning(
+                "The secmon sidecar at %s is unreachable (%s);"
+                " frames are kept and sent when it is back",
+                address,
+                error,
+            )
+            self._unreachable_timer = async_call_later(
+                self.hass,
+                UNREACHABLE_ISSUE_DELAY,
+                HassJob(self._async_raise_unreachable, cancel_on_shutdown=True),
+            )
+        if connected == self.sidecar.connected:
+            return
+        self.sidecar.connected = connected
+        now = dt_util.utcnow()
+        if connected:
+            self.sidecar.connected_since = now
+            self.sidecar.disconnected_since = None
+            self.sidecar.last_error = None
+        else:
+            self.sidecar.disconnected_since = now
+            self.sidecar.last_error = error
+        self.async_notify_all()
+
+    @callback
+    def async_on_status(self, status: secmon_pb2.SidecarStatus) -> None:
+        """Keep the sidecar's latest self-reported status; its device follows it."""
+        self.sidecar.status = status
+        if status.server_version:
+            self.sidecar.server_version = status.server_version
+        self._async_update_sidecar_device(status)
+        self.async_notify(SIDECAR_KEY)
+
+    async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
+        """Store the result (the frame leaves the queue), then show it."""
+        failed = result.HasField("error")
+        frame = await self.hass.async_add_executor_job(
+            lambda: self.queue.complete(result.frame_id, result.SerializeToString(), failed=failed)
+        )
+        depth = await self.hass.async_add_executor_job(self.queue.pending_count)
+        self.async_set_queue_depth(depth)
+        if frame is None:
+            LOGGER.debug("Result for frame %s already stored; ignored", result.frame_id)
+            return
+        if failed:
+            LOGGER.warning(
+                "The sidecar could not analyse %s: %s (%s)",
+                frame.path,
+                secmon_pb2.FrameErrorCode.Name(result.error.code),
+                result.error.message,
+            )
+            self.async_count("frames_failed")
+            return
+        self.async_count("frames_processed")
+        self.async_apply_result(result, frame.image, frame.captured_at)
+
+    async def async_on_verdict(self, verdict: secmon_pb2.Verdict) -> bool:
+        """Store the verdict, then show it; True (acknowledge) once stored, also if stored before.
+
+        False leaves it unacknowledged: the sidecar sends it again later.
+        """
+        if not verdict.verdict_id or not verdict.camera_id:
+            LOGGER.warning("Ignoring a verdict without verdict or camera id")
+            return False
+        record = VerdictRecord.from_message(verdict)
+        try:
+            outcome = await self.hass.async_add_executor_job(self.verdicts.receive, record)
+        except sqlite3.Error:
+            LOGGER.exception(
+                "Could not store verdict %s; the sidecar will send it again", verdict.verdict_id
+            )
+            return False
+        if outcome is None:
+            LOGGER.debug("Verdict %s already stored; acknowledging again", verdict.verdict_id)
+            return True
+        async_announce_verdict(self, record, outcome)
+        return True
+
+    # -- internals ------------------------------------------------------------------------------
+
+    @callback
+    def _async_update_sidecar_device(self, status: secmon_pb2.SidecarStatus) -> None:
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(
+            identifiers={sidecar_device_identifier(self.entry.entry_id)}
+        )
+        if device is None:
+            return
+        info = sidecar_device_info(self.entry.entry_id, status)
+        model, sw_version = info.get("model"), info.get("sw_version")
+        if (model is not None and model != device.model) or (
+            sw_version is not None and sw_version != device.sw_version
+        ):
+            registry.async_update_device(
+                device.id,
+                model=model if model is not None else device.model,
+                sw_version=sw_version if sw_version is not None else device.sw_version,
+            )
+
+    @callback
+    def _cancel_unreachable_timer(self) -> None:
+        if self._unreachable_timer is not None:
+            self._unreachable_timer()
+            self._unreachable_timer = None
+
+    @callback
+    def _async_raise_unreachable(self, _now: object) -> None:
+        self._unreachable_timer = None
+        repairs.async_create_sidecar_unreachable(
+            self.hass, self.entry.entry_id, self.settings.address.target
+        )
+
+
+SecmonConfigEntry: TypeAlias = ConfigEntry[SecmonCoordinator]

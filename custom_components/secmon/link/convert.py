@@ -1,0 +1,58 @@
+"""Protobuf <-> the integration's own types: the one place that builds or reads messages' fields
+for the stream (Hello's config, frames) and for drawing (detections as boxes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..ingest.imaging import Box
+from ..settings import SecmonSettings
+from ..storage.frame_queue import QueuedFrame
+from .proto import secmon_pb2
+
+
+def stream_config(settings: SecmonSettings) -> secmon_pb2.StreamConfig:
+    """What we push to the sidecar with Hello (options changes reload the entry: new Hello)."""
+    return secmon_pb2.StreamConfig(
+        detection_threshold=settings.threshold,
+        batching=secmon_pb2.BatchingConfig(
+            window_seconds=settings.batch_window,
+            idle_seconds=settings.batch_idle,
+            fast_path_labels=list(settings.fast_path_labels),
+            fast_path_confidence=settings.fast_path_confidence,
+            # No fast-path labels chosen: no fast path (an empty list would mean the default).
+            fast_path_disabled=not settings.fast_path_labels,
+            labels_of_interest=list(settings.classes),
+        ),
+    )
+
+
+def frame_message(frame: QueuedFrame) -> secmon_pb2.ClientMessage:
+    """A queued frame as a stream message."""
+    message = secmon_pb2.ClientMessage(
+        frame=secmon_pb2.Frame(
+            frame_id=frame.frame_id,
+            camera_id=frame.camera_id,
+            camera_name=frame.camera_name,
+            image=frame.image,
+            content_type=frame.content_type,
+            source_path=frame.path,
+        )
+    )
+    message.frame.captured_at.FromNanoseconds(int(frame.captured_at * 1e9))
+    return message
+
+
+def boxes_of(detections: Iterable[secmon_pb2.Detection]) -> list[Box]:
+    """Detections as boxes to draw."""
+    return [
+        Box(
+            label=d.label,
+            confidence=d.confidence,
+            x_min=d.box.x_min,
+            y_min=d.box.y_min,
+            x_max=d.box.x_max,
+            y_max=d.box.y_max,
+        )
+        for d in detections
+    ]

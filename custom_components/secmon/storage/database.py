@@ -1,0 +1,212 @@
+"""The entry's SQLite file in HA's config directory: its connection, and every table as numbered
+migrations.
+
+The file's `PRAGMA user_version` counts the migrations applied to it. Opening the file applies the
+ones it lacks, in order, each in one transaction together with its version bump, so an interrupted
+upgrade leaves the file at the last complete version. A file whose version is higher than this
+code knows was written by a newer secmon and is refused rather than guessed at.
+
+To change the schema, append a migration to MIGRATIONS (never edit one that has shipped: files in
+the field already ran it) and extend tests/integration/test_database.py with a file written at the
+previous version.
+
+The stores (frame_queue.py, verdict_store.py) share one `Database`: its lock, connection and
+transactions. Every method blocks: callers run them in HA's executor, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+class SchemaVersionError(Exception):
+    """The database was written by a newer version of secmon."""
+
+    def __init__(self, path: Path, found: int, known: int) -> None:
+        """`found` is the file's version, `known` the newest this code knows."""
+        super().__init__(f"{path} has schema version {found}; this secmon knows up to {known}")
+        self.path = path
+        self.found = found
+        self.known = known
+
+
+def _frame_queue_tables(db: sqlite3.Connection) -> None:
+    """Version 1: frames waiting for a result, dedupe hashes, results, each camera's last frame,
+    cameras, counters, where analysed frames' files are, and meta (the first-open baseline).
+
+    Files written before the schema had migrations already hold these tables (at version 1 or 2),
+    hence IF NOT EXISTS."""
+    for statement in (
+        """CREATE TABLE IF NOT EXISTS frames (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            frame_id TEXT NOT NULL UNIQUE,
+            camera_id TEXT NOT NULL,
+            camera_name TEXT NOT NULL,
+            path TEXT NOT NULL,
+            content_type TEXT NOT NULL,
+            captured_at REAL NOT NULL,
+            enqueued_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            image BLOB NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS frames_order ON frames (captured_at, seq)",
+        """CREATE TABLE IF NOT EXISTS seen (
+            content_hash TEXT PRIMARY KEY,
+            frame_id TEXT NOT NULL,
+            seen_at REAL NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS results (
+            frame_id TEXT PRIMARY KEY,
+            camera_id TEXT NOT NULL,
+            captured_at REAL NOT NULL,
+            stored_at REAL NOT NULL,
+            result BLOB NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS last_frame (
+            camera_id TEXT PRIMARY KEY,
+            frame_id TEXT NOT NULL,
+            captured_at REAL NOT NULL,
+            result BLOB NOT NULL,
+            image BLOB NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS cameras (
+            camera_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            last_seen REAL
+        )""",
+        """CREATE TABLE IF NOT EXISTS counters (
+            name TEXT PRIMARY KEY,
+            value INTEGER NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS meta (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS frame_paths (
+            frame_id TEXT PRIMARY KEY,
+            camera_id TEXT NOT NULL,
+            path TEXT NOT NULL,
+            stored_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS frame_paths_age ON frame_paths (stored_at)",
+    ):
+        db.execute(statement)
+
+
+def _verdict_tables(db: sqlite3.Connection) -> None:
+    """Version 2: the verdict history and each camera's current verdict with its snapshot.
+
+    Files written before the schema had migrations at version 2 already hold these tables, hence
+    IF NOT EXISTS."""
+    for statement in (
+        """CREATE TABLE IF NOT EXISTS verdicts (
+            verdict_id TEXT PRIMARY KEY,
+            event_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            fast_path INTEGER NOT NULL,
+            level_rank INTEGER NOT NULL,
+            announced INTEGER NOT NULL,
+            received_at REAL NOT NULL,
+            verdict BLOB NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS verdicts_event ON verdicts (event_id)",
+        "CREATE INDEX IF NOT EXISTS verdicts_age ON verdicts (received_at)",
+        """CREATE TABLE IF NOT EXISTS camera_risk (
+            camera_id TEXT PRIMARY KEY,
+            verdict_id TEXT NOT NULL,
+            verdict BLOB NOT NULL,
+            snapshot BLOB,
+            snapshot_at REAL
+        )""",
+    ):
+        db.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_frame_queue_tables, _verdict_tables)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def version_of(db: sqlite3.Connection) -> int:
+    """The file's schema version (`PRAGMA user_version`)."""
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(
+    db: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Bring the file up to `len(migrations)`; returns the version it had. `db` must be in
+    autocommit mode (isolation_level None): each step runs in its own transaction."""
+    found = version_of(db)
+    if found > len(migrations):
+        raise SchemaVersionError(path, found, len(migrations))
+    for version in range(found + 1, len(migrations) + 1):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            migrations[version - 1](db)
+            db.execute(f"PRAGMA user_version={version}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return found
+
+
+class Database:
+    """One SQLite connection shared by the entry's stores, behind one lock."""
+
+    def __init__(self, path: Path) -> None:
+        """Prepare (does not open) the file at `path`."""
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> int:
+        """Open (creating if needed) and migrate the file; returns the version it had."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            found = migrate(db, self.path)
+        except BaseException:
+            db.close()
+            raise
+        self._db = db
+        return found
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise RuntimeError("the secmon database is not open")
+        return self._db
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """The connection, for single statements (each commits on its own) and reads."""
+        with self._lock:
+            yield self._conn()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one write transaction (rolled back if the block raises)."""
+        with self._lock:
+            db = self._conn()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
