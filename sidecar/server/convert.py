@@ -67,6 +67,7 @@ def frame_result(outcome: FrameOutcome) -> pb.FrameResult:
                 code=f"FRAME_ERROR_CODE_{outcome.error.code.name}", message=outcome.error.message
             )
         )
+        result.retryable = outcome.error.code.retryable
     if outcome.captured_at is not None:
         result.captured_at.CopyFrom(timestamp(outcome.captured_at))
     return result
