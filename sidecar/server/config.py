@@ -48,6 +48,8 @@ class Settings:
     # Used for clients that send no batching rules of their own.
     batching: BatchingRules = field(default_factory=BatchingRules)
     verdict_resend_s: float = 30.0
+    # Largest size of the state file in MiB (0: no limit); past it, writes fail as on a full disk.
+    state_max_mib: float = 0.0
 
     @property
     def grpc_message_limit(self) -> int:
@@ -161,6 +163,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     add("--verdict-resend-s", type=_non_negative_float,
         default=_env(env, "VERDICT_RESEND_S", str(d.verdict_resend_s)),
         help="unacknowledged verdicts are sent again after this long (SECMON_VERDICT_RESEND_S)")
+    add("--batch-max-frames", type=_positive_int,
+        default=_env(env, "BATCH_MAX_FRAMES", str(d.batching.max_frames)),
+        help="a batch closes when this many frames joined it (SECMON_BATCH_MAX_FRAMES)")
+    add("--state-max-mib", type=_non_negative_float,
+        default=_env(env, "STATE_MAX_MIB", str(d.state_max_mib)),
+        help="largest size of the state file in MiB, 0 for no limit; past it frames that would "
+        "join a batch get STORAGE_UNAVAILABLE, as on a full disk (SECMON_STATE_MAX_MIB)")
     return p
 
 
@@ -198,8 +207,10 @@ def settings_from_namespace(ns: argparse.Namespace) -> Settings:
                 x.strip() for x in str(ns.fast_path_labels).split(",") if x.strip()
             ),
             fast_path_confidence=float(ns.fast_path_confidence),
+            max_frames=int(ns.batch_max_frames),
         ),
         verdict_resend_s=float(ns.verdict_resend_s),
+        state_max_mib=float(ns.state_max_mib),
     )
 
 

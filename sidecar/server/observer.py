@@ -49,9 +49,11 @@ class StreamObserver(Protocol):
         config, `on_config` is called for it first."""
         return
 
-    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
-        """After `session.config` and `session.threshold` are updated."""
-        return
+    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> list[str]:
+        """After `session.config` and `session.threshold` are updated. Returns what it had to
+        change to use the config (a value replaced or clamped), one sentence each; they go back
+        to the client."""
+        return []
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
         return

@@ -143,14 +143,14 @@ async def test_upgraded_state_resumes_batches_and_delivers_verdicts(unversioned:
     await pipeline.start()
     try:
         assert pipeline.open_batches == 1
-        home, cabin = pipeline.subscribe("home"), pipeline.subscribe("cabin")
+        home, cabin = await pipeline.subscribe("home"), await pipeline.subscribe("cabin")
         assert (await next_verdict(cabin)).verdict_id == "shed-batch:final"
         got = {(await next_verdict(home)).verdict_id for _ in range(4)}
         # The three stored for home, and the closed drive batch's verdict, made after the upgrade.
         assert got == {"porch-batch:fast", "shed-batch:final", "garden-batch:final",
                        "drive-batch:final"}
-        assert pipeline.ack("home", sorted(got)) == 4
-        assert pipeline.ack("cabin", ["shed-batch:final"]) == 1
+        assert await pipeline.ack("home", sorted(got)) == 4
+        assert await pipeline.ack("cabin", ["shed-batch:final"]) == 1
         assert pipeline.pending_verdicts == 0
 
         clock.now = CLOCK + 30  # porch idle for 40 s: it closes with both of its frames
