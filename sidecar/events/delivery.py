@@ -31,6 +31,9 @@ class VerdictDelivery:
         self._client_cameras = await self._store.run(self._store.client_cameras)
         await self.refresh_pending()
 
+    def watches(self, client_id: str, camera_id: str) -> bool:
+        return (client_id, camera_id) in self._client_cameras
+
     async def note_camera(self, client_id: str, camera_id: str) -> None:
         """`client_id` sends frames of `camera_id`: it is owed that camera's verdicts."""
         if (client_id, camera_id) not in self._client_cameras:

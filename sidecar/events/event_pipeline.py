@@ -149,7 +149,8 @@ class EventPipeline:
         none). Raises a retryable FrameError (STORAGE_UNAVAILABLE) when the state file cannot
         record the join: then the frame has joined nothing."""
         async with self._lock:
-            await self._write(self._delivery.note_camera, client_id, frame.camera_id)
+            if not self._delivery.watches(client_id, frame.camera_id):
+                await self._write(self._delivery.note_camera, client_id, frame.camera_id)
             joined = await self._store.run(
                 self._store.batch_of_frame, frame.camera_id, frame.frame_id
             )
