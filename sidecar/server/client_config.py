@@ -10,6 +10,7 @@ sidecar's default", as the proto says.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ IDLE_S_LIMITS = (1.0, 3600.0)  # and never above the window
 MAX_FRAMES_LIMITS = (1, 2000)
 MAX_LABELS = 100
 MAX_LABEL_CHARS = 64
+MAX_CLIENT_ID_CHARS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,18 @@ class RequestedRules:
     fast_path_enabled: bool = True
     labels_of_interest: tuple[str, ...] = ()
     max_frames: int = 0
+
+
+def resolve_client_id(value: str) -> tuple[str, list[str]]:
+    """Hello.client_id keys the client's deliveries and rules: a long or unprintable one is
+    replaced by a digest of it (stable, and distinct for distinct ids)."""
+    if len(value) <= MAX_CLIENT_ID_CHARS and value.isprintable():
+        return value, []
+    digest = "sha256-" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return digest, [
+        f"client_id is longer than {MAX_CLIENT_ID_CHARS} characters or not printable; "
+        f"using {digest}"
+    ]
 
 
 def resolve_threshold(value: float) -> tuple[float | None, list[str]]:

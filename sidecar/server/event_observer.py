@@ -33,6 +33,9 @@ from .sessions import SessionRegistry, StreamSession
 
 _LOGGER = logging.getLogger(__name__)
 
+# IANA names are short ("America/Argentina/ComodRivadavia" is among the longest).
+_MAX_ZONE_CHARS = 64
+
 
 class EventObserver(StreamObserver):
     def __init__(
@@ -131,9 +134,12 @@ def _client_id(session: StreamSession) -> str:
 
 
 def _zone(name: str) -> tzinfo | None:
-    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(name)
-    _LOGGER.warning("Unknown time zone %r from client; keeping the current one", name)
+    if len(name) <= _MAX_ZONE_CHARS and name.isprintable():
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError):
+            return ZoneInfo(name)
+    _LOGGER.warning(
+        "Unknown time zone %r from client; keeping the current one", name[:_MAX_ZONE_CHARS]
+    )
     return None
 
 

@@ -14,7 +14,7 @@ from ..domain import FrameOutcome, FrameRequest
 from ..proto import secmon_pb2 as pb
 from ..proto import secmon_pb2_grpc
 from . import convert
-from .client_config import resolve_threshold
+from .client_config import MAX_CLIENT_ID_CHARS, resolve_client_id, resolve_threshold
 from .gpu import GpuMonitor
 from .observer import NoObserver, StreamObserver
 from .sessions import SessionRegistry, StreamSession
@@ -88,11 +88,10 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             session.emit_result(request.camera_id, result)
         elif kind == "hello":
             hello = message.hello
-            session.client_id = hello.client_id
-            session.client_version = hello.client_version
-            warnings = []
+            session.client_id, warnings = resolve_client_id(hello.client_id)
+            session.client_version = hello.client_version[:MAX_CLIENT_ID_CHARS]
             if hello.HasField("config"):
-                warnings = await self._apply_config(session, hello.config)
+                warnings += await self._apply_config(session, hello.config)
             session.send(
                 pb.ServerMessage(
                     hello=pb.HelloReply(
