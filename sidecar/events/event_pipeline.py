@@ -82,6 +82,7 @@ class EventPipeline:
         self._seq = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
+        self._zones: dict[str, tzinfo] = {}
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -141,8 +142,13 @@ class EventPipeline:
         """`client_id`'s batching rules (other clients keep theirs)."""
         self._batcher.configure(client_id, rules)
 
-    def set_time_zone(self, zone: tzinfo) -> None:
-        self._analyzer.tz = zone
+    def set_time_zone(self, zone: tzinfo, client_id: str | None = None) -> None:
+        """The home's time zone for the prompts of `client_id`'s batches (None: the default for
+        every client that sent none)."""
+        if client_id is None:
+            self._analyzer.tz = zone
+        else:
+            self._zones[client_id] = zone
 
     async def observe(self, frame: FrameObservation, client_id: str) -> str:
         """Feed one processed frame of a client's; returns the id of the batch it joined ('' if
@@ -265,7 +271,12 @@ class EventPipeline:
         if await store.run(store.has_verdict, verdict_id(job.batch.batch_id, fast_path=fast)):
             return  # already produced before a restart
         verdict, outcome = await assess_batch(
-            self._analyzer, job.batch, job.frames, fast_path=fast, close_reason=job.reason
+            self._analyzer,
+            job.batch,
+            job.frames,
+            fast_path=fast,
+            close_reason=job.reason,
+            time_zone=self._zones.get(job.batch.client_id),
         )
         if not await self._write(store.run, store.add_verdict, verdict, finishes_batch=not fast):
             return

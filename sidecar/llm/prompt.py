@@ -70,6 +70,8 @@ class PromptInput:
     fast_path: bool = False
     # More untrusted text for the data block: (field name, text), e.g. ("note", ...).
     untrusted_text: Sequence[tuple[str, str]] = ()
+    # The home's time zone (its client's Hello); None: the analyzer's default.
+    time_zone: tzinfo | None = None
 
     @property
     def detections(self) -> list[Detection]:

@@ -5,7 +5,7 @@ it from the settings (`event_observer`, the factory `python -m sidecar` passes t
 - every open stream receives verdicts: first all unacknowledged ones, then each new one, and
   unacknowledged ones again until the client acknowledges them;
 - `StreamConfig.batching` sets the client's batching rules (checked by client_config.py; other
-  clients keep theirs), `Hello.time_zone` the prompts' local time.
+  clients keep theirs), `Hello.time_zone` the local time in the prompts of its batches.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class EventObserver(StreamObserver):
     # Verdicts go to streams whose client said Hello: they are delivered per client id.
     async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
         if hello.time_zone and (zone := _zone(hello.time_zone)) is not None:
-            self._pipeline.set_time_zone(zone)
+            self._pipeline.set_time_zone(zone, _client_id(session))
         await self.on_session_closed(session)  # a second Hello re-subscribes
         queue = await self._pipeline.subscribe(_client_id(session))
         self._subscriptions[session.session_id] = queue

@@ -12,6 +12,7 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -180,3 +181,20 @@ async def test_rules_follow_the_batch_across_a_restart(tmp_path: Path) -> None:
     finally:
         await second.stop()
         second.close()
+
+
+async def test_each_client_has_its_own_time_zone(
+    pipeline: tuple[EventPipeline, Clock, StateDatabase],
+) -> None:
+    """A person at 12:00 UTC is at night in Auckland and at noon in London: each home's verdict
+    uses its own Hello's time zone (the fallback estimate adds to the score at night)."""
+    p, clock, _ = pipeline
+    auckland, london = await p.subscribe("auckland"), await p.subscribe("london")
+    p.set_time_zone(ZoneInfo("Pacific/Auckland"), "auckland")
+    p.set_time_zone(ZoneInfo("Europe/London"), "london")
+    await p.observe(frame("a1", "akl-door", 0), "auckland")
+    await p.observe(frame("l1", "ldn-door", 0), "london")
+    clock.now += 4000
+    night, noon = await next_verdict(auckland), await next_verdict(london)
+    assert night.fallback and noon.fallback
+    assert night.risk_score == noon.risk_score + 15
