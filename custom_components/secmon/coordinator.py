@@ -442,6 +442,11 @@ class SecmonCoordinator:
         self._async_update_sidecar_device(status)
         self.async_notify(SIDECAR_KEY)
 
+    @callback
+    def async_on_token_rejected(self) -> None:
+        """Ask the user for the token the sidecar accepts (one reauth flow at a time)."""
+        self.entry.async_start_reauth(self.hass)
+
     async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
         """Store the result (the frame leaves the queue), then show it."""
         failed = result.HasField("error")

@@ -56,6 +56,9 @@ class StreamHandler(Protocol):
     def async_on_status(self, status: secmon_pb2.SidecarStatus) -> None:
         """The sidecar reported its status (in HelloReply or as a status message)."""
 
+    def async_on_token_rejected(self) -> None:
+        """The sidecar refused the access token (the stream keeps retrying)."""
+
     async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
         """A frame's result (or error) arrived; store it and apply it."""
 
@@ -121,8 +124,12 @@ class SidecarStream:
                 error = "the sidecar closed the stream"
             except grpc.aio.AioRpcError as err:
                 error = f"{err.code().name}: {err.details()}"
-                if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                if err.code() in (
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                ):
                     error = "the sidecar rejected the access token"
+                    self.handler.async_on_token_rejected()
             except (_SessionEndedError, TimeoutError, asyncio.InvalidStateError) as err:
                 # InvalidStateError: grpc.aio refuses a write on a call the peer already ended.
                 error = str(err) or type(err).__name__
