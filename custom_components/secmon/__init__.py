@@ -18,7 +18,7 @@ from homeassistant.helpers.typing import ConfigType
 from . import repairs
 from .const import CONF_CAMERA_ROOT, DOMAIN, LOGGER
 from .coordinator import SecmonConfigEntry, SecmonCoordinator
-from .entity import sidecar_device_info
+from .entity import sidecar_device_identifier, sidecar_device_info
 from .link.client import (
     SidecarAuthError,
     SidecarNotReadyError,
@@ -113,6 +113,20 @@ async def async_migrate_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> 
             entry, data={**entry.data, CONF_CAMERA_ROOT: str(root)}, minor_version=2
         )
         LOGGER.debug("Migrated entry %s to version 1.2", entry.entry_id)
+    return True
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SecmonConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the user remove a camera's device whose folder is gone; never the sidecar's."""
+    entry_id = entry.entry_id
+    if sidecar_device_identifier(entry_id) in device.identifiers:
+        return False
+    prefix = f"{entry_id}_"
+    for domain, identifier in device.identifiers:
+        if domain == DOMAIN and identifier.startswith(prefix):
+            return await entry.runtime_data.async_remove_camera(identifier.removeprefix(prefix))
     return True
 
 
