@@ -10,6 +10,8 @@ import grpc
 import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.secmon.const import (
     CONF_ADDRESS,
@@ -104,3 +106,10 @@ def entity_registry_enabled_by_default() -> Generator[None]:
         new_callable=PropertyMock,
     ):
         yield
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots in Home Assistant's format (states and registry entries without volatile ids
+    and times)."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
