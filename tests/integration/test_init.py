@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -314,3 +315,25 @@ async def test_entry_from_a_newer_secmon_is_not_set_up(
     entry.add_to_hass(hass)
     assert not await hass.config_entries.async_setup(entry.entry_id)
     assert entry.state is ConfigEntryState.MIGRATION_ERROR
+
+
+def _grpc_call_tasks() -> list[asyncio.Task[object]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and "_handle_status_once_received" in repr(task)
+    ]
+
+
+async def test_reload_and_unload_leave_no_grpc_task(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The stream's gRPC call has finished by the time a reload or an unload returns."""
+    entry = init_integration
+    await wait_for(hass, lambda: entry.runtime_data.sidecar.connected, "connected")
+    assert _grpc_call_tasks()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await wait_for(hass, lambda: entry.runtime_data.sidecar.connected, "connected again")
+    assert len(_grpc_call_tasks()) == 1
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert _grpc_call_tasks() == []

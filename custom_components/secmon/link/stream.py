@@ -70,6 +70,25 @@ class _SessionEndedError(Exception):
     """The sidecar closed the stream."""
 
 
+# grpc.aio ends each streaming call in a task of its own that takes the call's final status; after a
+# cancel it finishes on a later turn of the loop (later still on a busy machine).
+_CALL_STATUS_TASK = "_handle_status_once_received"
+CALL_TASKS_TIMEOUT = 10.0
+
+
+async def _async_call_tasks_done() -> None:
+    """Wait (bounded) until grpc.aio's status tasks have finished, so that nothing a session
+    started outlives it (an unload or reload leaves no task behind)."""
+    current = asyncio.current_task()
+    pending = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and not task.done() and _CALL_STATUS_TASK in repr(task)
+    ]
+    if pending:
+        await asyncio.wait(pending, timeout=CALL_TASKS_TIMEOUT)
+
+
 class SidecarStream:
     """Keeps one `Stream` session alive and feeds it from the durable queue."""
 
@@ -140,6 +159,7 @@ class SidecarStream:
             finally:
                 self._in_flight.clear()
                 await channel.close()
+                await _async_call_tasks_done()
             if self._connected:
                 backoff = BACKOFF_MIN
             self._set_connected(False, error)
