@@ -6,15 +6,25 @@ from pathlib import Path
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.exceptions import (
+    ConfigEntryAuthFailed,
+    ConfigEntryError,
+    ConfigEntryNotReady,
+)
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from . import repairs
-from .const import DOMAIN
+from .const import CONF_CAMERA_ROOT, DOMAIN, LOGGER
 from .coordinator import SecmonConfigEntry, SecmonCoordinator
-from .entity import sidecar_device_info
+from .entity import sidecar_device_identifier, sidecar_device_info
+from .link.client import (
+    SidecarAuthError,
+    SidecarNotReadyError,
+    SidecarUnavailableError,
+    async_check_sidecar,
+)
 from .services import async_setup_services
 from .settings import database_path
 from .storage.database import SchemaVersionError
@@ -47,6 +57,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> bo
             translation_placeholders={"path": str(root)},
         )
     try:
+        await async_check_sidecar(coordinator.settings.address, coordinator.settings.token)
+    except SidecarAuthError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="sidecar_auth_failed"
+        ) from err
+    except (SidecarUnavailableError, SidecarNotReadyError):
+        # Set up all the same: frames are queued and sent once the sidecar is there.
+        pass
+    try:
         await coordinator.async_load()
     except SchemaVersionError as err:
         raise ConfigEntryError(
@@ -75,6 +94,39 @@ async def async_setup_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> bo
 
     entry.async_on_unload(hass.bus.async_listen(EVENT_HOMEASSISTANT_STOP, _async_on_stop))
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
+    return True
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: SecmonConfigEntry) -> bool:
+    """Bring an entry written by an earlier version up to the config flow's version.
+
+    1.1 -> 1.2: the camera root is stored resolved (symlinks included), as the config flow now
+    stores it. A major version above ours was written by a newer secmon: refused.
+    """
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        root = Path(entry.data[CONF_CAMERA_ROOT])
+        if root.is_absolute():
+            root = await hass.async_add_executor_job(root.resolve)
+        hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_CAMERA_ROOT: str(root)}, minor_version=2
+        )
+        LOGGER.debug("Migrated entry %s to version 1.2", entry.entry_id)
+    return True
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: SecmonConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the user remove a camera's device whose folder is gone; never the sidecar's."""
+    entry_id = entry.entry_id
+    if sidecar_device_identifier(entry_id) in device.identifiers:
+        return False
+    prefix = f"{entry_id}_"
+    for domain, identifier in device.identifiers:
+        if domain == DOMAIN and identifier.startswith(prefix):
+            return await entry.runtime_data.async_remove_camera(identifier.removeprefix(prefix))
     return True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,10 @@ async def async_validate_connection(
         errors[CONF_ADDRESS] = "invalid_address"
 
     root = Path(user_input[CONF_CAMERA_ROOT])
+    if root.is_absolute():
+        # Stored resolved (symlinks included): the watcher and the allow-list see one path.
+        root = await hass.async_add_executor_job(root.resolve)
+        user_input[CONF_CAMERA_ROOT] = str(root)
     if not root.is_absolute() or not await hass.async_add_executor_job(root.is_dir):
         errors[CONF_CAMERA_ROOT] = "folder_not_found"
     elif not hass.config.is_allowed_path(str(root)):
@@ -133,7 +138,9 @@ def _clean(user_input: dict[str, Any], address: SidecarAddress) -> dict[str, Any
 class SecmonConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up a sidecar and a camera root."""
 
+    # Entries are migrated by __init__.async_migrate_entry.
     VERSION = 1
+    MINOR_VERSION = 2
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the sidecar and the camera root."""
@@ -176,6 +183,44 @@ class SecmonConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=_connection_schema({**entry.data, **(user_input or {})}),
+            errors=errors,
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The sidecar rejected the entry's token."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the token the sidecar accepts (empty: the sidecar needs none)."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            token = user_input.get(CONF_TOKEN) or None
+            try:
+                await async_check_sidecar(parse_address(entry.data[CONF_ADDRESS]), token)
+            except SidecarAuthError:
+                errors[CONF_TOKEN] = "invalid_auth"
+            except SidecarUnavailableError:
+                errors["base"] = "cannot_connect"
+            except SidecarNotReadyError:
+                errors["base"] = "not_ready"
+            else:
+                data = {k: v for k, v in entry.data.items() if k != CONF_TOKEN}
+                if token:
+                    data[CONF_TOKEN] = token
+                return self.async_update_reload_and_abort(entry, data=data)
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema(
+                {
+                    vol.Optional(CONF_TOKEN): TextSelector(
+                        TextSelectorConfig(type=TextSelectorType.PASSWORD)
+                    )
+                }
+            ),
+            description_placeholders={"address": entry.data[CONF_ADDRESS]},
             errors=errors,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Final
 
 DOMAIN: Final = "secmon"
@@ -56,6 +57,10 @@ HEALTH_TIMEOUT: Final = 5.0
 # Seconds the sidecar may be away before a repair issue is raised.
 UNREACHABLE_ISSUE_DELAY: Final = 180.0
 POLLING_INTERVAL: Final = 2.0
+
+# A camera device whose folder has been gone this long is removed (its history stays).
+STALE_CAMERA_GRACE: Final = 7 * 24 * 3600.0
+STALE_CHECK_INTERVAL: Final = timedelta(hours=1)
 
 # Risk levels, lowest first (the sidecar's score bands 0-29 / 30-59 / 60-84 / 85-100).
 RISK_LEVELS: Final = ("low", "medium", "high", "critical")

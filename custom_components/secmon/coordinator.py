@@ -26,7 +26,7 @@ from typing import Any, TypeAlias
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from . import repairs
@@ -36,10 +36,12 @@ from .const import (
     LOGGER,
     PERSON_LABELS,
     SIDECAR_KEY,
+    STALE_CAMERA_GRACE,
+    STALE_CHECK_INTERVAL,
     UNREACHABLE_ISSUE_DELAY,
     VEHICLE_LABELS,
 )
-from .entity import sidecar_device_identifier, sidecar_device_info
+from .entity import camera_device_identifier, sidecar_device_identifier, sidecar_device_info
 from .ingest.imaging import Box, render_detections
 from .ingest.ingestor import FrameIngestor
 from .ingest.watcher import FolderWatcher
@@ -153,6 +155,7 @@ class SecmonCoordinator:
         # Since when (monotonic) the sidecar is away; None while connected or before the first try.
         self._down_since: float | None = None
         self._unreachable_timer: CALLBACK_TYPE | None = None
+        self._stale_check: CALLBACK_TYPE | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -161,8 +164,14 @@ class SecmonCoordinator:
         await self.hass.async_add_executor_job(self.database.open)
         await self.hass.async_add_executor_job(self.queue.prune)
         cameras = await self.hass.async_add_executor_job(self.queue.cameras)
+        missing = await self.hass.async_add_executor_job(self.queue.missing_cameras)
         root = self.settings.camera_root
+        now = time.time()
         for camera_id, (name, _last_seen) in cameras.items():
+            if now - missing.get(camera_id, now) >= STALE_CAMERA_GRACE:
+                # Removed as stale before: no device, unless its folder comes back.
+                self._async_remove_camera_device(camera_id)
+                continue
             self.async_ensure_camera(camera_id, name, root / name)
         for stored in await self.hass.async_add_executor_job(self.queue.last_frames):
             result = secmon_pb2.FrameResult.FromString(stored.result)
@@ -194,12 +203,29 @@ class SecmonCoordinator:
                 self.hass, self.stream.async_run(), f"{DOMAIN} stream {entry.entry_id}"
             )
         )
+        self._tasks.append(
+            entry.async_create_background_task(
+                self.hass,
+                self.async_check_camera_folders(),
+                f"{DOMAIN} camera folders {entry.entry_id}",
+            )
+        )
+        self._stale_check = async_track_time_interval(
+            self.hass,
+            self._async_on_stale_check,
+            STALE_CHECK_INTERVAL,
+            name=f"{DOMAIN} camera folders",
+            cancel_on_shutdown=True,
+        )
 
     async def async_stop(self) -> None:
         """Stop every task, the watcher thread and timers, then close the database. Idempotent."""
         if self._stopped:
             return
         self._stopped = True
+        if self._stale_check is not None:
+            self._stale_check()
+            self._stale_check = None
         await self.watcher.async_stop()
         for task in self._tasks:
             task.cancel()
@@ -357,6 +383,66 @@ class SecmonCoordinator:
         remaining = last + clear_delay - time.time()
         return (True, remaining) if remaining > 0 else (False, 0.0)
 
+    async def async_check_camera_folders(self) -> None:
+        """Note camera folders that are gone; remove the devices of those gone longer than
+        STALE_CAMERA_GRACE (their frames, results and verdicts stay in the database)."""
+        cameras = list(self.cameras.values())
+        present = await self.hass.async_add_executor_job(
+            lambda: {camera.camera_id: camera.folder.is_dir() for camera in cameras}
+        )
+        missing = await self.hass.async_add_executor_job(self.queue.missing_cameras)
+        now = time.time()
+        for camera in cameras:
+            since = missing.get(camera.camera_id)
+            if present[camera.camera_id]:
+                if since is not None:
+                    await self.hass.async_add_executor_job(
+                        self.queue.set_missing, camera.camera_id, camera.name, None
+                    )
+            elif since is None:
+                LOGGER.info("The folder of camera %s is gone", camera.name)
+                await self.hass.async_add_executor_job(
+                    self.queue.set_missing, camera.camera_id, camera.name, now
+                )
+            elif now - since >= STALE_CAMERA_GRACE:
+                LOGGER.info(
+                    "The folder of camera %s has been gone for %.0f days; removing its device",
+                    camera.name,
+                    (now - since) / 86400,
+                )
+                self.async_forget_camera(camera.camera_id)
+
+    async def async_remove_camera(self, camera_id: str) -> bool:
+        """The user removes a camera's device: allowed once its folder is gone (else it would
+        come straight back). Its history stays in the database."""
+        camera = self.cameras.get(camera_id)
+        if camera is not None:
+            if await self.hass.async_add_executor_job(camera.folder.is_dir):
+                return False
+            await self.hass.async_add_executor_job(
+                self.queue.set_missing, camera_id, camera.name, 0.0
+            )
+            del self.cameras[camera_id]
+        return True
+
+    @callback
+    def async_forget_camera(self, camera_id: str) -> None:
+        """Drop a camera's state and its device (with its entities)."""
+        self.cameras.pop(camera_id, None)
+        self._async_remove_camera_device(camera_id)
+
+    @callback
+    def _async_remove_camera_device(self, camera_id: str) -> None:
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device(
+            identifiers={camera_device_identifier(self.entry.entry_id, camera_id)}
+        )
+        if device is not None:
+            registry.async_update_device(device.id, remove_config_entry_id=self.entry.entry_id)
+
+    async def _async_on_stale_check(self, _now: datetime) -> None:
+        await self.async_check_camera_folders()
+
     # -- sidecar and queue ----------------------------------------------------------------------
 
     @callback
@@ -441,6 +527,11 @@ class SecmonCoordinator:
             self.sidecar.server_version = status.server_version
         self._async_update_sidecar_device(status)
         self.async_notify(SIDECAR_KEY)
+
+    @callback
+    def async_on_token_rejected(self) -> None:
+        """Ask the user for the token the sidecar accepts (one reauth flow at a time)."""
+        self.entry.async_start_reauth(self.hass)
 
     async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
         """Store the result (the frame leaves the queue), then show it."""

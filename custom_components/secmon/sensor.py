@@ -162,6 +162,7 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
     SidecarSensorDescription(
         key="gpu_utilization",
         translation_key="gpu_utilization",
+        entity_registry_enabled_default=False,
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
@@ -171,6 +172,7 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
     SidecarSensorDescription(
         key="gpu_memory_used",
         translation_key="gpu_memory_used",
+        entity_registry_enabled_default=False,
         device_class=SensorDeviceClass.DATA_SIZE,
         native_unit_of_measurement=UnitOfInformation.BYTES,
         suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
@@ -182,6 +184,7 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
     SidecarSensorDescription(
         key="gpu_temperature",
         translation_key="gpu_temperature",
+        entity_registry_enabled_default=False,
         device_class=SensorDeviceClass.TEMPERATURE,
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
         state_class=SensorStateClass.MEASUREMENT,
@@ -191,6 +194,7 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
     SidecarSensorDescription(
         key="inference_latency",
         translation_key="inference_latency",
+        entity_registry_enabled_default=False,
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MILLISECONDS,
         state_class=SensorStateClass.MEASUREMENT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
+from unittest.mock import PropertyMock, patch
 
 import grpc
 import pytest
@@ -79,3 +80,14 @@ def entry(
     )
     config_entry.add_to_hass(hass)
     return config_entry
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Entities disabled by default are enabled (as in HA core's tests)."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield

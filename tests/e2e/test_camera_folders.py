@@ -23,6 +23,7 @@ def frame_id_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_drop_zone(
     hass: HomeAssistant,
     *,

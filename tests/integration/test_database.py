@@ -82,6 +82,7 @@ def test_a_file_from_before_migrations_keeps_its_frames_and_verdicts(tmp_path: P
         assert [f.frame_id for f in queue.last_frames()] == [v2.ANALYSED_FRAME]
         assert queue.counters() == {"frames_processed": 1, "frames_skipped": 2}
         assert queue.cameras()[v2.CAMERA_ID][0] == v2.CAMERA_NAME
+        assert queue.missing_cameras() == {}
 
         history = verdicts.history(10)
         assert [h.record.verdict_id for h in history] == [v2.VERDICT_ID]

@@ -7,10 +7,12 @@ import io
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from freezegun import freeze_time
 from homeassistant.components.camera import async_get_image
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
@@ -156,6 +158,7 @@ async def test_camera_restores_last_frame_after_reload(
     assert state_of(hass, "sensor.secmon_sidecar_frames_processed") == "1"
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_gpu_sensors(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
@@ -185,3 +188,16 @@ async def test_gpu_sensors(
     assert memory is not None
     assert float(memory.state) == 24.0
     assert memory.attributes["unit_of_measurement"] == "GiB"
+
+
+async def test_noisy_diagnostic_sensors_are_disabled_by_default(
+    hass: HomeAssistant, init_integration: MockConfigEntry, entity_registry: er.EntityRegistry
+) -> None:
+    """The GPU and latency sensors change with every frame: off until the user turns them on."""
+    for key in ("gpu_utilization", "gpu_memory_used", "gpu_temperature", "inference_latency"):
+        entity_id = f"sensor.secmon_sidecar_{key}"
+        entry = entity_registry.async_get(entity_id)
+        assert entry is not None, entity_id
+        assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+        assert hass.states.get(entity_id) is None
+    assert hass.states.get("sensor.secmon_sidecar_queue_depth") is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from .helpers import image_bytes, state_of, wait_for, write_image
 from .sidecar_process import SidecarProcess
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_setup_and_unload(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
@@ -76,7 +78,7 @@ async def test_setup_and_unload(
 
     runtime = entry.runtime_data
     tasks = list(runtime._tasks)
-    assert len(tasks) == 3
+    assert len(tasks) == 4  # ingest, catch-up, stream, camera folder check
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED
@@ -107,6 +109,7 @@ async def test_remove_entry_deletes_database(
     assert not path.exists()
 
 
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_sidecar_away_keeps_frames_and_raises_issue(
     hass: HomeAssistant,
     config_dir: Path,
@@ -275,3 +278,62 @@ async def test_repairs_platform_loads(
     await hass.async_block_till_done()
     assert "Invalid repairs platform" not in caplog.text
     assert DOMAIN in hass.data["repairs"]["platforms"]
+
+
+async def test_migrate_entry_from_1_1(
+    hass: HomeAssistant, config_dir: Path, camera_root: Path, sidecar: SidecarProcess
+) -> None:
+    """A 1.1 entry whose camera root is a symlink comes up as 1.2 with the resolved folder."""
+    link = camera_root.parent / "cameras-link"
+    link.symlink_to(camera_root, target_is_directory=True)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=sidecar.address,
+        data={CONF_ADDRESS: sidecar.address, CONF_CAMERA_ROOT: str(link)},
+        version=1,
+        minor_version=1,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert (entry.version, entry.minor_version) == (1, 2)
+    resolved = await hass.async_add_executor_job(camera_root.resolve)
+    assert entry.data[CONF_CAMERA_ROOT] == str(resolved)
+    assert entry.runtime_data.settings.camera_root == resolved
+    assert "front_door" in entry.runtime_data.cameras
+
+
+async def test_entry_from_a_newer_secmon_is_not_set_up(
+    hass: HomeAssistant, config_dir: Path, camera_root: Path, sidecar: SidecarProcess
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=sidecar.address,
+        data={CONF_ADDRESS: sidecar.address, CONF_CAMERA_ROOT: str(camera_root)},
+        version=2,
+    )
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.state is ConfigEntryState.MIGRATION_ERROR
+
+
+def _grpc_call_tasks() -> list[asyncio.Task[object]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and "_handle_status_once_received" in repr(task)
+    ]
+
+
+async def test_reload_and_unload_leave_no_grpc_task(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """The stream's gRPC call has finished by the time a reload or an unload returns."""
+    entry = init_integration
+    await wait_for(hass, lambda: entry.runtime_data.sidecar.connected, "connected")
+    assert _grpc_call_tasks()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await wait_for(hass, lambda: entry.runtime_data.sidecar.connected, "connected again")
+    assert len(_grpc_call_tasks()) == 1
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert _grpc_call_tasks() == []

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.secmon.const import DOMAIN
+from custom_components.secmon.const import CONF_ADDRESS, CONF_CAMERA_ROOT, DOMAIN
 
 from .helpers import image_bytes, wait_for, write_image
 
@@ -100,3 +100,29 @@ async def test_analyze_without_entry(
             return_response=True,
         )
     assert err.value.translation_key == "no_sidecar"
+
+
+async def test_analyze_with_the_sidecar_away(
+    hass: HomeAssistant, config_dir: Path, camera_root: Path, unused_address: str
+) -> None:
+    """The entry named by config_entry_id is used; its sidecar being away is a clear error."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=unused_address,
+        data={CONF_ADDRESS: unused_address, CONF_CAMERA_ROOT: str(camera_root)},
+        version=1,
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    path = write_image(camera_root / "still.jpg", image_bytes(23))
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            "analyze_image",
+            {"file_path": str(path), "config_entry_id": entry.entry_id},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "sidecar_unavailable"

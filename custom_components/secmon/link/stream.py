@@ -56,6 +56,9 @@ class StreamHandler(Protocol):
     def async_on_status(self, status: secmon_pb2.SidecarStatus) -> None:
         """The sidecar reported its status (in HelloReply or as a status message)."""
 
+    def async_on_token_rejected(self) -> None:
+        """The sidecar refused the access token (the stream keeps retrying)."""
+
     async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
         """A frame's result (or error) arrived; store it and apply it."""
 
@@ -65,6 +68,25 @@ class StreamHandler(Protocol):
 
 class _SessionEndedError(Exception):
     """The sidecar closed the stream."""
+
+
+# grpc.aio ends each streaming call in a task of its own that takes the call's final status; after a
+# cancel it finishes on a later turn of the loop (later still on a busy machine).
+_CALL_STATUS_TASK = "_handle_status_once_received"
+CALL_TASKS_TIMEOUT = 10.0
+
+
+async def _async_call_tasks_done() -> None:
+    """Wait (bounded) until grpc.aio's status tasks have finished, so that nothing a session
+    started outlives it (an unload or reload leaves no task behind)."""
+    current = asyncio.current_task()
+    pending = [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and not task.done() and _CALL_STATUS_TASK in repr(task)
+    ]
+    if pending:
+        await asyncio.wait(pending, timeout=CALL_TASKS_TIMEOUT)
 
 
 class SidecarStream:
@@ -121,8 +143,12 @@ class SidecarStream:
                 error = "the sidecar closed the stream"
             except grpc.aio.AioRpcError as err:
                 error = f"{err.code().name}: {err.details()}"
-                if err.code() == grpc.StatusCode.UNAUTHENTICATED:
+                if err.code() in (
+                    grpc.StatusCode.UNAUTHENTICATED,
+                    grpc.StatusCode.PERMISSION_DENIED,
+                ):
                     error = "the sidecar rejected the access token"
+                    self.handler.async_on_token_rejected()
             except (_SessionEndedError, TimeoutError, asyncio.InvalidStateError) as err:
                 # InvalidStateError: grpc.aio refuses a write on a call the peer already ended.
                 error = str(err) or type(err).__name__
@@ -133,6 +159,7 @@ class SidecarStream:
             finally:
                 self._in_flight.clear()
                 await channel.close()
+                await _async_call_tasks_done()
             if self._connected:
                 backoff = BACKOFF_MIN
             self._set_connected(False, error)

@@ -128,7 +128,13 @@ def _verdict_tables(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_frame_queue_tables, _verdict_tables)
+def _camera_missing_since(db: sqlite3.Connection) -> None:
+    """Version 3: since when a camera's folder is gone (NULL while it is there), so its device
+    can be removed after a grace period while its history stays."""
+    db.execute("ALTER TABLE cameras ADD COLUMN missing_since REAL")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_frame_queue_tables, _verdict_tables, _camera_missing_since)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -272,6 +272,24 @@ class FrameQueue:
                 (camera_id, name, mtime),
             )
 
+    def set_missing(self, camera_id: str, name: str, since: float | None) -> None:
+        """Note since when a camera's folder is gone (None: it is there)."""
+        with self.database.connection() as db:
+            db.execute(
+                "INSERT INTO cameras (camera_id, name, last_seen, missing_since)"
+                " VALUES (?, ?, NULL, ?)"
+                " ON CONFLICT (camera_id) DO UPDATE SET missing_since = excluded.missing_since",
+                (camera_id, name, since),
+            )
+
+    def missing_cameras(self) -> dict[str, float]:
+        """Cameras whose folder is gone: id -> since when (epoch seconds)."""
+        with self.database.connection() as db:
+            rows = db.execute(
+                "SELECT camera_id, missing_since FROM cameras WHERE missing_since IS NOT NULL"
+            ).fetchall()
+        return {str(r[0]): float(r[1]) for r in rows}
+
     def bump(self, name: str, by: int = 1) -> None:
         """Add to a persistent counter."""
         with self.database.connection() as db:
