@@ -15,6 +15,7 @@ from ..proto import secmon_pb2 as pb
 from ..proto import secmon_pb2_grpc
 from . import convert
 from .gpu import GpuMonitor
+from .memory import read_memory
 from .observer import NoObserver, StreamObserver
 from .sessions import SessionRegistry, StreamSession
 
@@ -91,9 +92,14 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             session.client_version = hello.client_version
             if hello.HasField("config"):
                 await self._apply_config(session, hello.config)
+            status = await self._status()
             session.send(
                 pb.ServerMessage(
-                    hello=pb.HelloReply(server_version=__version__, status=await self._status())
+                    hello=pb.HelloReply(
+                        server_version=__version__,
+                        status=status,
+                        max_frames_in_flight=status.max_frames_in_flight,
+                    )
                 )
             )
             await self._notify(self._observer.on_hello(session, hello))
@@ -160,6 +166,19 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             active_streams=len(self._sessions),
             stats=pipeline.stats.snapshot(),
             gpus=await asyncio.to_thread(self._gpus.read),
+        )
+        memory = read_memory()
+        costs = pipeline.batch_costs
+        convert.add_capacity(
+            status,
+            max_frames_in_flight=pipeline.frames_in_flight_wanted if ready else 0,
+            batch_costs=costs.snapshot(),
+            batching_policy="latency" if costs.adaptive else "fill",
+            decode_workers=pipeline.decode_workers,
+            max_decoded_frames=pipeline.max_decoded,
+            rss_bytes=memory.rss_bytes,
+            peak_rss_bytes=memory.peak_rss_bytes,
+            compile_mode=detector.compile_mode,
         )
         try:
             self._observer.fill_status(status)
