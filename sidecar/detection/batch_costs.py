@@ -17,8 +17,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# A larger batch is chosen only if it clears the waiting frames at least this much sooner, so that
-# measurement noise does not flip the choice back and forth.
+# Sizes that clear the waiting frames within this fraction of the soonest count as equally fast
+# (measurement noise); among them the one with the lower mean latency is chosen.
 MIN_GAIN = 0.05
 
 
@@ -118,15 +118,28 @@ class BatchCosts:
     # -- decisions ---------------------------------------------------------------------------
     def clear_time(self, waiting: int, size: int) -> float:
         """Time to run `waiting` frames in batches of `size` (the last one smaller)."""
-        full, rest = divmod(waiting, size)
-        total = full * (self.estimate(size) or 0.0)
-        if rest:
-            total += self.estimate(rest) or 0.0
-        return total
+        return self._finish_times(waiting, size)[-1][0] if waiting else 0.0
+
+    def mean_latency(self, waiting: int, size: int) -> float:
+        """The waiting frames' mean time to their result, in batches of `size`."""
+        done = self._finish_times(waiting, size)
+        return sum(at * n for at, n in done) / max(1, waiting)
+
+    def _finish_times(self, waiting: int, size: int) -> list[tuple[float, int]]:
+        """(finish time, frames) of each batch when `waiting` frames run in batches of `size`."""
+        out: list[tuple[float, int]] = []
+        at, left = 0.0, waiting
+        while left > 0:
+            n = min(size, left)
+            at += self.estimate(n) or 0.0
+            out.append((at, n))
+            left -= n
+        return out
 
     def plan(self, waiting: int) -> int:
         """The size of the next batch when `waiting` frames are queued: the one that clears them
-        soonest (one by one unless a batch is faster), a stale size to re-measure, or - with
+        soonest (one by one unless a batch is faster; between sizes within `MIN_GAIN` of the
+        soonest, the one with the lower mean latency), a stale size to re-measure, or - with
         nothing measured yet - as many as allowed."""
         limit = min(waiting, self.max_batch)
         if limit <= 1 or not self.adaptive or not self._estimates:
@@ -134,12 +147,10 @@ class BatchCosts:
         stale = self._stale_size(limit)
         if stale is not None:
             return stale
-        best, best_time = 1, self.clear_time(waiting, 1)
-        for size in range(2, limit + 1):
-            t = self.clear_time(waiting, size)
-            if t < best_time * (1 - MIN_GAIN):
-                best, best_time = size, t
-        return best
+        clear = {size: self.clear_time(waiting, size) for size in range(1, limit + 1)}
+        soonest = min(clear.values())
+        near = [size for size, t in clear.items() if t <= soonest * (1 + MIN_GAIN)]
+        return min(near, key=lambda size: (self.mean_latency(waiting, size), size))
 
     def worth_waiting(self, waiting: int) -> bool:
         """Whether more frames are worth waiting for: some larger batch would cost less per frame

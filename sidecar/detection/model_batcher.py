@@ -101,16 +101,23 @@ class DynamicBatcher(Generic[In, Out]):
         """Requests in the batch the model is running now."""
         return self._running
 
-    async def calibrate(self, sample: In, sizes: Sequence[int] | None = None) -> None:
-        """Time a batch of each size (`sample` repeated) in the worker thread: the first run of a
-        size warms it up, the second is the measurement. Call before serving."""
+    async def calibrate(
+        self, sample: In, sizes: Sequence[int] | None = None, rounds: int = 2
+    ) -> None:
+        """Time a batch of each size (`sample` repeated) in the worker thread: one round to warm
+        every shape up, then `rounds` rounds over all sizes (interleaved, so that load from other
+        processes hits every size alike), keeping each size's fastest. Call before serving."""
         loop = asyncio.get_running_loop()
-        for size in sizes or calibration_sizes(self.max_batch):
-            items = [sample] * size
-            for attempt in range(2):
-                ms = await loop.run_in_executor(self._executor, self._time_batch, items)
-                self.costs.observe(size, ms, replace=attempt == 1)
-            _LOGGER.info("Model batch of %d: %.1f ms", size, self.costs.estimate(size) or 0.0)
+        sizes = list(sizes or calibration_sizes(self.max_batch))
+        best: dict[int, float] = {}
+        for round_ in range(rounds + 1):
+            for size in sizes:
+                ms = await loop.run_in_executor(self._executor, self._time_batch, [sample] * size)
+                if round_:
+                    best[size] = min(ms, best.get(size, ms))
+        for size in sizes:
+            self.costs.observe(size, best[size], replace=True)
+            _LOGGER.info("Model batch of %d: %.1f ms", size, best[size])
 
     def start(self) -> None:
         if self._task is None:

@@ -80,6 +80,7 @@ class DetectionPipeline:
         # Decoding or decoded, not yet through the model: two batches' worth and the decoders.
         self.max_decoded = max_decoded or 2 * max_batch + self.decode_workers
         self._decoded_slots = asyncio.Semaphore(self.max_decoded)
+        self.decoded_in_use = 0  # decoding, or decoded and waiting for / in the model
         self._admission_order: ArrivalOrder[str] = ArrivalOrder()  # one line: decode admission
         self._cache = ResultCache(result_cache_size)
         self._inflight: set[asyncio.Future[FrameOutcome]] = set()
@@ -221,6 +222,7 @@ class DetectionPipeline:
             await admission.wait()
             await self._decoded_slots.acquire()
             slot = True
+            self.decoded_in_use += 1
             admission.end()
             loop = asyncio.get_running_loop()
             prepared = await loop.run_in_executor(
@@ -246,6 +248,7 @@ class DetectionPipeline:
             if in_queue:
                 self._before_model -= 1
             if slot:
+                self.decoded_in_use -= 1
                 self._decoded_slots.release()
             admission.end()
             turn.end()

@@ -210,7 +210,8 @@ def main(
 ) -> int:
     settings = parse_settings(argv)
     configure_logging(settings.log_level)
-    tune_allocator()
+    if settings.tune_malloc:
+        tune_allocator()
     try:
         return asyncio.run(serve(settings, observer_factory=observer_factory))
     except KeyboardInterrupt:

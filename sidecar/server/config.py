@@ -35,6 +35,8 @@ class Settings:
     # torch.compile the detector for fixed batch shapes: "off", "default", "reduce-overhead"
     # (CUDA graphs on CUDA).
     compile: CompileMode = "off"
+    # Fixed mmap threshold and few malloc arenas (see server/memory.py).
+    tune_malloc: bool = True
     token: str | None = None
     max_frame_bytes: int = 32 * MIB
     max_pixels: int = 64_000_000
@@ -125,6 +127,10 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="torch.compile the detector for fixed batch shapes (1, 2, 4, ... up to "
         "--max-batch; batches are padded up); reduce-overhead uses CUDA graphs on CUDA. "
         "Compiles at start-up (SECMON_COMPILE)")
+    add("--tune-malloc", action=argparse.BooleanOptionalAction,
+        default=_env(env, "TUNE_MALLOC", "1").lower() not in ("0", "false", "no", "off"),
+        help="give large freed blocks back to the system and cap malloc arenas, so resident "
+        "memory follows what is in use (SECMON_TUNE_MALLOC=0 turns it off)")
     add("--token", default=env.get("SECMON_TOKEN") or None,
         help="require 'authorization: Bearer <token>' on every RPC except health and reflection "
         "(SECMON_TOKEN)")
@@ -200,6 +206,7 @@ def settings_from_namespace(ns: argparse.Namespace) -> Settings:
         batching_policy=ns.batching,
         decode_workers=max(0, int(ns.decode_workers)),
         compile=ns.compile,
+        tune_malloc=bool(ns.tune_malloc),
         token=ns.token or None,
         max_frame_bytes=int(ns.max_frame_bytes),
         max_pixels=int(ns.max_pixels),

@@ -99,3 +99,15 @@ def test_batching_flags_build_the_default_rules() -> None:
         window_s=60, idle_s=12, fast_path_labels=frozenset({"person", "car"}),
         fast_path_confidence=0.8,
     )
+
+
+def test_batching_decoding_and_compile_settings() -> None:
+    d = parse_settings([], env={})
+    assert (d.batching_policy, d.decode_workers, d.compile) == ("latency", 0, "off")
+    s = parse_settings(["--batching", "fill", "--decode-workers", "3"],
+                       env={"SECMON_COMPILE": "reduce-overhead"})
+    assert (s.batching_policy, s.decode_workers, s.compile) == ("fill", 3, "reduce-overhead")
+    with pytest.raises(SystemExit):
+        parse_settings([], env={"SECMON_BATCHING": "sometimes"})
+    with pytest.raises(SystemExit):
+        parse_settings([], env={"SECMON_COMPILE": "max"})
