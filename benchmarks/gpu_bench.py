@@ -402,9 +402,19 @@ def e2e_http(args: argparse.Namespace, frames: list[bytes], model: str, cameras:
 
 
 # -- 3. frames in flight on one Stream ---------------------------------------------------------
-def inflight_runs(args: argparse.Namespace, frames: list[bytes], model: str) -> list[EndToEnd]:
+def variants(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    out = []
+    for text in args.variant:
+        name, _, flags = text.partition("=")
+        out.append((name, flags.split()))
+    return out
+
+
+def inflight_runs(
+    args: argparse.Namespace, frames: list[bytes], model: str, extra: list[str], name: str
+) -> list[EndToEnd]:
     rows = []
-    sidecar = start_sidecar(args, model, [])
+    sidecar = start_sidecar(args, model, extra)
     address = f"127.0.0.1:{sidecar.port}"
     cams = [f"cam{c}" for c in range(4)]
     try:
@@ -428,16 +438,16 @@ def inflight_runs(args: argparse.Namespace, frames: list[bytes], model: str) -> 
                 fps, latencies, used = asyncio.run(one())
                 label = f"follow->{used}" if follow else "fixed"
                 row = EndToEnd(
-                    server=f"stream {label}", cameras=len(cams), inflight=window,
+                    server=f"{name} stream {label}", cameras=len(cams), inflight=window,
                     frames=len(latencies), frames_s=fps, p50_ms=percentile(latencies, 0.5),
                     p95_ms=percentile(latencies, 0.95), peak_rss_mib=float("nan"),
                     advertised_inflight=used,
                 )
-                print(f"    one Stream, {window} in flight ({label}): {fps:7.2f} frames/s  "
+                print(f"    {name}: one Stream, {window} in flight ({label}): {fps:7.2f} frames/s  "
                       f"p50 {row.p50_ms:8.1f} ms  p95 {row.p95_ms:8.1f} ms", flush=True)
                 rows.append(row)
         figures = status_figures(asyncio.run(sidecar_status(address)))
-        print(f"    sidecar: batch {figures['mean_batch']:.2f}, chosen {figures['chosen']}, "
+        print(f"    {name}: batch {figures['mean_batch']:.2f}, chosen {figures['chosen']}, "
               f"costs {figures['batch_costs']}", flush=True)
     finally:
         sidecar.stop()
@@ -505,6 +515,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip", type=words, default=[],
                    help="sections to skip: forward,e2e,http,inflight,ceilings")
     p.add_argument("--e2e-model", default="", help="model for sections 2-4 (default: the first)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=FLAGS",
+                   help="also run sections 2-3 with a sidecar started with these extra flags, "
+                   "interleaved with the default one, e.g. "
+                   "'fill=--batching fill --decode-workers 2 --no-tune-malloc'")
     p.add_argument("--json", default="", help="write every row to this file")
     p.add_argument("--serve-http", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -550,12 +564,18 @@ def main() -> None:
                     label = "sidecar" if mode == "off" else f"sidecar {mode}"
                     rows.append(e2e_sidecar(args, frames, model, cameras=cameras, extra=extra,
                                             label=label))
+                for name, flags in variants(args):
+                    rows.append(e2e_sidecar(args, frames, model, cameras=cameras,
+                                            extra=flags, label=name))
                 if "http" not in args.skip:
                     rows.append(e2e_http(args, frames, model, cameras))
             report["end_to_end"] = [asdict(r) for r in rows]
         if "inflight" not in args.skip:
             print(f"3. frames in flight on one Stream, {model}", flush=True)
-            report["inflight"] = [asdict(r) for r in inflight_runs(args, frames, model)]
+            rows = inflight_runs(args, frames, model, [], "sidecar")
+            for name, flags in variants(args):
+                rows += inflight_runs(args, frames, model, flags, name)
+            report["inflight"] = [asdict(r) for r in rows]
         if "ceilings" not in args.skip:
             print("4. ceilings", flush=True)
             decode = decode_ceiling(args, frames)
