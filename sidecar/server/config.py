@@ -35,8 +35,8 @@ class Settings:
     # torch.compile the detector for fixed batch shapes: "off", "default", "reduce-overhead"
     # (CUDA graphs on CUDA).
     compile: CompileMode = "off"
-    # Fixed mmap threshold and few malloc arenas (see server/memory.py).
-    tune_malloc: bool = True
+    # Fixed mmap threshold and few malloc arenas (see server/memory.py); measured slower on CPU.
+    tune_malloc: bool = False
     token: str | None = None
     max_frame_bytes: int = 32 * MIB
     max_pixels: int = 64_000_000
@@ -128,9 +128,10 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         "--max-batch; batches are padded up); reduce-overhead uses CUDA graphs on CUDA. "
         "Compiles at start-up (SECMON_COMPILE)")
     add("--tune-malloc", action=argparse.BooleanOptionalAction,
-        default=_env(env, "TUNE_MALLOC", "1").lower() not in ("0", "false", "no", "off"),
-        help="give large freed blocks back to the system and cap malloc arenas, so resident "
-        "memory follows what is in use (SECMON_TUNE_MALLOC=0 turns it off)")
+        default=_env(env, "TUNE_MALLOC", "0").lower() in ("1", "true", "yes", "on"),
+        help="map and unmap every block of 1 MiB or more and cap malloc arenas at 2; off by "
+        "default: on 2 CPU cores it doubled the forward time and did not lower peak memory "
+        "(SECMON_TUNE_MALLOC)")
     add("--token", default=env.get("SECMON_TOKEN") or None,
         help="require 'authorization: Bearer <token>' on every RPC except health and reflection "
         "(SECMON_TOKEN)")
