@@ -189,11 +189,21 @@ class BatchCosts:
             for s in sizes
         ]
 
+    def pays(self, size: int) -> bool:
+        """Whether a batch of `size` costs clearly less per frame than one frame alone."""
+        one, batch = self.estimate(1), self.estimate(size)
+        if one is None or batch is None:
+            return False
+        return batch / size < one * (1 - MIN_GAIN)
+
     def _stale_size(self, limit: int) -> int | None:
-        """A calibration size <= limit not measured within `refresh_s` (the largest such)."""
+        """A calibration size <= limit to measure (again): not measured within `refresh_s`, and
+        at most twice the best size - sizes well beyond it were measured not to pay, and running
+        them again would cost latency and, on a CPU, memory (activations grow with the batch)."""
         now = self._clock()
+        ceiling = 2 * self.best_size()
         for size in reversed(calibration_sizes(self.max_batch)):
-            if size > limit or size == 1:
+            if size > limit or size > ceiling or size == 1:
                 continue
             known = self._estimates.get(size)
             if known is None or now - known.measured_at > self.refresh_s:

@@ -104,20 +104,20 @@ class DynamicBatcher(Generic[In, Out]):
     async def calibrate(
         self, sample: In, sizes: Sequence[int] | None = None, rounds: int = 2
     ) -> None:
-        """Time a batch of each size (`sample` repeated) in the worker thread: one round to warm
-        every shape up, then `rounds` rounds over all sizes (interleaved, so that load from other
-        processes hits every size alike), keeping each size's fastest. Call before serving."""
+        """Time batches of growing size (`sample` repeated) in the worker thread: per size one
+        run to warm the shape up, then the fastest of `rounds` runs. Stops at the first size that
+        does not pay (no cheaper per frame than one frame alone): larger ones would not either,
+        and their activations would only raise the memory peak. Call before serving."""
         loop = asyncio.get_running_loop()
-        sizes = list(sizes or calibration_sizes(self.max_batch))
-        best: dict[int, float] = {}
-        for round_ in range(rounds + 1):
-            for size in sizes:
-                ms = await loop.run_in_executor(self._executor, self._time_batch, [sample] * size)
-                if round_:
-                    best[size] = min(ms, best.get(size, ms))
-        for size in sizes:
-            self.costs.observe(size, best[size], replace=True)
-            _LOGGER.info("Model batch of %d: %.1f ms", size, best[size])
+        for size in sizes or calibration_sizes(self.max_batch):
+            times = [
+                await loop.run_in_executor(self._executor, self._time_batch, [sample] * size)
+                for _ in range(rounds + 1)
+            ]
+            self.costs.observe(size, min(times[1:]), replace=True)
+            _LOGGER.info("Model batch of %d: %.1f ms", size, min(times[1:]))
+            if size > 1 and not self.costs.pays(size):
+                break
 
     def start(self) -> None:
         if self._task is None:

@@ -92,17 +92,34 @@ def test_serving_refreshes_the_estimates() -> None:
 
 def test_an_old_estimate_is_measured_again_when_frames_are_waiting() -> None:
     clock = Clock()
-    costs = learned(cpu_like, refresh_s=60.0, clock=clock)
-    assert costs.plan(8) == 1
-    clock.now += 61
-    # Every size is stale now: the largest that the waiting frames fill is measured again.
+    costs = learned(gpu_like, refresh_s=60.0, clock=clock)
     assert costs.plan(8) == 8
-    costs.observe(8, cpu_like(8))
-    assert costs.plan(8) == 4
-    costs.observe(4, cpu_like(4))
+    clock.now += 61
+    # Every size is stale now: the largest one the waiting frames fill is measured first.
     assert costs.plan(3) == 2
+    costs.observe(2, gpu_like(2))
+    assert costs.plan(8) == 8
+    costs.observe(8, gpu_like(8))
+    assert costs.plan(8) == 4
+    costs.observe(4, gpu_like(4))
+    assert costs.plan(8) == 8  # all fresh again
+
+
+def test_sizes_that_did_not_pay_are_not_run_again() -> None:
+    """On a CPU only the size next to the best one (2) is measured again; batches of 4 and 8,
+    measured not to pay, would cost latency and memory for nothing."""
+    clock = Clock()
+    costs = learned(cpu_like, refresh_s=60.0, clock=clock)
+    clock.now += 61
+    assert costs.plan(8) == 2
     costs.observe(2, cpu_like(2))
-    assert costs.plan(8) == 1  # all fresh again: back to one by one
+    assert costs.plan(8) == 1
+
+
+def test_pays() -> None:
+    assert not learned(cpu_like).pays(2)
+    assert learned(gpu_like).pays(2)
+    assert not BatchCosts(4).pays(2)  # nothing known
 
 
 def test_the_classic_policy_fills_batches_and_still_learns() -> None:

@@ -31,7 +31,8 @@ async def test_start_up_times_each_batch_size_and_the_status_shows_it(
         status = await r.status()
         assert status.batching_policy == "latency"
         costs = {c.size: c for c in status.batch_costs}
-        assert sorted(costs) == [1, 2, 4]
+        # Sizes 1, 2, 4 in turn, stopping after the first that does not pay (on a CPU: 2).
+        assert sorted(costs) in ([1, 2], [1, 2, 4])
         assert all(c.forward_ms > 0 and c.samples >= 1 and c.batches == 0
                    for c in costs.values())
         workers = status.decode_workers

@@ -172,6 +172,7 @@ class CostModel:
         self.cost = cost
         self.now = 0.0
         self.batches: list[int] = []
+        self.calibration: list[int] = []
         self.lock = threading.Lock()
 
     def clock(self) -> float:
@@ -181,8 +182,8 @@ class CostModel:
     def __call__(self, items: list[int]) -> list[int]:
         with self.lock:
             self.now += self.cost(len(items)) / 1000.0
-        if items[0] >= 0:  # negative items: calibration samples
-            self.batches.append(len(items))
+        # Negative items: calibration samples.
+        (self.batches if items[0] >= 0 else self.calibration).append(len(items))
         return [i * 10 for i in items]
 
 
@@ -203,13 +204,21 @@ def latency_batcher(
     )
 
 
-async def test_calibration_times_every_size_and_status_shows_them() -> None:
-    model = CostModel(cpu_like)
+async def test_calibration_times_batch_sizes_up_to_the_first_that_does_not_pay() -> None:
+    model = CostModel(gpu_like)
     batcher = latency_batcher(model, 4)
     await batcher.calibrate(-1)
     rows = {c.size: c for c in batcher.costs.snapshot()}
     assert sorted(rows) == [1, 2, 4]
-    assert rows[4].forward_ms == pytest.approx(cpu_like(4))
+    assert rows[4].forward_ms == pytest.approx(gpu_like(4))
+    await batcher.close()
+    # On a CPU a batch of 2 does not pay, so 4 is never run (its activations would only raise
+    # the memory peak).
+    model = CostModel(cpu_like)
+    batcher = latency_batcher(model, 4)
+    await batcher.calibrate(-1)
+    assert sorted(c.size for c in batcher.costs.snapshot()) == [1, 2]
+    assert set(model.calibration) == {1, 2}
     await batcher.close()
 
 
