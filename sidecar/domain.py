@@ -10,6 +10,10 @@ from typing import Literal
 
 # "fast": JPEG draft decode + torch resize; "exact": bit-identical to RTDetrImageProcessorPil.
 PreprocessMode = Literal["fast", "exact"]
+# "latency": batch only when it pays on the device; "fill": always fill batches.
+BatchingPolicy = Literal["latency", "fill"]
+# torch.compile mode for the detector ("off": eager PyTorch).
+CompileMode = Literal["off", "default", "reduce-overhead"]
 
 
 class FrameErrorCode(enum.Enum):

@@ -1,10 +1,16 @@
-"""A Triton-style dynamic batcher: requests from all streams and cameras share model batches.
+"""A latency-aware dynamic batcher: requests from all streams and cameras share model batches
+when, and only when, a batch finishes the waiting requests sooner than running them one by one.
 
-A batch is dispatched when `max_batch` requests are waiting, or when the oldest waiting request
-has waited `max_delay_s`, whichever comes first. One batch runs at a time, in a dedicated worker
-thread, so the asyncio loop (health, status, reading streams) keeps answering while the model
-works. Requests are served first-in first-out, so results for one camera come back in the order
-they were submitted.
+The forward time of each batch size is learned on the running device (`batch_costs.py`: timed at
+`calibrate`, refreshed by every batch served). When the model is free, the next batch takes the
+size that clears the waiting requests soonest (at most `max_batch`). It waits for more requests
+(at most `max_delay_s` after the oldest arrived) only while a larger batch would cost less per
+request: on a GPU that fills batches, on a CPU it runs each request at once. Before anything is
+measured it behaves as a classic dynamic batcher (fill up to `max_batch` or the delay).
+
+One batch runs at a time, in a dedicated worker thread, so the asyncio loop (health, status,
+reading streams) keeps answering while the model works. Requests are served first-in first-out,
+so results for one camera come back in the order they were submitted.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from .batch_costs import BatchCosts, calibration_sizes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -61,12 +69,17 @@ class DynamicBatcher(Generic[In, Out]):
         max_delay_s: float,
         on_batch: Callable[[int, float], None] | None = None,
         thread_name: str = "secmon-model",
+        costs: BatchCosts | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be >= 1")
         self._run_batch = run_batch
         self.max_batch = max_batch
         self.max_delay_s = max(0.0, max_delay_s)
+        # Without a cost model of the caller's: the classic policy, times learned for the status.
+        self.costs = costs or BatchCosts(max_batch, adaptive=False)
+        self._clock = clock  # times forward passes (tests pass a controllable one)
         self._on_batch = on_batch
         self._queue: deque[_Pending[In, Out]] = deque()
         self._wakeup = asyncio.Event()
@@ -87,6 +100,24 @@ class DynamicBatcher(Generic[In, Out]):
     def in_model(self) -> int:
         """Requests in the batch the model is running now."""
         return self._running
+
+    async def calibrate(
+        self, sample: In, sizes: Sequence[int] | None = None, rounds: int = 2
+    ) -> None:
+        """Time batches of growing size (`sample` repeated) in the worker thread: per size one
+        run to warm the shape up, then the fastest of `rounds` runs. Stops at the first size that
+        does not pay (no cheaper per frame than one frame alone): larger ones would not either,
+        and their activations would only raise the memory peak. Call before serving."""
+        loop = asyncio.get_running_loop()
+        for size in sizes or calibration_sizes(self.max_batch):
+            times = [
+                await loop.run_in_executor(self._executor, self._time_batch, [sample] * size)
+                for _ in range(rounds + 1)
+            ]
+            self.costs.observe(size, min(times[1:]), replace=True)
+            _LOGGER.info("Model batch of %d: %.1f ms", size, min(times[1:]))
+            if size > 1 and not self.costs.pays(size):
+                break
 
     def start(self) -> None:
         if self._task is None:
@@ -144,6 +175,9 @@ class DynamicBatcher(Generic[In, Out]):
             finally:
                 self._running = 0
                 self._idle.set()
+            if not any(isinstance(o, BaseException) for o in outputs):
+                self.costs.observe(len(batch), batch_ms)
+            self.costs.served(len(batch))
             if self._on_batch is not None:
                 self._on_batch(len(batch), batch_ms)
             for pending, output in zip(batch, outputs, strict=True):
@@ -159,23 +193,29 @@ class DynamicBatcher(Generic[In, Out]):
             self._wakeup.clear()
             await self._wakeup.wait()
         deadline = self._queue[0].enqueued + self.max_delay_s
-        while len(self._queue) < self.max_batch and not self._flush:
+        while not self._flush and self.costs.worth_waiting(len(self._queue)):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             self._wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
+        size = self.costs.plan(len(self._queue))
         batch: list[_Pending[In, Out]] = []
-        while self._queue and len(batch) < self.max_batch:
+        while self._queue and len(batch) < size:
             pending = self._queue.popleft()
             if not pending.future.cancelled():
                 batch.append(pending)
         return batch
 
+    def _time_batch(self, items: list[In]) -> float:
+        t0 = self._clock()
+        _check_count(list(self._run_batch(items)), items)
+        return (self._clock() - t0) * 1000.0
+
     def _run(self, items: list[In]) -> tuple[list[Out | BaseException], float]:
         """Worker thread: the whole batch, or each item alone if the batch fails."""
-        t0 = time.perf_counter()
+        t0 = self._clock()
         try:
             outputs: list[Out | BaseException] = list(self._run_batch(items))
             _check_count(outputs, items)
@@ -192,7 +232,7 @@ class DynamicBatcher(Generic[In, Out]):
                         outputs.append(item_err)
                     else:
                         outputs.append(output)
-        return outputs, (time.perf_counter() - t0) * 1000.0
+        return outputs, (self._clock() - t0) * 1000.0
 
 
 def _check_count(outputs: Sequence[object], items: Sequence[object]) -> None:

@@ -1,6 +1,12 @@
 """The detection path: frame request -> checks -> decode + resize (worker pool) -> dynamic batcher
 -> model -> FrameOutcome. Owns readiness, idempotency, draining and the statistics; keeps the order
-that `ordering.py` describes."""
+that `ordering.py` describes.
+
+Memory is bounded by stage: the decode pool has a worker per two cores (the model needs the
+others), and at most `max_decoded` frames are being decoded or wait decoded for the model; the
+frames behind them wait as the encoded bytes they arrived as. Frames take those places in
+arrival order, so a frame holding one never waits for a frame without one.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from ..domain import (
     FrameRequest,
     PreprocessMode,
 )
+from .batch_costs import BatchCosts
 from .frames import FrameLimits, check_size, validate_ids
 from .model_batcher import BatcherClosedError, DynamicBatcher
 from .models.base import Detector
@@ -51,6 +58,8 @@ class DetectionPipeline:
         preprocess_mode: PreprocessMode = "fast",
         result_cache_size: int = 4096,
         decode_workers: int | None = None,
+        max_decoded: int | None = None,
+        adaptive_batching: bool = True,
         stats: DetectionStats | None = None,
     ) -> None:
         self.detector = detector
@@ -64,9 +73,17 @@ class DetectionPipeline:
             max_batch=max_batch,
             max_delay_s=max_delay_s,
             on_batch=self.stats.batch_done,
+            costs=BatchCosts(max_batch, adaptive=adaptive_batching),
         )
-        workers = decode_workers or min(4, os.cpu_count() or 1)
-        self._decode_pool = ThreadPoolExecutor(workers, thread_name_prefix="secmon-decode")
+        self.decode_workers = decode_workers or default_decode_workers()
+        self._decode_pool = ThreadPoolExecutor(
+            self.decode_workers, thread_name_prefix="secmon-decode"
+        )
+        # Decoding or decoded, not yet through the model: two batches' worth and the decoders.
+        self.max_decoded = max_decoded or 2 * max_batch + self.decode_workers
+        self._decoded_slots = asyncio.Semaphore(self.max_decoded)
+        self.decoded_in_use = 0  # decoding, or decoded and waiting for / in the model
+        self._admission_order: ArrivalOrder[str] = ArrivalOrder()  # one line: decode admission
         self._cache = ResultCache(result_cache_size)
         self._inflight: set[asyncio.Future[FrameOutcome]] = set()
         self._model_order: ArrivalOrder[str] = ArrivalOrder()  # one line: the model
@@ -76,9 +93,12 @@ class DetectionPipeline:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
-        """Load and warm up the model off the event loop, then accept work."""
+        """Load and warm up the model off the event loop, time its batch sizes (when batching is
+        latency-aware), then accept work."""
         await asyncio.to_thread(self.detector.load)
         await asyncio.to_thread(self.detector.warmup)
+        if self._batcher.costs.adaptive and self._batcher.max_batch > 1:
+            await self._batcher.calibrate(self.detector.blank_frame())
         self._batcher.start()
         self.ready.set()
 
@@ -110,6 +130,17 @@ class DetectionPipeline:
         """Frames accepted but not yet through the model."""
         return self._before_model
 
+    @property
+    def batch_costs(self) -> BatchCosts:
+        return self._batcher.costs
+
+    @property
+    def frames_in_flight_wanted(self) -> int:
+        """How many frames all clients together should keep in flight: enough for one batch in
+        the model and the next one decoded and waiting (plus one per decoder), no more - frames
+        beyond that only wait, which adds latency and memory but no throughput."""
+        return 2 * self._batcher.costs.best_size() + self.decode_workers
+
     # -- work --------------------------------------------------------------------------------
     def submit_stream_frame(
         self, request: FrameRequest, hook: FrameHook | None = None
@@ -126,7 +157,7 @@ class DetectionPipeline:
             lambda: self._stream_frame(
                 request,
                 hook,
-                self._model_order.take(_MODEL),
+                self._take_model_turn(),
                 self._hook_order.take(request.camera_id),
             ),
         )
@@ -137,9 +168,15 @@ class DetectionPipeline:
 
     async def detect(self, request: FrameRequest) -> FrameOutcome:
         """One frame through the model (no idempotency, no hook): Analyze."""
-        return await self._detect_owned(request, self._model_order.take(_MODEL))
+        return await self._detect_owned(request, self._take_model_turn())
 
-    async def _detect_owned(self, request: FrameRequest, model_turn: Turn) -> FrameOutcome:
+    def _take_model_turn(self) -> tuple[Turn, Turn]:
+        """A place in line for a decode slot and one for the model, in arrival order."""
+        return self._admission_order.take(_MODEL), self._model_order.take(_MODEL)
+
+    async def _detect_owned(
+        self, request: FrameRequest, model_turn: tuple[Turn, Turn]
+    ) -> FrameOutcome:
         started = time.monotonic()
         self.stats.frame_received()
         task = asyncio.ensure_future(self._detect(request, started, model_turn))
@@ -149,7 +186,11 @@ class DetectionPipeline:
         return await asyncio.shield(task)
 
     async def _stream_frame(
-        self, request: FrameRequest, hook: FrameHook | None, model_turn: Turn, hook_turn: Turn
+        self,
+        request: FrameRequest,
+        hook: FrameHook | None,
+        model_turn: tuple[Turn, Turn],
+        hook_turn: Turn,
     ) -> FrameOutcome:
         try:
             outcome = await self._detect_owned(request, model_turn)
@@ -174,14 +215,23 @@ class DetectionPipeline:
         finally:
             hook_turn.end()
 
-    async def _detect(self, request: FrameRequest, started: float, turn: Turn) -> FrameOutcome:
+    async def _detect(
+        self, request: FrameRequest, started: float, turns: tuple[Turn, Turn]
+    ) -> FrameOutcome:
+        admission, turn = turns
         self._before_model += 1
         in_queue = True
+        slot = False
         try:
             self._check_accepting()
             check_size(request.image, self.limits)
             threshold = self.default_threshold if request.threshold is None else request.threshold
             await self.ready.wait()
+            await admission.wait()
+            await self._decoded_slots.acquire()
+            slot = True
+            self.decoded_in_use += 1
+            admission.end()
             loop = asyncio.get_running_loop()
             prepared = await loop.run_in_executor(
                 self._decode_pool, prepare_frame, request.image, self.limits,
@@ -205,6 +255,10 @@ class DetectionPipeline:
         finally:
             if in_queue:
                 self._before_model -= 1
+            if slot:
+                self.decoded_in_use -= 1
+                self._decoded_slots.release()
+            admission.end()
             turn.end()
         total_ms = (time.monotonic() - started) * 1000.0
         self.stats.frame_processed(total_ms)
@@ -240,6 +294,15 @@ class DetectionPipeline:
             total_ms=(time.monotonic() - started) * 1000.0,
             captured_at=request.captured_at,
         )
+
+
+def default_decode_workers() -> int:
+    """A decoder per two usable cores (1 to 8): the model's own threads need the rest."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores // 2))
 
 
 def _done(outcome: FrameOutcome) -> asyncio.Future[FrameOutcome]:

@@ -163,14 +163,16 @@ class Hello(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., client_version: _Optional[str] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class HelloReply(_message.Message):
-    __slots__ = ("server_version", "status", "config_warnings")
+    __slots__ = ("server_version", "status", "max_frames_in_flight", "config_warnings")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     CONFIG_WARNINGS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     status: SidecarStatus
+    max_frames_in_flight: int
     config_warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, server_version: _Optional[str] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ..., config_warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, server_version: _Optional[str] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ..., max_frames_in_flight: _Optional[int] = ..., config_warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ConfigReply(_message.Message):
     __slots__ = ("config_warnings",)
@@ -323,7 +325,7 @@ class GpuStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., utilization_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class SidecarStatus(_message.Message):
-    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency", "storage_error", "storage_errors", "damaged_state_file", "max_frame_bytes", "max_pixels")
+    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency", "storage_error", "storage_errors", "damaged_state_file", "max_frame_bytes", "max_pixels", "max_frames_in_flight", "batch_costs", "batching_policy", "decode_workers", "max_decoded_frames", "rss_bytes", "peak_rss_bytes", "compile_mode")
     class ErrorsByCodeEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -362,6 +364,14 @@ class SidecarStatus(_message.Message):
     DAMAGED_STATE_FILE_FIELD_NUMBER: _ClassVar[int]
     MAX_FRAME_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_PIXELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    BATCH_COSTS_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_POLICY_FIELD_NUMBER: _ClassVar[int]
+    DECODE_WORKERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DECODED_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    COMPILE_MODE_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     ready: bool
     detector_model: str
@@ -393,4 +403,24 @@ class SidecarStatus(_message.Message):
     damaged_state_file: str
     max_frame_bytes: int
     max_pixels: int
-    def __init__(self, server_version: _Optional[str] = ..., ready: _Optional[bool] = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., storage_error: _Optional[str] = ..., storage_errors: _Optional[int] = ..., damaged_state_file: _Optional[str] = ..., max_frame_bytes: _Optional[int] = ..., max_pixels: _Optional[int] = ...) -> None: ...
+    max_frames_in_flight: int
+    batch_costs: _containers.RepeatedCompositeFieldContainer[BatchSizeCost]
+    batching_policy: str
+    decode_workers: int
+    max_decoded_frames: int
+    rss_bytes: int
+    peak_rss_bytes: int
+    compile_mode: str
+    def __init__(self, server_version: _Optional[str] = ..., ready: _Optional[bool] = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., storage_error: _Optional[str] = ..., storage_errors: _Optional[int] = ..., damaged_state_file: _Optional[str] = ..., max_frame_bytes: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_frames_in_flight: _Optional[int] = ..., batch_costs: _Optional[_Iterable[_Union[BatchSizeCost, _Mapping]]] = ..., batching_policy: _Optional[str] = ..., decode_workers: _Optional[int] = ..., max_decoded_frames: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., compile_mode: _Optional[str] = ...) -> None: ...
+
+class BatchSizeCost(_message.Message):
+    __slots__ = ("size", "forward_ms", "samples", "batches")
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_MS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
+    size: int
+    forward_ms: float
+    samples: int
+    batches: int
+    def __init__(self, size: _Optional[int] = ..., forward_ms: _Optional[float] = ..., samples: _Optional[int] = ..., batches: _Optional[int] = ...) -> None: ...

@@ -30,6 +30,7 @@ from ..proto import secmon_pb2, secmon_pb2_grpc
 from .auth import BearerTokenInterceptor
 from .config import Settings, configure_logging, parse_settings
 from .gpu import GpuMonitor
+from .memory import tune_allocator
 from .observer import NoObserver, ObserverFactory
 from .servicer import SidecarServicer
 from .sessions import SessionRegistry
@@ -52,7 +53,10 @@ class SidecarServer:
         observer_factory: ObserverFactory | None = None,
     ) -> None:
         self.settings = settings
-        self.detector = detector or RTDetrV2Detector(settings.detector, settings.device)
+        self.detector = detector or RTDetrV2Detector(
+            settings.detector, settings.device, compile_mode=settings.compile,
+            max_batch=settings.max_batch,
+        )
         self.sessions = SessionRegistry(settings.max_inflight_per_stream)
         self.observer = (
             observer_factory(settings, self.sessions) if observer_factory else NoObserver()
@@ -65,6 +69,8 @@ class SidecarServer:
             max_delay_s=settings.max_delay_ms / 1000.0,
             preprocess_mode=settings.preprocess,
             result_cache_size=settings.result_cache_size,
+            decode_workers=settings.decode_workers or None,
+            adaptive_batching=settings.batching_policy == "latency",
         )
         self.health = health.aio.HealthServicer()
         self.gpus = GpuMonitor()
@@ -206,6 +212,8 @@ def main(
 ) -> int:
     settings = parse_settings(argv)
     configure_logging(settings.log_level)
+    if settings.tune_malloc:
+        tune_allocator()
     try:
         return asyncio.run(serve(settings, observer_factory=observer_factory))
     except KeyboardInterrupt:

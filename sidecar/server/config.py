@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..domain import PreprocessMode
+from ..domain import BatchingPolicy, CompileMode, PreprocessMode
 from ..events.batching import BatchingRules
 from .client_config import IDLE_S_LIMITS, WINDOW_S_LIMITS
 
@@ -29,6 +29,16 @@ class Settings:
     threshold: float = 0.5
     max_batch: int = 4
     max_delay_ms: float = 10.0
+    # "latency": batch only when it finishes the waiting frames sooner (learned per device);
+    # "fill": always fill up to max_batch or the delay (the classic dynamic batcher).
+    batching_policy: BatchingPolicy = "latency"
+    # Frame decoders; 0 = one per two cores.
+    decode_workers: int = 0
+    # torch.compile the detector for fixed batch shapes: "off", "default", "reduce-overhead"
+    # (CUDA graphs on CUDA).
+    compile: CompileMode = "off"
+    # Fixed mmap threshold and few malloc arenas (see server/memory.py); measured slower on CPU.
+    tune_malloc: bool = False
     token: str | None = None
     max_frame_bytes: int = 32 * MIB
     max_pixels: int = 64_000_000
@@ -119,6 +129,23 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     add("--max-delay-ms", type=_non_negative_float,
         default=_env(env, "MAX_DELAY_MS", str(d.max_delay_ms)),
         help="longest a frame waits for a batch to fill (SECMON_MAX_DELAY_MS)")
+    add("--batching", choices=("latency", "fill"),
+        default=_env(env, "BATCHING", d.batching_policy),
+        help="latency: batch frames only when the batch finishes them sooner than one by one "
+        "(forward times learned on this device); fill: always fill up to --max-batch or "
+        "--max-delay-ms (SECMON_BATCHING)")
+    add("--decode-workers", type=int, default=_env(env, "DECODE_WORKERS", str(d.decode_workers)),
+        help="threads decoding frames; 0 = one per two cores (SECMON_DECODE_WORKERS)")
+    add("--compile", choices=("off", "default", "reduce-overhead"),
+        default=_env(env, "COMPILE", d.compile),
+        help="torch.compile the detector for fixed batch shapes (1, 2, 4, ... up to "
+        "--max-batch; batches are padded up); reduce-overhead uses CUDA graphs on CUDA. "
+        "Compiles at start-up (SECMON_COMPILE)")
+    add("--tune-malloc", action=argparse.BooleanOptionalAction,
+        default=_env(env, "TUNE_MALLOC", "0").lower() in ("1", "true", "yes", "on"),
+        help="map and unmap every block of 1 MiB or more and cap malloc arenas at 2; off by "
+        "default: on 2 CPU cores it doubled the forward time and did not lower peak memory "
+        "(SECMON_TUNE_MALLOC)")
     add("--token", default=env.get("SECMON_TOKEN") or None,
         help="require 'authorization: Bearer <token>' on every RPC except health and reflection "
         "(SECMON_TOKEN)")
@@ -198,6 +225,10 @@ def settings_from_namespace(ns: argparse.Namespace) -> Settings:
         threshold=float(ns.threshold),
         max_batch=int(ns.max_batch),
         max_delay_ms=float(ns.max_delay_ms),
+        batching_policy=ns.batching,
+        decode_workers=max(0, int(ns.decode_workers)),
+        compile=ns.compile,
+        tune_malloc=bool(ns.tune_malloc),
         token=ns.token or None,
         max_frame_bytes=int(ns.max_frame_bytes),
         max_pixels=int(ns.max_pixels),
@@ -234,6 +265,12 @@ def parse_settings(
     ns = parser.parse_args(argv)
     if ns.device not in ("auto", "cpu", "cuda"):  # argparse does not check env-provided defaults
         parser.error(f"--device/SECMON_DEVICE must be auto, cpu or cuda, got {ns.device!r}")
+    if ns.batching not in ("latency", "fill"):
+        parser.error(f"--batching/SECMON_BATCHING must be latency or fill, got {ns.batching!r}")
+    if ns.compile not in ("off", "default", "reduce-overhead"):
+        parser.error(
+            f"--compile/SECMON_COMPILE must be off, default or reduce-overhead, got {ns.compile!r}"
+        )
     if ns.preprocess not in ("fast", "exact"):
         parser.error(f"--preprocess/SECMON_PREPROCESS must be fast or exact, got {ns.preprocess!r}")
     if float(ns.batch_idle_s) > float(ns.batch_window_s):

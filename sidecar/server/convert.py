@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .. import __version__
+from ..detection.batch_costs import SizeCost
 from ..detection.stats import LatencySummary, StatsSnapshot
 from ..domain import Detection, FrameOutcome, FrameRequest, Verdict
 from ..proto import secmon_pb2 as pb
@@ -134,6 +135,34 @@ def sidecar_status(
         max_frame_bytes=max_frame_bytes,
         max_pixels=max_pixels,
     )
+
+
+def add_capacity(
+    status: pb.SidecarStatus,
+    *,
+    max_frames_in_flight: int,
+    batch_costs: list[SizeCost],
+    batching_policy: str,
+    decode_workers: int,
+    max_decoded_frames: int,
+    rss_bytes: int,
+    peak_rss_bytes: int,
+    compile_mode: str,
+) -> None:
+    """The batching, capacity and memory part of the status."""
+    status.max_frames_in_flight = max_frames_in_flight
+    status.batch_costs.extend(
+        pb.BatchSizeCost(
+            size=c.size, forward_ms=c.forward_ms, samples=c.samples, batches=c.batches
+        )
+        for c in batch_costs
+    )
+    status.batching_policy = batching_policy
+    status.decode_workers = decode_workers
+    status.max_decoded_frames = max_decoded_frames
+    status.rss_bytes = rss_bytes
+    status.peak_rss_bytes = peak_rss_bytes
+    status.compile_mode = compile_mode
 
 
 _LEVELS = {

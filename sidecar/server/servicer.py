@@ -16,6 +16,7 @@ from ..proto import secmon_pb2_grpc
 from . import convert
 from .client_config import MAX_CLIENT_ID_CHARS, resolve_client_id, resolve_threshold
 from .gpu import GpuMonitor
+from .memory import read_memory
 from .observer import NoObserver, StreamObserver
 from .sessions import SessionRegistry, StreamSession
 
@@ -92,12 +93,14 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             session.client_version = hello.client_version[:MAX_CLIENT_ID_CHARS]
             if hello.HasField("config"):
                 warnings += await self._apply_config(session, hello.config)
+            status = await self._status()
             session.send(
                 pb.ServerMessage(
                     hello=pb.HelloReply(
                         server_version=__version__,
-                        status=await self._status(),
+                        status=status,
                         config_warnings=warnings,
+                        max_frames_in_flight=status.max_frames_in_flight,
                     )
                 )
             )
@@ -177,6 +180,19 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             gpus=await asyncio.to_thread(self._gpus.read),
             max_frame_bytes=pipeline.limits.max_frame_bytes,
             max_pixels=pipeline.limits.max_pixels,
+        )
+        memory = read_memory()
+        costs = pipeline.batch_costs
+        convert.add_capacity(
+            status,
+            max_frames_in_flight=pipeline.frames_in_flight_wanted if ready else 0,
+            batch_costs=costs.snapshot(),
+            batching_policy="latency" if costs.adaptive else "fill",
+            decode_workers=pipeline.decode_workers,
+            max_decoded_frames=pipeline.max_decoded,
+            rss_bytes=memory.rss_bytes,
+            peak_rss_bytes=memory.peak_rss_bytes,
+            compile_mode=detector.compile_mode,
         )
         try:
             self._observer.fill_status(status)

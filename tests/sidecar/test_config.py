@@ -127,3 +127,15 @@ def test_batch_limits_from_flags() -> None:
     assert s.batching.max_frames == 50 and s.state_max_mib == 64
     with pytest.raises(SystemExit):
         parse_settings([], env={"SECMON_BATCH_WINDOW_S": "nan"})
+
+
+def test_batching_decoding_and_compile_settings() -> None:
+    d = parse_settings([], env={})
+    assert (d.batching_policy, d.decode_workers, d.compile) == ("latency", 0, "off")
+    s = parse_settings(["--batching", "fill", "--decode-workers", "3"],
+                       env={"SECMON_COMPILE": "reduce-overhead"})
+    assert (s.batching_policy, s.decode_workers, s.compile) == ("fill", 3, "reduce-overhead")
+    with pytest.raises(SystemExit):
+        parse_settings([], env={"SECMON_BATCHING": "sometimes"})
+    with pytest.raises(SystemExit):
+        parse_settings([], env={"SECMON_COMPILE": "max"})

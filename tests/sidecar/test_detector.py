@@ -23,6 +23,7 @@ from sidecar.detection.models.rtdetr_v2 import (
     postprocess,
 )
 from sidecar.detection.preprocess import PreparedFrame, prepare_frame
+from sidecar.domain import Detection
 
 HUB_ID = "PekingU/rtdetr_v2_r18vd"
 
@@ -101,6 +102,9 @@ def test_random_models_are_deterministic_and_sized_like_the_real_ones() -> None:
     assert 19.5e6 < params < 21e6  # rtdetr_v2_r18vd has 20.2 M
     assert r18.config.num_queries == 300
     assert r18.config.id2label[0] == "person"
+    r50 = build_random_model("r50")
+    params = sum(p.numel() for p in r50.parameters())
+    assert 40e6 < params < 46e6  # rtdetr_v2_r50vd has 42-43 M
 
 
 def test_random_spec_loads_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
@@ -137,6 +141,38 @@ def test_batch_equals_one_by_one(tiny_detector: RTDetrV2Detector) -> None:
         assert [d.label_id for d in together] == [d.label_id for d in alone]
         assert np.allclose([d.confidence for d in together], [d.confidence for d in alone],
                            atol=1e-5)
+
+
+def test_compiled_fixed_shapes_give_the_same_detections(
+    tiny_model_dir: Path, tiny_detector: RTDetrV2Detector
+) -> None:
+    """--compile: a batch padded up to a fixed shape (3 frames -> the shape of 4) and run through
+    torch.compile gives the detections of the plain model. torch.compile runs with its "eager"
+    backend here, on one shape (dynamo's graph capture and the padding are real; capturing takes
+    about a minute per shape on 2 busy cores, and inductor's code generation much longer); on
+    CUDA the benchmark measures inductor with CUDA graphs."""
+    compiled = RTDetrV2Detector(
+        str(tiny_model_dir), "cpu", compile_mode="default", max_batch=4, compile_backend="eager"
+    )
+    compiled.load()  # no warm-up: it would capture every shape
+    assert compiled.compile_mode == "default"
+    limits = FrameLimits(10**8, 10**8)
+    frames = [
+        prepare_frame(jpeg(w, h, seed=w), limits, tiny_detector.preprocess, 0.03)
+        for w, h in [(320, 240), (640, 480), (200, 300)]
+    ]
+    expected = tiny_detector.infer(frames)
+    got = compiled.infer(frames)
+    assert len(got) == len(frames)
+    for want, have in zip(expected, got, strict=True):
+        assert want, "the test needs detections to compare"
+        assert [d.label_id for d in have] == [d.label_id for d in want]
+        assert np.allclose([d.confidence for d in have], [d.confidence for d in want], atol=1e-5)
+        assert np.allclose([vars_box(d) for d in have], [vars_box(d) for d in want], atol=1e-2)
+
+
+def vars_box(d: Detection) -> tuple[float, float, float, float]:
+    return d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max
 
 
 def test_boxes_are_clipped_to_the_image(tiny_detector: RTDetrV2Detector) -> None:

@@ -41,6 +41,7 @@ class GatedDetector(Detector):
         self.infer_gate.set()
         self.batches: list[int] = []
         self.widths: list[int] = []  # of every frame, in the order the model got them
+        self._blank = inner.blank_frame()
 
     model_name = property(lambda self: self.inner.model_name)
     device_name = property(lambda self: self.inner.device_name)
@@ -57,7 +58,12 @@ class GatedDetector(Detector):
     def warmup(self) -> None:
         self.inner.warmup()
 
+    def blank_frame(self) -> PreparedFrame:
+        return self._blank
+
     def infer(self, batch: Sequence[PreparedFrame]) -> list[list[Detection]]:
+        if any(f is self._blank for f in batch):  # start-up timing, not served frames
+            return self.inner.infer(batch)
         self.infer_gate.wait(60)
         self.batches.append(len(batch))
         self.widths.extend(f.width for f in batch)

@@ -1,15 +1,17 @@
-"""GetStatus figures: latency summaries, counters, and NVML with and without a GPU."""
+"""GetStatus figures: latency summaries, counters, NVML with and without a GPU, process memory."""
 
 from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sidecar.detection.stats import DetectionStats, LatencyWindow
 from sidecar.server.gpu import GpuInfo, GpuMonitor
+from sidecar.server.memory import MemoryUsage, read_memory, tune_allocator
 
 
 def test_latency_window() -> None:
@@ -117,3 +119,13 @@ def test_nvml_readings(monkeypatch: pytest.MonkeyPatch) -> None:
     ]
     monitor.close()
     assert fake.shutdowns == 1
+
+
+def test_process_memory_is_read_and_the_allocator_tuned(tmp_path: Path) -> None:
+    usage = read_memory()
+    assert 0 < usage.rss_bytes <= usage.peak_rss_bytes
+    status = tmp_path / "status"
+    status.write_text("Name:\tpython\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n")
+    assert read_memory(status) == MemoryUsage(rss_bytes=1024 * 1024, peak_rss_bytes=2048 * 1024)
+    assert read_memory(tmp_path / "missing") == MemoryUsage()
+    assert tune_allocator() is True  # glibc here

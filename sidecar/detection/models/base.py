@@ -5,6 +5,8 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 
+import numpy as np
+
 from ...domain import Detection, StartupError
 from ..preprocess import PreparedFrame, PreprocessSpec
 
@@ -30,6 +32,11 @@ class Detector(abc.ABC):
     def dtype_name(self) -> str: ...
 
     @property
+    def compile_mode(self) -> str:
+        """torch.compile mode in use ("off": not compiled)."""
+        return "off"
+
+    @property
     @abc.abstractmethod
     def preprocess(self) -> PreprocessSpec:
         """The model's input size and pixel normalisation (valid after `load`)."""
@@ -43,3 +50,9 @@ class Detector(abc.ABC):
     @abc.abstractmethod
     def infer(self, batch: Sequence[PreparedFrame]) -> list[list[Detection]]:
         """Detections per frame, in order; boxes in each frame's original pixels, clipped."""
+
+    def blank_frame(self) -> PreparedFrame:
+        """A black frame at the model's input size (warm-up and timing; detects nothing)."""
+        spec = self.preprocess
+        pixels = np.zeros((spec.height, spec.width, 3), dtype=np.uint8)
+        return PreparedFrame(pixels, spec.width, spec.height, 1.0)

@@ -21,7 +21,8 @@ import torch
 from transformers import RTDetrResNetConfig, RTDetrV2Config, RTDetrV2ForObjectDetection
 from transformers.utils.hub import cached_file
 
-from ...domain import Box, Detection
+from ...domain import Box, CompileMode, Detection
+from ..batch_costs import calibration_sizes
 from ..preprocess import PREPROCESSOR_CONFIG, PreparedFrame, PreprocessSpec, build_batch
 from .base import Detector, DetectorLoadError
 from .coco_labels import COCO_LABELS
@@ -29,7 +30,7 @@ from .coco_labels import COCO_LABELS
 _LOGGER = logging.getLogger(__name__)
 
 RANDOM_PREFIX = "random:"
-RANDOM_SIZES = ("tiny", "r18")
+RANDOM_SIZES = ("tiny", "r18", "r50")
 
 
 class SpecKind(enum.Enum):
@@ -75,8 +76,9 @@ def parse_model_spec(spec: str) -> ModelSpec:
 
 
 def random_model_config(size: str) -> Any:
-    """RTDetrV2Config of a random-weight model: 'r18' has the shapes of rtdetr_v2_r18vd
-    (20.2 M parameters), 'tiny' is ~1 M parameters for tests."""
+    """RTDetrV2Config of a random-weight model: 'r18' and 'r50' have the shapes of
+    rtdetr_v2_r18vd (20.2 M parameters) and rtdetr_v2_r50vd, 'tiny' is ~1 M parameters for
+    tests."""
     labels: dict[str, Any] = {
         "id2label": dict(enumerate(COCO_LABELS)),
         "label2id": {name: i for i, name in enumerate(COCO_LABELS)},
@@ -89,6 +91,15 @@ def random_model_config(size: str) -> Any:
         return RTDetrV2Config(
             backbone_config=backbone, encoder_in_channels=[128, 256, 512], decoder_layers=3,
             hidden_expansion=0.5, num_queries=300, **labels,
+        )
+    if size == "r50":
+        backbone = RTDetrResNetConfig(
+            depths=[3, 4, 6, 3], hidden_sizes=[256, 512, 1024, 2048], embedding_size=64,
+            **{**stages, "layer_type": "bottleneck"},
+        )
+        return RTDetrV2Config(
+            backbone_config=backbone, encoder_in_channels=[512, 1024, 2048], decoder_layers=6,
+            hidden_expansion=1.0, num_queries=300, **labels,
         )
     if size == "tiny":
         backbone = RTDetrResNetConfig(
@@ -147,9 +158,27 @@ def _hub_help(spec: str) -> str:
 
 
 class RTDetrV2Detector(Detector):
-    def __init__(self, spec: str, device: str = "auto") -> None:
+    """`compile_mode` other than "off" runs the model through torch.compile with fixed batch
+    shapes: 1, 2, 4, ... up to `max_batch`, each batch padded up to the next of them with black
+    frames (whose outputs are dropped), so there is one graph per shape (with "reduce-overhead",
+    a CUDA graph on CUDA). All shapes are compiled at warm-up. `compile_backend` replaces
+    inductor (tests use "eager" to exercise the path without a compiler)."""
+
+    def __init__(
+        self,
+        spec: str,
+        device: str = "auto",
+        *,
+        compile_mode: CompileMode = "off",
+        max_batch: int = 4,
+        compile_backend: str | None = None,
+    ) -> None:
         self._spec_text = spec
         self._requested_device = device
+        self._compile_mode: CompileMode = compile_mode
+        self._compile_backend = compile_backend
+        self._shapes = calibration_sizes(max_batch) if compile_mode != "off" else []
+        self._forward: Any = None
         self._model: Any = None
         self._device = torch.device("cpu")
         self._dtype = torch.float32
@@ -173,6 +202,10 @@ class RTDetrV2Detector(Detector):
     def preprocess(self) -> PreprocessSpec:
         return self._preprocess
 
+    @property
+    def compile_mode(self) -> str:
+        return self._compile_mode
+
     def load(self) -> None:
         if self._model is not None:
             return
@@ -193,6 +226,9 @@ class RTDetrV2Detector(Detector):
             model = model.to(self._device, dtype=self._dtype)
         model.eval()
         self._model = model
+        self._forward = model
+        if self._compile_mode != "off":
+            self._forward = self._compiled(model)
         id2label = getattr(model.config, "id2label", None) or {}
         self._labels = {int(k): str(v) for k, v in id2label.items()}
         _LOGGER.info(
@@ -203,10 +239,10 @@ class RTDetrV2Detector(Detector):
         )
 
     def warmup(self) -> None:
-        spec = self._preprocess
-        blank = np.zeros((spec.height, spec.width, 3), dtype=np.uint8)
+        blank = self.blank_frame()
         t0 = time.perf_counter()
-        self.infer([PreparedFrame(blank, spec.width, spec.height, 1.0)])
+        for size in self._shapes or [1]:  # compiling: every fixed shape once
+            self.infer([blank] * size)
         _LOGGER.info("Detector warm-up took %.2f s", time.perf_counter() - t0)
 
     def infer(self, batch: Sequence[PreparedFrame]) -> list[list[Detection]]:
@@ -214,14 +250,31 @@ class RTDetrV2Detector(Detector):
             raise RuntimeError("the detector is not loaded")
         if not batch:
             return []
-        pixels = build_batch(
-            [f.pixels for f in batch], self._preprocess, device=self._device, dtype=self._dtype
-        )
+        arrays = [f.pixels for f in batch]
+        forward = self._model
+        shape = next((s for s in self._shapes if s >= len(batch)), None)
+        if shape is not None:
+            forward = self._forward
+            arrays += [np.zeros_like(arrays[0])] * (shape - len(batch))
+        pixels = build_batch(arrays, self._preprocess, device=self._device, dtype=self._dtype)
         with torch.inference_mode():
-            outputs = self._model(pixel_values=pixels)
-        return postprocess(
-            outputs.logits, outputs.pred_boxes, batch, self._labels
-        )
+            if shape is not None and self._compile_mode == "reduce-overhead":
+                torch.compiler.cudagraph_mark_step_begin()  # type: ignore[no-untyped-call]
+            outputs = forward(pixel_values=pixels)
+        n = len(batch)
+        return postprocess(outputs.logits[:n], outputs.pred_boxes[:n], batch, self._labels)
+
+    def _compiled(self, model: Any) -> Any:
+        if self._compile_backend is not None:
+            return torch.compile(model, backend=self._compile_backend, dynamic=False)
+        mode = None if self._compile_mode == "default" else self._compile_mode
+        if mode == "reduce-overhead" and self._device.type != "cuda":
+            _LOGGER.warning("--compile reduce-overhead uses CUDA graphs; on %s it compiles "
+                            "without them", self._device)
+            mode = None
+        _LOGGER.info("Compiling the detector (torch.compile, mode %s) for batch shapes %s",
+                     mode or "default", self._shapes)
+        return torch.compile(model, mode=mode, dynamic=False)
 
     # -- loading -----------------------------------------------------------------------------
     def _load_pretrained(self, spec: ModelSpec) -> tuple[Any, PreprocessSpec]:
