@@ -152,6 +152,13 @@ class ModelZoo:
         with self._cond:
             return self._resolve_budget()
 
+    def set_budget(self, budget_bytes: int) -> None:
+        """A new budget (e.g. measured again after another model was loaded); models in use
+        keep running, new admissions follow it."""
+        with self._cond:
+            self._budget = max(0, budget_bytes)
+            self._cond.notify_all()
+
     def _resolve_budget(self) -> int:
         if self._budget is None:
             free = self.meter.free()
@@ -242,7 +249,7 @@ class ModelZoo:
             entry.ooms += 1
             # Its working set was larger than measured: count twice as much from now on.
             entry.peak_bytes = max(entry.peak_bytes * 2, 16 * MIB)
-            self._evict_idle(lambda e: True)
+            self._evict_idle(lambda e: e is not entry)
         self.meter.empty_cache()
         _LOGGER.warning("Out of memory running %s: cache emptied, idle models evicted", name)
 
@@ -334,6 +341,13 @@ class ModelZoo:
                 _loaded, weights = self.meter.measure_load(entry.model.load, tensor_bytes)
                 _none, peak = self.meter.measure_peak(entry.model.warmup)
                 load_ms = (time.perf_counter() - t0) * 1000
+        except torch.OutOfMemoryError:  # not the model's fault: `run` frees memory and retries
+            with contextlib.suppress(Exception):
+                entry.model.unload()
+            with self._cond:
+                entry.loading = False
+                self._cond.notify_all()
+            raise
         except Exception as err:
             with contextlib.suppress(Exception):
                 entry.model.unload()
@@ -347,7 +361,8 @@ class ModelZoo:
         with self._cond:
             entry.loading = False
             entry.load_ms = load_ms
-            entry.weights_bytes = max(weights, 1)
+            # The largest figures measured so far: a reload reusing freed memory reads smaller.
+            entry.weights_bytes = max(weights, entry.weights_bytes, 1)
             entry.peak_bytes = max(peak, entry.peak_bytes)
             self._running_peaks[lease_id] = entry.peak_bytes
             budget = self._resolve_budget()
@@ -361,6 +376,7 @@ class ModelZoo:
                 self._note_high_water()
             else:  # measured larger than estimated, and no room: give it back at once
                 entry.loaded = False
+                self._running_peaks.pop(lease_id, None)
                 entry.model.unload()
             self._cond.notify_all()
         if not fits:
