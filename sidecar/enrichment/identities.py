@@ -83,7 +83,9 @@ class IdentityStore:
             if known is not None:
                 identity = int(known[0])
             else:
-                identity = self._best_match(db, kind, vector, at) or self._new_identity(db, kind, at)
+                identity = self._best_match(db, kind, vector, at) or self._new_identity(
+                    db, kind, at
+                )
                 db.execute(
                     "INSERT INTO sightings (sighting_key, identity_id, kind, camera_id, "
                     "camera_name, batch_id, seen_at, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -56,9 +56,11 @@ def select_objects(
     max_objects: int,
 ) -> list[KeyObject]:
     """The distinct objects to enrich (only from frames whose image is `available`)."""
-    chosen = [KeyObject(snapshot, d) for d in snapshot.detections] if snapshot.frame_id in (
-        available
-    ) else []
+    chosen = (
+        [KeyObject(snapshot, d) for d in snapshot.detections]
+        if snapshot.frame_id in (available)
+        else []
+    )
     seen = {o.detection.label for o in chosen}
     best: dict[str, KeyObject] = {}
     for frame in frames:

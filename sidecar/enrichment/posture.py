@@ -11,8 +11,19 @@ from __future__ import annotations
 import numpy as np
 
 MIN_SCORE = 0.3
-(NOSE, L_SHOULDER, R_SHOULDER, L_WRIST, R_WRIST, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE,
- R_ANKLE) = (0, 5, 6, 9, 10, 11, 12, 13, 14, 15, 16)
+(NOSE, L_SHOULDER, R_SHOULDER, L_WRIST, R_WRIST, L_HIP, R_HIP, L_KNEE, R_KNEE, L_ANKLE, R_ANKLE) = (
+    0,
+    5,
+    6,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+)
 
 
 def _mean(points: np.ndarray, scores: np.ndarray, ids: tuple[int, ...]) -> np.ndarray | None:

@@ -143,7 +143,9 @@ class ModelZoo:
         self.ooms = 0
 
     # -- registration and figures -------------------------------------------------------------
-    def register(self, model: EnrichmentModel, *, priority: int = 0, resident: bool = False) -> None:
+    def register(
+        self, model: EnrichmentModel, *, priority: int = 0, resident: bool = False
+    ) -> None:
         with self._cond:
             self._entries[model.name] = _Entry(model, priority, resident)
 
@@ -167,7 +169,9 @@ class ModelZoo:
             self._budget = max(0, free - self._margin)
             _LOGGER.info(
                 "Enrichment memory budget on %s: %.0f MiB (free memory after the detector and "
-                "the LLM, minus a %.0f MiB margin)", self.meter.device, self._budget / MIB,
+                "the LLM, minus a %.0f MiB margin)",
+                self.meter.device,
+                self._budget / MIB,
                 self._margin / MIB,
             )
         return self._budget
@@ -194,10 +198,18 @@ class ModelZoo:
                 ooms=self.ooms,
                 models=tuple(
                     ModelState(
-                        name=name, spec=e.model.spec, loaded=e.loaded, resident=e.resident,
-                        priority=e.priority, weights_bytes=e.weights_bytes,
-                        peak_bytes=e.peak_bytes, leases=e.leases, loads=e.loads,
-                        evictions=e.evictions, ooms=e.ooms, load_ms=e.load_ms,
+                        name=name,
+                        spec=e.model.spec,
+                        loaded=e.loaded,
+                        resident=e.resident,
+                        priority=e.priority,
+                        weights_bytes=e.weights_bytes,
+                        peak_bytes=e.peak_bytes,
+                        leases=e.leases,
+                        loads=e.loads,
+                        evictions=e.evictions,
+                        ooms=e.ooms,
+                        load_ms=e.load_ms,
                         disabled=e.disabled,
                     )
                     for name, e in sorted(self._entries.items())
@@ -300,7 +312,8 @@ class ModelZoo:
         """Evict idle models of no higher priority (LRU first) if that makes `need` fit."""
         candidates = sorted(
             (
-                e for e in self._entries.values()
+                e
+                for e in self._entries.values()
                 if e is not entry and e.loaded and e.leases == 0 and e.priority <= entry.priority
             ),
             key=lambda e: (e.priority, e.last_used),
@@ -387,7 +400,11 @@ class ModelZoo:
             )
         _LOGGER.info(
             "Loaded %s (%s): weights %.1f MiB, working set %.1f MiB, in %.0f ms",
-            name, entry.model.spec, entry.weights_bytes / MIB, entry.peak_bytes / MIB, load_ms,
+            name,
+            entry.model.spec,
+            entry.weights_bytes / MIB,
+            entry.peak_bytes / MIB,
+            load_ms,
         )
 
     def sweep(self) -> list[str]:
@@ -395,7 +412,8 @@ class ModelZoo:
         now = self._clock()
         with self._cond:
             idle = [
-                e for e in self._entries.values()
+                e
+                for e in self._entries.values()
                 if e.loaded and not e.resident and e.leases == 0 and now - e.last_used >= self._ttl
             ]
             for entry in idle:

@@ -205,7 +205,9 @@ def test_out_of_memory_empties_evicts_and_retries_smaller(cache_dir: Path) -> No
     zoo.register(oom)
     zoo.register(depth)
     zoo.run("depth", use)
-    result = zoo.run("attributes", lambda m, smaller: m.embed([Image.new("RGB", (64, 64))], smaller=smaller))
+    result = zoo.run(
+        "attributes", lambda m, smaller: m.embed([Image.new("RGB", (64, 64))], smaller=smaller)
+    )
     assert result.shape == (1, 32)
     assert oom.calls == [False, True]
     state = zoo.state()
@@ -219,7 +221,9 @@ def test_out_of_memory_twice_skips_and_the_zoo_keeps_working(cache_dir: Path) ->
     zoo = ModelZoo(MemoryMeter(CPU), budget_bytes=64_000 * MIB, margin_bytes=0)
     zoo.register(oom)
     with pytest.raises(EnrichmentSkipped, match="out of memory"):
-        zoo.run("attributes", lambda m, smaller: m.embed([Image.new("RGB", (64, 64))], smaller=smaller))
+        zoo.run(
+            "attributes", lambda m, smaller: m.embed([Image.new("RGB", (64, 64))], smaller=smaller)
+        )
     assert zoo.state().ooms == 2
     # The next batch runs normally.
     assert zoo.run("attributes", use).shape == (1, 32)  # type: ignore[attr-defined]

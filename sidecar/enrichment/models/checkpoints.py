@@ -4,9 +4,11 @@ through the same directory-loading code as a real checkpoint)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -21,7 +23,9 @@ def validate_spec(spec: str, what: str) -> None:
     """Raise ModelLoadError for a spec that cannot work (checked at start, before any load)."""
     spec = spec.strip()
     if not spec:
-        raise ModelLoadError(f"the {what} model is empty; give a hub id, a directory or random:tiny")
+        raise ModelLoadError(
+            f"the {what} model is empty; give a hub id, a directory or random:tiny"
+        )
     if spec.startswith("random:"):
         if spec != RANDOM_TINY:
             raise ModelLoadError(f"unknown random {what} model {spec!r}; use {RANDOM_TINY}")
@@ -45,7 +49,8 @@ def resolve(spec: str, what: str, cache_dir: Path, build_tiny: Callable[[Path], 
             build_tiny(directory)
         _LOGGER.warning(
             "Enrichment model %s has RANDOM weights: its output is meaningless (for tests and "
-            "benchmarks only)", what,
+            "benchmarks only)",
+            what,
         )
         return str(directory)
     return str(Path(spec).expanduser()) if Path(spec).expanduser().is_dir() else spec
@@ -88,3 +93,8 @@ def seeded(seed: int) -> Callable[[Callable[[], object]], object]:
             torch.random.set_rng_state(state)
 
     return run
+
+
+def transformers() -> Any:
+    """The transformers module, imported on first use (its classes are used untyped)."""
+    return importlib.import_module("transformers")

@@ -34,11 +34,14 @@ _COLOURS = ("black", "white", "grey", "red", "blue", "green", "yellow", "brown")
 PERSON_GROUPS = (
     AttributeGroup("clothing", "a photo of a person wearing {} clothes", _COLOURS),
     AttributeGroup(
-        "carrying", "a photo of a person carrying {}",
+        "carrying",
+        "a photo of a person carrying {}",
         ("a parcel", "a bag", "a tool", "nothing"),
     ),
     AttributeGroup(
-        "face", "a photo of a person {}", ("with a visible face", "with a covered face"),
+        "face",
+        "a photo of a person {}",
+        ("with a visible face", "with a covered face"),
     ),
 )
 VEHICLE_GROUPS = (
@@ -50,7 +53,9 @@ ANIMAL_GROUPS = (
 )
 SCENE_GROUPS = (
     AttributeGroup("lighting", "a photo taken {}", ("in daylight", "at night", "under lamp light")),
-    AttributeGroup("weather", "a photo taken {}", ("in clear weather", "in rain", "in snow", "in fog")),
+    AttributeGroup(
+        "weather", "a photo taken {}", ("in clear weather", "in rain", "in snow", "in fog")
+    ),
 )
 ALL_GROUPS = PERSON_GROUPS + VEHICLE_GROUPS + ANIMAL_GROUPS + SCENE_GROUPS
 
@@ -70,7 +75,7 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
     """A random-weight CLIPModel with a word-level tokenizer over the attribute prompts and a CLIP
     image processor at 32 px, written like a real checkpoint."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors  # noqa: PLC0415
-    from transformers import CLIPConfig, CLIPModel, PreTrainedTokenizerFast  # noqa: PLC0415
+    tf = checkpoints.transformers()
 
     words = sorted({w for prompt in _prompts() for w in prompt.lower().split()})
     vocab = {"<pad>": 0, "<unk>": 1, "<s>": 2, "</s>": 3}
@@ -81,34 +86,53 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", special_tokens=[("<s>", 2), ("</s>", 3)]
     )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-        unk_token="<unk>", model_max_length=32,
+    tokenizer = tf.PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        model_max_length=32,
     )
-    config = CLIPConfig(
+    config = tf.CLIPConfig(
         text_config={
-            "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64,
-            "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 32,
-            "bos_token_id": 2, "eos_token_id": 3, "pad_token_id": 0,
+            "vocab_size": len(vocab),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 32,
+            "bos_token_id": 2,
+            "eos_token_id": 3,
+            "pad_token_id": 0,
         },
         vision_config={
-            "image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-            "num_hidden_layers": 2, "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
         },
         projection_dim=32,
     )
-    model = checkpoints.seeded(seed)(lambda: CLIPModel(config))
+    model = checkpoints.seeded(seed)(lambda: tf.CLIPModel(config))
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)  # type: ignore[attr-defined]
     tokenizer.save_pretrained(directory)
     image_processor = {
         "image_processor_type": "CLIPImageProcessor",
-        "do_resize": True, "size": {"shortest_edge": 32},
-        "do_center_crop": True, "crop_size": {"height": 32, "width": 32},
-        "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
+        "do_resize": True,
+        "size": {"shortest_edge": 32},
+        "do_center_crop": True,
+        "crop_size": {"height": 32, "width": 32},
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
         "image_mean": [0.48145466, 0.4578275, 0.40821073],
         "image_std": [0.26862954, 0.26130258, 0.27577711],
-        "do_convert_rgb": True, "resample": 3,
+        "do_convert_rgb": True,
+        "resample": 3,
     }
     (directory / "preprocessor_config.json").write_text(json.dumps(image_processor, indent=2))
 
@@ -116,7 +140,9 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
 class ClipModel(EnrichmentModel):
     name = "attributes"
 
-    def __init__(self, spec: str, device: torch.device, cache_dir: Path, max_batch: int = 8) -> None:
+    def __init__(
+        self, spec: str, device: torch.device, cache_dir: Path, max_batch: int = 8
+    ) -> None:
         self._spec = spec
         self._device = device
         self._cache_dir = cache_dir
@@ -133,17 +159,18 @@ class ClipModel(EnrichmentModel):
     def estimate_bytes(self) -> int:
         return checkpoints.checkpoint_bytes(
             str(self._cache_dir / "random-tiny-attributes")
-            if self._spec == checkpoints.RANDOM_TINY else self._spec
+            if self._spec == checkpoints.RANDOM_TINY
+            else self._spec
         )
 
     def load(self) -> Any:
-        from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel  # noqa: PLC0415
-
+        tf = checkpoints.transformers()
         location = checkpoints.resolve(self._spec, self.name, self._cache_dir, build_tiny)
         try:
-            model = CLIPModel.from_pretrained(location, dtype=checkpoints.dtype_for(self._device))
-            self._tokenizer = AutoTokenizer.from_pretrained(location)
-            self._images = AutoImageProcessor.from_pretrained(location)
+            dtype = checkpoints.dtype_for(self._device)
+            model = tf.CLIPModel.from_pretrained(location, dtype=dtype)
+            self._tokenizer = tf.AutoTokenizer.from_pretrained(location)
+            self._images = tf.AutoImageProcessor.from_pretrained(location)
         except (OSError, ValueError, KeyError) as err:
             raise checkpoints.load_error(self._spec, self.name, "CLIPModel", err) from err
         self._model = model.to(self._device).eval()
@@ -192,7 +219,8 @@ class ClipModel(EnrichmentModel):
         self, embeddings: np.ndarray, groups: Sequence[AttributeGroup]
     ) -> list[list[Attribute]]:
         """Per embedding, the best option of each group with its probability within the group."""
-        assert self._text is not None and self._model is not None
+        assert self._text is not None
+        assert self._model is not None
         prompts = _prompts()
         index = {p: i for i, p in enumerate(prompts)}
         scale = float(self._model.logit_scale.exp().item())
@@ -206,6 +234,8 @@ class ClipModel(EnrichmentModel):
                 probs = np.exp(logits - logits.max())
                 probs /= probs.sum()
                 best = int(probs.argmax())
-                found.append(Attribute(group.name, group.options[best], round(float(probs[best]), 3)))
+                found.append(
+                    Attribute(group.name, group.options[best], round(float(probs[best]), 3))
+                )
             results.append(found)
         return results

@@ -26,30 +26,42 @@ _IMAGENET_STD = [0.229, 0.224, 0.225]
 def build_tiny(directory: Path, seed: int = 0) -> None:
     """A random-weight Depth Anything (tiny DINOv2 backbone) and its DPT image processor at 56 px,
     written like a real checkpoint."""
-    from transformers import (  # noqa: PLC0415
-        DepthAnythingConfig,
-        DepthAnythingForDepthEstimation,
-        Dinov2Config,
-    )
+    tf = checkpoints.transformers()
 
-    backbone = Dinov2Config(
-        image_size=56, patch_size=14, hidden_size=32, num_hidden_layers=4,
-        num_attention_heads=2, intermediate_size=64,
-        out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
+    backbone = tf.Dinov2Config(
+        image_size=56,
+        patch_size=14,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+        reshape_hidden_states=False,
     )
-    config = DepthAnythingConfig(
-        backbone_config=backbone, patch_size=14, reassemble_hidden_size=32,
-        neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8,
+    config = tf.DepthAnythingConfig(
+        backbone_config=backbone,
+        patch_size=14,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
         depth_estimation_type="relative",
     )
-    model = checkpoints.seeded(seed)(lambda: DepthAnythingForDepthEstimation(config))
+    model = checkpoints.seeded(seed)(lambda: tf.DepthAnythingForDepthEstimation(config))
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)  # type: ignore[attr-defined]
     processor = {
         "image_processor_type": "DPTImageProcessor",
-        "do_resize": True, "size": {"height": 56, "width": 56}, "keep_aspect_ratio": True,
-        "ensure_multiple_of": 14, "resample": 3, "do_rescale": True, "rescale_factor": 1 / 255,
-        "do_normalize": True, "image_mean": _IMAGENET_MEAN, "image_std": _IMAGENET_STD,
+        "do_resize": True,
+        "size": {"height": 56, "width": 56},
+        "keep_aspect_ratio": True,
+        "ensure_multiple_of": 14,
+        "resample": 3,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": _IMAGENET_MEAN,
+        "image_std": _IMAGENET_STD,
         "do_pad": False,
     }
     (directory / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
@@ -58,7 +70,9 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
 class DepthModel(EnrichmentModel):
     name = "depth"
 
-    def __init__(self, spec: str, device: torch.device, cache_dir: Path, max_batch: int = 2) -> None:
+    def __init__(
+        self, spec: str, device: torch.device, cache_dir: Path, max_batch: int = 2
+    ) -> None:
         self._spec = spec
         self._device = device
         self._cache_dir = cache_dir
@@ -73,21 +87,19 @@ class DepthModel(EnrichmentModel):
     def estimate_bytes(self) -> int:
         return checkpoints.checkpoint_bytes(
             str(self._cache_dir / "random-tiny-depth")
-            if self._spec == checkpoints.RANDOM_TINY else self._spec
+            if self._spec == checkpoints.RANDOM_TINY
+            else self._spec
         )
 
     def load(self) -> Any:
-        from transformers import (  # noqa: PLC0415
-            AutoImageProcessor,
-            DepthAnythingForDepthEstimation,
-        )
+        tf = checkpoints.transformers()
 
         location = checkpoints.resolve(self._spec, self.name, self._cache_dir, build_tiny)
         try:
-            model = DepthAnythingForDepthEstimation.from_pretrained(
+            model = tf.DepthAnythingForDepthEstimation.from_pretrained(
                 location, dtype=checkpoints.dtype_for(self._device)
             )
-            self._images = AutoImageProcessor.from_pretrained(location)
+            self._images = tf.AutoImageProcessor.from_pretrained(location)
         except (OSError, ValueError, KeyError) as err:
             raise checkpoints.load_error(
                 self._spec, self.name, "DepthAnythingForDepthEstimation", err
@@ -102,8 +114,10 @@ class DepthModel(EnrichmentModel):
         self._model = None
         self._images = None
 
-    def depth_maps(self, images: Sequence[Image.Image], *, smaller: bool = False) -> list[np.ndarray]:
-        """Per image, a relative nearness map scaled to [0, 1] (1 = nearest), at model resolution."""
+    def depth_maps(
+        self, images: Sequence[Image.Image], *, smaller: bool = False
+    ) -> list[np.ndarray]:
+        """Per image, relative nearness scaled to [0, 1] (1 = nearest), at model resolution."""
         if self._model is None:
             raise RuntimeError("the depth model is not loaded")
         step = 1 if smaller else self.max_batch

@@ -18,37 +18,58 @@ from .base import EnrichmentModel
 
 DEFAULT_POSE = "usyd-community/vitpose-base-simple"
 COCO_KEYPOINTS = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
 )
 
 
 def build_tiny(directory: Path, seed: int = 0) -> None:
     """A random-weight ViTPose (tiny ViT backbone, 17 COCO keypoints) and its image processor at
     64x48, written like a real checkpoint."""
-    from transformers import (  # noqa: PLC0415
-        VitPoseBackboneConfig,
-        VitPoseConfig,
-        VitPoseForPoseEstimation,
-    )
+    tf = checkpoints.transformers()
 
-    backbone = VitPoseBackboneConfig(
-        image_size=[64, 48], patch_size=[16, 16], hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=64, out_indices=[2],
+    backbone = tf.VitPoseBackboneConfig(
+        image_size=[64, 48],
+        patch_size=[16, 16],
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        out_indices=[2],
     )
     labels = dict(enumerate(COCO_KEYPOINTS))
-    config = VitPoseConfig(
-        backbone_config=backbone, id2label=labels, label2id={v: k for k, v in labels.items()},
+    config = tf.VitPoseConfig(
+        backbone_config=backbone,
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
     )
-    model = checkpoints.seeded(seed)(lambda: VitPoseForPoseEstimation(config))
+    model = checkpoints.seeded(seed)(lambda: tf.VitPoseForPoseEstimation(config))
     directory.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(directory)  # type: ignore[attr-defined]
     processor = {
         "image_processor_type": "VitPoseImageProcessor",
-        "do_affine_transform": True, "size": {"height": 64, "width": 48},
-        "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
-        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
+        "do_affine_transform": True,
+        "size": {"height": 64, "width": 48},
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        "image_mean": [0.485, 0.456, 0.406],
+        "image_std": [0.229, 0.224, 0.225],
     }
     (directory / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
 
@@ -56,7 +77,9 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
 class PoseModel(EnrichmentModel):
     name = "pose"
 
-    def __init__(self, spec: str, device: torch.device, cache_dir: Path, max_people: int = 4) -> None:
+    def __init__(
+        self, spec: str, device: torch.device, cache_dir: Path, max_people: int = 4
+    ) -> None:
         self._spec = spec
         self._device = device
         self._cache_dir = cache_dir
@@ -71,18 +94,18 @@ class PoseModel(EnrichmentModel):
     def estimate_bytes(self) -> int:
         return checkpoints.checkpoint_bytes(
             str(self._cache_dir / "random-tiny-pose")
-            if self._spec == checkpoints.RANDOM_TINY else self._spec
+            if self._spec == checkpoints.RANDOM_TINY
+            else self._spec
         )
 
     def load(self) -> Any:
-        from transformers import AutoImageProcessor, VitPoseForPoseEstimation  # noqa: PLC0415
-
+        tf = checkpoints.transformers()
         location = checkpoints.resolve(self._spec, self.name, self._cache_dir, build_tiny)
         try:
-            model = VitPoseForPoseEstimation.from_pretrained(
+            model = tf.VitPoseForPoseEstimation.from_pretrained(
                 location, dtype=checkpoints.dtype_for(self._device)
             )
-            self._images = AutoImageProcessor.from_pretrained(location)
+            self._images = tf.AutoImageProcessor.from_pretrained(location)
         except (OSError, ValueError, KeyError) as err:
             raise checkpoints.load_error(
                 self._spec, self.name, "VitPoseForPoseEstimation", err
