@@ -30,28 +30,27 @@ from ..domain import (
     ObjectAttribute,
 )
 from . import distance, keyframes
-from .frame_images import DEFAULT_MAX_BYTES, FrameImages
-from .identities import DEFAULT_RETENTION_S, DEFAULT_THRESHOLD, IdentityStore
+from .frame_images import FrameImages
+from .identities import IdentityStore
 from .memory import MemoryMeter
 from .models.base import EnrichmentModel
 from .models.clip import (
     ANIMAL_GROUPS,
-    DEFAULT_CLIP,
     PERSON_GROUPS,
     SCENE_GROUPS,
     VEHICLE_GROUPS,
     AttributeGroup,
     ClipModel,
 )
-from .models.depth import DEFAULT_DEPTH, DepthModel
+from .models.depth import DepthModel
 from .models.ocr import OcrModel, plate_candidate, read_plate
-from .models.pose import DEFAULT_POSE, PoseModel
+from .models.pose import PoseModel
 from .posture import posture
-from .zoo import MIB, EnrichmentSkipped, ModelZoo, ZooState
+from .settings import ENRICHERS, EnrichmentSettings
+from .zoo import EnrichmentSkipped, ModelZoo, ZooState
 
 _LOGGER = logging.getLogger(__name__)
 
-ENRICHERS = ("attributes", "plates", "pose", "depth")
 _PRIORITY = {"attributes": 3, "plates": 2, "pose": 1, "depth": 0}
 _GROUPS: dict[str, tuple[AttributeGroup, ...]] = {
     "person": PERSON_GROUPS,
@@ -62,26 +61,6 @@ _IDENTIFIED = ("person", "vehicle")
 _SWEEP_S = 10.0
 _PRUNE_S = 3600.0
 _MAX_DEPTH_FRAMES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class EnrichmentSettings:
-    enabled: frozenset[str] = frozenset(ENRICHERS)
-    attributes_model: str = DEFAULT_CLIP
-    pose_model: str = DEFAULT_POSE
-    depth_model: str = DEFAULT_DEPTH
-    device: str = "auto"
-    # None: the device's free memory once the detector and the LLM are loaded, minus the margin.
-    memory_budget_bytes: int | None = None
-    margin_bytes: int = 512 * MIB
-    idle_ttl_s: float = 300.0
-    wait_s: float = 10.0
-    batch_time_budget_s: float = 30.0
-    fast_path_time_budget_s: float = 3.0
-    max_objects: int = 6
-    reid_threshold: float = DEFAULT_THRESHOLD
-    identity_retention_s: float = DEFAULT_RETENTION_S
-    frame_cache_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,8 +122,8 @@ class ModelZoo:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`budget_bytes` None: measured when first needed, as the device's free memory (after
-        the detector and the LLM are loaded) minus the margin; on CPU `budget_fraction` of the
-        available RAM."""
+        the detector and the LLM are loaded); on CPU `budget_fraction` of the available RAM.
+        The margin always stays free within it."""
         self.meter = meter
         self._budget = budget_bytes
         self._margin = margin_bytes
@@ -166,12 +166,10 @@ class ModelZoo:
             free = self.meter.free()
             if not self.meter.is_cuda:
                 free = int(free * self._fraction)
-            self._budget = max(0, free - self._margin)
+            self._budget = max(0, free)
             _LOGGER.info(
-                "Enrichment memory budget on %s: %.0f MiB (free memory after the detector and "
-                "the LLM, minus a %.0f MiB margin)",
-                self.meter.device,
-                self._budget / MIB,
+                "Enrichment memory budget on %s: %.0f MiB free after the detector and the LLM, "
+                "of which %.0f MiB stay free as a margin", self.meter.device, self._budget / MIB,
                 self._margin / MIB,
             )
         return self._budget

@@ -20,8 +20,6 @@ from PIL import Image
 from . import checkpoints
 from .base import EnrichmentModel
 
-DEFAULT_CLIP = "openai/clip-vit-base-patch32"
-
 
 @dataclass(frozen=True, slots=True)
 class AttributeGroup:

@@ -18,7 +18,6 @@ from PIL import Image
 from . import checkpoints
 from .base import EnrichmentModel
 
-DEFAULT_DEPTH = "depth-anything/Depth-Anything-V2-Small-hf"
 _IMAGENET_MEAN = [0.485, 0.456, 0.406]
 _IMAGENET_STD = [0.229, 0.224, 0.225]
 

@@ -16,7 +16,6 @@ from ...domain import Box
 from . import checkpoints
 from .base import EnrichmentModel
 
-DEFAULT_POSE = "usyd-community/vitpose-base-simple"
 COCO_KEYPOINTS = (
     "nose",
     "left_eye",
