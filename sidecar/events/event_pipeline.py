@@ -1,5 +1,6 @@
 """The event pipeline: observations -> per-camera batches (batching.py) -> verdicts
-(analysis.py) -> the verdict outbox (store.py) -> the clients' streams (delivery.py).
+(analysis.py, with the batch's enrichment) -> the verdict outbox (store.py) -> the clients'
+streams (delivery.py).
 
 Durability: every batch change is written to the store before anything else happens; a closed batch
 stays in the store until its verdict is stored (atomically, in one transaction); a verdict stays in
@@ -20,6 +21,7 @@ from datetime import tzinfo
 
 from ..detection.stats import LatencyWindow
 from ..domain import FrameObservation, Verdict
+from ..enrichment.service import Enricher
 from ..llm.analyzer import RiskAnalyzer
 from .analysis import assess_batch, verdict_id
 from .batching import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
@@ -46,6 +48,7 @@ class EventStats:
     verdicts_produced: int = 0
     fallback_verdicts: int = 0
     llm_latency: LatencyWindow = field(default_factory=LatencyWindow)
+    enrichment_latency: LatencyWindow = field(default_factory=LatencyWindow)
 
 
 class EventPipeline:
@@ -58,9 +61,11 @@ class EventPipeline:
         clock: Callable[[], float] = time.time,
         tick_s: float = 0.25,
         resend_after_s: float = 30.0,
+        enricher: Enricher | None = None,
     ) -> None:
         self._store = store
         self._analyzer = analyzer
+        self.enricher = enricher
         self._batcher = EventBatcher(rules)
         self._clock = clock
         self._tick_s = tick_s
@@ -205,8 +210,11 @@ class EventPipeline:
         if self._store.has_verdict(verdict_id(job.batch.batch_id, fast_path=fast)):
             return  # already produced before a restart
         verdict, outcome = await assess_batch(
-            self._analyzer, job.batch, job.frames, fast_path=fast, close_reason=job.reason
+            self._analyzer, job.batch, job.frames, fast_path=fast, close_reason=job.reason,
+            enricher=self.enricher,
         )
+        if verdict.enrichment is not None:
+            self.stats.enrichment_latency.add(verdict.enrichment.total_ms)
         if not self._store.add_verdict(verdict, finishes_batch=not fast):
             return
         self.stats.verdicts_produced += 1

@@ -4,7 +4,9 @@ it from the settings (`event_observer`, the factory `python -m sidecar` passes t
 - every successfully processed stream frame is observed (joins a batch, may take the fast path);
 - every open stream receives verdicts: first all unacknowledged ones, then each new one, and
   unacknowledged ones again until the client acknowledges them;
-- `StreamConfig.batching` sets the batching rules, `Hello.time_zone` the prompts' local time.
+- `StreamConfig.batching` sets the batching rules, `StreamConfig.known_plates` the plates named
+  in prompts, `Hello.time_zone` the prompts' local time;
+- the images of frames that join batches are kept (bounded) for the batch's enrichment.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..domain import FrameObservation, FrameOutcome, FrameRequest, Verdict
+from ..enrichment.service import Enricher, create_enricher
 from ..events.batching import BatchingRules
 from ..events.event_pipeline import EventPipeline
 from ..events.store import EventStore
@@ -33,25 +36,38 @@ _LOGGER = logging.getLogger(__name__)
 
 class EventObserver(StreamObserver):
     def __init__(
-        self, pipeline: EventPipeline, default_rules: BatchingRules, analyzer: RiskAnalyzer
+        self,
+        pipeline: EventPipeline,
+        default_rules: BatchingRules,
+        analyzer: RiskAnalyzer,
+        enricher: Enricher | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._default_rules = default_rules
         self._analyzer = analyzer
+        self._enricher = enricher
         self._subscriptions: dict[int, asyncio.Queue[Verdict]] = {}
 
     async def start(self) -> None:
         # Batches restored from the store resume at once; their analysis waits for `load`.
+        if self._enricher is not None:
+            await self._enricher.start()
         await self._pipeline.start()
 
     async def load(self) -> None:
         """Load and warm up the LLM (raises LlmLoadError); the server is SERVING only after."""
         await self._analyzer.start()
 
+    async def on_ready(self) -> None:
+        if self._enricher is not None:
+            await self._enricher.on_ready()
+
     async def close(self) -> None:
         await self._pipeline.stop()
         self._pipeline.close()
         self._analyzer.close()
+        if self._enricher is not None:
+            await self._enricher.close()
 
     # -- sessions ------------------------------------------------------------------------------
     # Verdicts go to streams whose client said Hello: they are delivered per client id.
@@ -80,6 +96,9 @@ class EventObserver(StreamObserver):
             rules = convert.batching_rules(config.batching, self._default_rules)
             self._pipeline.configure(rules)
             _LOGGER.info("Batching rules from %s: %s", session.client_id or session.peer, rules)
+        plates = convert.known_plates(config)
+        if plates is not None and self._enricher is not None:
+            self._enricher.set_known_plates(plates)
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
         self._pipeline.ack(_client_id(session), list(ack.verdict_ids))
@@ -96,7 +115,10 @@ class EventObserver(StreamObserver):
             height=outcome.height,
             detections=outcome.detections,
         )
-        return self._pipeline.observe(observation, _client_id(session))
+        batch_id = self._pipeline.observe(observation, _client_id(session))
+        if batch_id and self._enricher is not None:
+            self._enricher.remember(frame.camera_id, frame.frame_id, frame.image)
+        return batch_id
 
     def fill_status(self, status: pb.SidecarStatus) -> None:
         stats = self._pipeline.stats
@@ -106,6 +128,15 @@ class EventObserver(StreamObserver):
         status.verdicts_produced = stats.verdicts_produced
         status.fallback_verdicts = stats.fallback_verdicts
         status.llm_latency.CopyFrom(convert.latency(stats.llm_latency.summary()))
+        if self._enricher is not None:
+            status.enrichment.CopyFrom(
+                convert.enrichment_status(
+                    self._enricher.state(),
+                    sorted(self._enricher.settings.enabled),
+                    self._enricher.batches,
+                    stats.enrichment_latency.summary(),
+                )
+            )
 
 
 def _client_id(session: StreamSession) -> str:
@@ -143,10 +174,13 @@ def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObse
     assert local_zone is not None
     analyzer = RiskAnalyzer(backend, tz=local_zone, timeout_s=settings.llm_timeout_s)
     rules = settings.batching
-    pipeline = EventPipeline(
-        EventStore(StateDatabase(settings.data_dir / STATE_FILE)),
-        analyzer,
-        rules,
-        resend_after_s=settings.verdict_resend_s,
+    state_file = settings.data_dir / STATE_FILE
+    store = EventStore(StateDatabase(state_file))  # migrates the file first
+    enricher = (
+        create_enricher(settings.enrichment, settings.data_dir, state_file)
+        if settings.enrichment.enabled else None
     )
-    return EventObserver(pipeline, rules, analyzer)
+    pipeline = EventPipeline(
+        store, analyzer, rules, resend_after_s=settings.verdict_resend_s, enricher=enricher
+    )
+    return EventObserver(pipeline, rules, analyzer, enricher)
