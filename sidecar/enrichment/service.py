@@ -242,8 +242,8 @@ class Enricher:
                 "were dropped from its bounded image cache)"
             )
             return Enrichment(
-                runs=tuple(EnricherRun(n, "skipped", reason) for n in enabled),
-                total_ms=round((time.perf_counter() - t0) * 1000, 1),
+                runs=tuple(EnricherRun(n, "skipped", reason) for n in enabled) + _off(enabled),
+                total_ms=_ms(t0),
             )
         found = [
             _Found(o, keyframes.crop(image_of(o.frame.frame_id), o.detection.box)) for o in objects
@@ -273,9 +273,7 @@ class Enricher:
                 runs.append(
                     EnricherRun(name, "failed", f"{type(err).__name__}: {err}"[:200], _ms(started))
                 )
-        for name in ENRICHERS:
-            if name not in self.settings.enabled:
-                runs.append(EnricherRun(name, "off"))
+        runs.extend(_off(enabled))
         return Enrichment(
             scene=tuple(scene),
             objects=tuple(_object(f) for f in found),
@@ -428,6 +426,10 @@ class Enricher:
                 )
                 f.movement = distance.movement(first, last)
         return f"{len(maps)} frame(s)"
+
+
+def _off(enabled: Sequence[str]) -> tuple[EnricherRun, ...]:
+    return tuple(EnricherRun(n, "off") for n in ENRICHERS if n not in enabled)
 
 
 def _ms(started: float) -> float:

@@ -2,8 +2,10 @@
 
 Accounting. Every loaded model counts its MEASURED weights (memory.py: allocator delta on CUDA,
 RSS delta on CPU); every running lease adds the model's MEASURED working-set peak (from a warm-up
-at the largest input). A model never measured is admitted on an estimate (its checkpoint's size,
-and as much again for the working set) and re-checked against its measurements at once.
+at the largest input). CUDA figures are taken at every load (the largest kept); CPU figures at the
+first load in the process (later the allocator reuses memory it holds, and RSS reads low). A
+model never measured is admitted on an estimate (its checkpoint's size, and as much again for the
+working set) and re-checked against its measurements at once.
 
 Admission. `lease(name)` admits a run only while
 
@@ -16,8 +18,9 @@ reason. A leased model is never evicted. Idle models unload after a TTL (`sweep`
 ones. A load that fails disables that model only. `run` adds the out-of-memory path: empty the
 cache, evict every idle model, retry once with `smaller=True`, then skip.
 
-Thread-safe: loads and runs happen in worker threads; one load at a time (measurements of two
-concurrent loads would see each other).
+Thread-safe: loads and runs happen in worker threads. A load is measured alone: it starts once no
+model runs, and nothing starts while it loads (the allocator's and the process's figures would
+otherwise include the others' memory).
 """
 
 from __future__ import annotations
@@ -159,6 +162,9 @@ class ModelZoo:
         keep running, new admissions follow it."""
         with self._cond:
             self._budget = max(0, budget_bytes)
+            if self._in_use() + self._margin > self._budget:
+                self._evict_idle(lambda e: True, "the memory budget shrank")
+            self._high_water = self._in_use()
             self._cond.notify_all()
 
     def _resolve_budget(self) -> int:
@@ -259,7 +265,7 @@ class ModelZoo:
             entry.ooms += 1
             # Its working set was larger than measured: count twice as much from now on.
             entry.peak_bytes = max(entry.peak_bytes * 2, 16 * MIB)
-            self._evict_idle(lambda e: e is not entry)
+            self._evict_idle(lambda e: e is not entry, "evicted after an out-of-memory error")
         self.meter.empty_cache()
         _LOGGER.warning("Out of memory running %s: cache emptied, idle models evicted", name)
 
@@ -274,8 +280,10 @@ class ModelZoo:
                 if entry.disabled:
                     self.skips += 1
                     raise EnrichmentSkipped(entry.disabled)
-                if entry.loading:  # another thread is loading it: wait for that
-                    need = None
+                if entry.loading or any(e.loading for e in self._entries.values()):
+                    pass  # a load is being measured: nothing else starts meanwhile
+                elif not entry.loaded and self._running_peaks:
+                    pass  # a load waits for running models: its measurement sees only itself
                 else:
                     weights = 0 if entry.loaded else entry.weights_need()
                     need = weights + entry.peak_need()
@@ -325,10 +333,10 @@ class ModelZoo:
             self._unload(victim, "evicted to make room for " + entry.model.name)
         return self._in_use() + need <= budget
 
-    def _evict_idle(self, which: Callable[[_Entry], bool]) -> None:
-        for entry in list(self._entries.values()):
+    def _evict_idle(self, which: Callable[[_Entry], bool], why: str) -> None:
+        for entry in sorted(self._entries.values(), key=lambda e: (e.priority, e.last_used)):
             if entry.loaded and entry.leases == 0 and which(entry):
-                self._unload(entry, "evicted after an out-of-memory error")
+                self._unload(entry, why)
 
     def _unload(self, entry: _Entry, why: str) -> None:
         """Called with the lock held, for a model nobody leases."""
@@ -349,8 +357,13 @@ class ModelZoo:
                 t0 = time.perf_counter()
                 if not entry.measured:
                     entry.estimate_bytes = max(entry.estimate_bytes, entry.model.estimate_bytes())
-                _loaded, weights = self.meter.measure_load(entry.model.load, tensor_bytes)
-                _none, peak = self.meter.measure_peak(entry.model.warmup)
+                if self.meter.is_cuda or not entry.measured:
+                    _loaded, weights = self.meter.measure_load(entry.model.load, tensor_bytes)
+                    _none, peak = self.meter.measure_peak(entry.model.warmup)
+                else:  # RSS after a reload reads low: the allocator reuses what it already holds
+                    entry.model.load()
+                    entry.model.warmup()
+                    weights, peak = entry.weights_bytes, entry.peak_bytes
                 load_ms = (time.perf_counter() - t0) * 1000
         except torch.OutOfMemoryError:  # not the model's fault: `run` frees memory and retries
             with contextlib.suppress(Exception):
@@ -379,7 +392,10 @@ class ModelZoo:
             budget = self._resolve_budget()
             entry.loaded = True  # counted from here on
             if self._in_use() + self._margin > budget:
-                self._evict_idle(lambda e: e is not entry and e.priority <= entry.priority)
+                self._evict_idle(
+                    lambda e: e is not entry and e.priority <= entry.priority,
+                    f"evicted to make room for {name}",
+                )
             fits = self._in_use() + self._margin <= budget
             if fits:
                 entry.loads += 1
