@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..domain import FrameObservation, FrameOutcome, FrameRequest, Verdict
 from ..enrichment.service import Enricher, create_enricher
+from ..enrichment.settings import ENRICHERS
 from ..events.batching import BatchingRules
 from ..events.event_pipeline import EventPipeline
 from ..events.store import EventStore
@@ -132,7 +133,7 @@ class EventObserver(StreamObserver):
             status.enrichment.CopyFrom(
                 convert.enrichment_status(
                     self._enricher.state(),
-                    sorted(self._enricher.settings.enabled),
+                    [n for n in ENRICHERS if n in self._enricher.settings.enabled],
                     self._enricher.batches,
                     stats.enrichment_latency.summary(),
                 )
