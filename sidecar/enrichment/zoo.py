@@ -357,6 +357,7 @@ class ModelZoo:
                 t0 = time.perf_counter()
                 if not entry.measured:
                     entry.estimate_bytes = max(entry.estimate_bytes, entry.model.estimate_bytes())
+                entry.model.prepare()
                 if self.meter.is_cuda or not entry.measured:
                     _loaded, weights = self.meter.measure_load(entry.model.load, tensor_bytes)
                     _none, peak = self.meter.measure_peak(entry.model.warmup)

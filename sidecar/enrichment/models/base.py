@@ -26,6 +26,11 @@ class EnrichmentModel(abc.ABC):
     def spec(self) -> str:
         """What was asked for: a hub id, a local directory, random:tiny, or a package name."""
 
+    def prepare(self) -> None:
+        """Everything before the weights that is paid once per process (imports, building a
+        random:tiny checkpoint): run before the load is measured, so it is not counted."""
+        return
+
     @abc.abstractmethod
     def load(self) -> Any:
         """Load the weights; returns the loaded torch module(s) (for the tensor-byte floor) or

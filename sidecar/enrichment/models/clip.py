@@ -144,6 +144,7 @@ class ClipModel(EnrichmentModel):
         self._spec = spec
         self._device = device
         self._cache_dir = cache_dir
+        self._location: str | None = None
         self.max_batch = max_batch
         self._model: Any = None
         self._tokenizer: Any = None
@@ -161,9 +162,22 @@ class ClipModel(EnrichmentModel):
             else self._spec
         )
 
+    def prepare(self) -> None:
+        self.prepare_location()
+        tf = checkpoints.transformers()
+        for cls in ("CLIPModel", "AutoImageProcessor", "AutoTokenizer"):
+            getattr(tf, cls)  # transformers imports a class's module on first access
+
+    def prepare_location(self) -> str:
+        if self._location is None:
+            self._location = checkpoints.resolve(
+                self._spec, self.name, self._cache_dir, build_tiny
+            )
+        return self._location
+
     def load(self) -> Any:
         tf = checkpoints.transformers()
-        location = checkpoints.resolve(self._spec, self.name, self._cache_dir, build_tiny)
+        location = self.prepare_location()
         try:
             dtype = checkpoints.dtype_for(self._device)
             model = tf.CLIPModel.from_pretrained(location, dtype=dtype)

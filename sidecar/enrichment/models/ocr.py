@@ -60,6 +60,15 @@ class OcrModel(EnrichmentModel):
     def spec(self) -> str:
         return OCR_SPEC
 
+    def prepare(self) -> None:
+        try:
+            import rapidocr_onnxruntime  # noqa: F401, PLC0415
+        except ImportError as err:
+            raise ModelLoadError(
+                f"rapidocr-onnxruntime is not installed ({err}); pip install the sidecar's "
+                "dependencies"
+            ) from err
+
     def load(self) -> Any:
         try:
             from rapidocr_onnxruntime import RapidOCR  # noqa: PLC0415

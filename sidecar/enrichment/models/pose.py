@@ -82,6 +82,7 @@ class PoseModel(EnrichmentModel):
         self._spec = spec
         self._device = device
         self._cache_dir = cache_dir
+        self._location: str | None = None
         self.max_people = max_people
         self._model: Any = None
         self._images: Any = None
@@ -97,9 +98,22 @@ class PoseModel(EnrichmentModel):
             else self._spec
         )
 
+    def prepare(self) -> None:
+        self.prepare_location()
+        tf = checkpoints.transformers()
+        for cls in ("VitPoseForPoseEstimation", "AutoImageProcessor"):
+            getattr(tf, cls)  # transformers imports a class's module on first access
+
+    def prepare_location(self) -> str:
+        if self._location is None:
+            self._location = checkpoints.resolve(
+                self._spec, self.name, self._cache_dir, build_tiny
+            )
+        return self._location
+
     def load(self) -> Any:
         tf = checkpoints.transformers()
-        location = checkpoints.resolve(self._spec, self.name, self._cache_dir, build_tiny)
+        location = self.prepare_location()
         try:
             model = tf.VitPoseForPoseEstimation.from_pretrained(
                 location, dtype=checkpoints.dtype_for(self._device)
