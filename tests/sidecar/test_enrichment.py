@@ -265,3 +265,48 @@ def test_observations_section_is_bounded_and_fits_the_budget() -> None:
     # A small budget drops detections first, then observations, and still fits.
     small = build_messages(batch, UTC, lambda s: len(s) // 3, 900)
     assert sum(len(m["content"]) // 3 + 8 for m in small) <= 900
+
+
+def test_a_verdict_keeps_its_enrichment_in_the_outbox_and_on_the_wire() -> None:
+    from dataclasses import replace
+
+    from sidecar.domain import EnrichedObject, Enrichment, IdentityMatch, ObjectAttribute, Verdict
+    from sidecar.events.payloads import verdict_from_json, verdict_to_json
+    from sidecar.server.convert import verdict_message
+
+    enrichment = Enrichment(
+        caption="",
+        scene=(ObjectAttribute("lighting", "at night", 0.7),),
+        objects=(
+            EnrichedObject(
+                label="car", frame_id="f1", confidence=0.88, box=CAR,
+                attributes=(ObjectAttribute("colour", "red", 0.4),),
+                identity_id=3, identity="vehicle 3", visits_24h=2,
+                matches=(IdentityMatch("drive", "Drive", T0 - timedelta(hours=1), 0.95),),
+                plate="AB12CDE", plate_score=0.99, known_plate="Anna", distance="near",
+                movement="approaching",
+            ),
+        ),
+        runs=(EnricherRun("attributes", "ran", "1 object(s)", 12.5),
+              EnricherRun("depth", "skipped", "out of memory, also when retried smaller", 3.0)),
+        total_ms=20.0,
+    )
+    verdict = Verdict(
+        verdict_id="b:final", event_id="b", batch_id="b", camera_id="front_door",
+        camera_name="Front Door", risk_score=40, risk_level="medium", summary="s", reasoning="r",
+        fast_path=False, fallback=False, started_at=T0, ended_at=T0, labels=(),
+        frame_ids=("f1",), snapshot_frame_id="f1", snapshot_detections=(), close_reason="idle",
+        model="m", llm_ms=1.0, completion_tokens=3, created_at=T0, enrichment=enrichment,
+    )
+    assert verdict_from_json(verdict_to_json(verdict)) == verdict
+    assert verdict_from_json(verdict_to_json(replace(verdict, enrichment=None))).enrichment is None
+    message = verdict_message(verdict)
+    (car,) = message.objects
+    assert (car.identity, car.identity_id, car.plate, car.known_plate) == (
+        "vehicle 3", 3, "AB12CDE", "Anna"
+    )
+    assert car.matches[0].camera_name == "Drive" and car.distance == "near"
+    assert [(r.name, r.status) for r in message.enrichers] == [
+        ("attributes", "ran"), ("depth", "skipped")
+    ]
+    assert message.scene_attributes[0].value == "at night" and message.enrichment_ms == 20.0
