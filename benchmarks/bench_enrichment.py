@@ -79,8 +79,9 @@ def percentile(values: list[float], q: float) -> float:
 async def run(args: argparse.Namespace) -> None:
     work = Path(args.cache_dir or tempfile.mkdtemp(prefix="secmon-enrich-bench-"))
     settings = EnrichmentSettings(
-        enabled=frozenset(ENRICHERS), attributes_model=args.attributes, pose_model=args.pose,
-        depth_model=args.depth, device=args.device,
+        enabled=frozenset(ENRICHERS), caption_model=args.caption,
+        attributes_model=args.attributes, pose_model=args.pose, depth_model=args.depth,
+        device=args.device,
         memory_budget_bytes=int(args.budget_mib * MIB) if args.budget_mib else None,
         margin_bytes=64 * MIB, batch_time_budget_s=600,
     )
@@ -148,6 +149,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--caption", default="random:tiny")
     parser.add_argument("--attributes", default="random:tiny")
     parser.add_argument("--pose", default="random:tiny")
     parser.add_argument("--depth", default="random:tiny")

@@ -1,10 +1,11 @@
 """Enrichment of one batch (or fast-path frame): key frames -> the enrichers, under the zoo's
 budget and a time budget -> `Enrichment` (what ran, what was skipped and why, their times).
 
-Enrichers, in priority order: attributes (CLIP: attributes, scene, embeddings -> identities),
-plates (PP-OCR on vehicle crops), pose (ViTPose on people -> posture), depth (Depth Anything ->
-distance, approaching or leaving). Each can be switched off. Whatever happens, `enrich` returns:
-an enricher that fails, is skipped by the zoo or runs out of time is recorded as such.
+Enrichers, in priority order: caption (Florence-2 on the snapshot frame), attributes (CLIP:
+attributes, scene, embeddings -> identities), plates (PP-OCR on vehicle crops), pose (ViTPose on
+people -> posture), depth (Depth Anything -> distance, approaching or leaving). Each can be
+switched off. Whatever happens, `enrich` returns: an enricher that fails, is skipped by the zoo
+or runs out of time is recorded as such.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .frame_images import FrameImages
 from .identities import IdentityStore
 from .memory import MemoryMeter
 from .models.base import EnrichmentModel
+from .models.caption import CaptionModel
 from .models.clip import (
     ANIMAL_GROUPS,
     PERSON_GROUPS,
@@ -51,7 +53,8 @@ from .zoo import EnrichmentSkipped, ModelZoo, ZooState
 
 _LOGGER = logging.getLogger(__name__)
 
-_PRIORITY = {"attributes": 3, "plates": 2, "pose": 1, "depth": 0}
+_PRIORITY = {"caption": 4, "attributes": 3, "plates": 2, "pose": 1, "depth": 0}
+_CAPTION_CHARS = 600
 _GROUPS: dict[str, tuple[AttributeGroup, ...]] = {
     "person": PERSON_GROUPS,
     "vehicle": VEHICLE_GROUPS,
@@ -105,6 +108,7 @@ def build_zoo(settings: EnrichmentSettings, cache_dir: Path) -> ModelZoo:
         wait_s=settings.wait_s,
     )
     factories: dict[str, Callable[[], EnrichmentModel]] = {
+        "caption": lambda: CaptionModel(settings.caption_model, device, cache_dir),
         "attributes": lambda: ClipModel(settings.attributes_model, device, cache_dir),
         "plates": OcrModel,
         "pose": lambda: PoseModel(settings.pose_model, device, cache_dir),
@@ -249,7 +253,9 @@ class Enricher:
             _Found(o, keyframes.crop(image_of(o.frame.frame_id), o.detection.box)) for o in objects
         ]
         scene: list[ObjectAttribute] = []
+        caption: list[str] = []
         steps: dict[str, Callable[[float], str]] = {
+            "caption": lambda wait: self._caption(request, caption, image_of, usable, wait),
             "attributes": lambda wait: self._attributes(request, found, scene, image_of, wait),
             "plates": lambda wait: self._plates(found, wait),
             "pose": lambda wait: self._pose(found, image_of, wait),
@@ -275,6 +281,7 @@ class Enricher:
                 )
         runs.extend(_off(enabled))
         return Enrichment(
+            caption=caption[0] if caption else "",
             scene=tuple(scene),
             objects=tuple(_object(f) for f in found),
             runs=tuple(runs),
@@ -282,6 +289,23 @@ class Enricher:
         )
 
     # -- the enrichers -------------------------------------------------------------------------
+    def _caption(
+        self,
+        request: EnrichRequest,
+        caption: list[str],
+        image_of: Callable[[str], Image.Image],
+        usable: set[str],
+        wait_s: float,
+    ) -> str:
+        if request.snapshot.frame_id not in usable:
+            return "the snapshot frame's image is not available"
+        image = image_of(request.snapshot.frame_id)
+        text = self.zoo.run(
+            "caption", lambda m, smaller: m.caption(image, smaller=smaller), wait_s=wait_s
+        )
+        caption.append(text[:_CAPTION_CHARS])
+        return f"{len(text)} characters"
+
     def _attributes(
         self,
         request: EnrichRequest,

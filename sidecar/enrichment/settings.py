@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ENRICHERS = ("attributes", "plates", "pose", "depth")
+ENRICHERS = ("caption", "attributes", "plates", "pose", "depth")
+DEFAULT_CAPTION = "florence-community/Florence-2-base"
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 DEFAULT_POSE = "usyd-community/vitpose-base-simple"
 DEFAULT_DEPTH = "depth-anything/Depth-Anything-V2-Small-hf"
@@ -14,6 +15,7 @@ MIB = 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class EnrichmentSettings:
     enabled: frozenset[str] = frozenset(ENRICHERS)
+    caption_model: str = DEFAULT_CAPTION
     attributes_model: str = DEFAULT_CLIP
     pose_model: str = DEFAULT_POSE
     depth_model: str = DEFAULT_DEPTH

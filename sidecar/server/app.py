@@ -160,6 +160,7 @@ async def serve(
         parse_model_spec(settings.detector)  # fail fast on specs that cannot work
         enrichment = settings.enrichment
         for what, spec in (
+            ("caption", enrichment.caption_model),
             ("attributes", enrichment.attributes_model),
             ("pose", enrichment.pose_model),
             ("depth", enrichment.depth_model),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..domain import PreprocessMode
 from ..enrichment.settings import (
+    DEFAULT_CAPTION,
     DEFAULT_CLIP,
     DEFAULT_DEPTH,
     DEFAULT_POSE,
@@ -198,6 +199,10 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     add("--enrich", type=_enrichers, default=_env(env, "ENRICH", ",".join(ENRICHERS)),
         help="enrichers run on each batch's key frames: comma-separated from "
         f"{', '.join(ENRICHERS)}, or all, or none (SECMON_ENRICH)")
+    add("--enrich-caption-model", default=_env(env, "ENRICH_CAPTION_MODEL", ""),
+        help="Florence-2 model for the scene description: hub id, save_pretrained directory or "
+        f"random:tiny. Default: {DEFAULT_CAPTION}, or random:tiny when the detector is random:* "
+        "(SECMON_ENRICH_CAPTION_MODEL)")
     add("--enrich-attributes-model", default=_env(env, "ENRICH_ATTRIBUTES_MODEL", ""),
         help="CLIP model for attributes and re-identification: hub id, save_pretrained directory "
         f"or random:tiny. Default: {DEFAULT_CLIP}, or random:tiny when the detector is random:* "
@@ -253,6 +258,7 @@ def enrichment_settings(ns: argparse.Namespace) -> EnrichmentSettings:
         budget = _budget(budget)
     return EnrichmentSettings(
         enabled=enabled,
+        caption_model=ns.enrich_caption_model or default_enrich_model(ns.detector, DEFAULT_CAPTION),
         attributes_model=ns.enrich_attributes_model
         or default_enrich_model(ns.detector, DEFAULT_CLIP),
         pose_model=ns.enrich_pose_model or default_enrich_model(ns.detector, DEFAULT_POSE),

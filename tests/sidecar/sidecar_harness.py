@@ -229,6 +229,7 @@ class SidecarProcess:
 
 # Every enrichment model as a tiny random one, built offline.
 TINY_ENRICHMENT = (
+    "--enrich-caption-model", "random:tiny",
     "--enrich-attributes-model", "random:tiny",
     "--enrich-pose-model", "random:tiny",
     "--enrich-depth-model", "random:tiny",

@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from sidecar.domain import Box, Detection, EnricherRun, FrameObservation
 from sidecar.enrichment.identities import IdentityStore
+from sidecar.enrichment.models.caption import _TINY_WORDS as CAPTION_WORDS
 from sidecar.enrichment.posture import posture
 from sidecar.enrichment.service import Enricher, EnrichRequest, build_zoo
 from sidecar.enrichment.settings import ENRICHERS, EnrichmentSettings
@@ -68,9 +69,9 @@ def make_enricher(
     cache_dir: Path, data_dir: Path, *, enabled: tuple[str, ...] = ENRICHERS, **overrides: object
 ) -> Enricher:
     settings = EnrichmentSettings(
-        enabled=frozenset(enabled), attributes_model="random:tiny", pose_model="random:tiny",
-        depth_model="random:tiny", device="cpu", memory_budget_bytes=4096 * MIB,
-        margin_bytes=64 * MIB, **overrides,  # type: ignore[arg-type]
+        enabled=frozenset(enabled), caption_model="random:tiny", attributes_model="random:tiny",
+        pose_model="random:tiny", depth_model="random:tiny", device="cpu",
+        memory_budget_bytes=4096 * MIB, margin_bytes=64 * MIB, **overrides,  # type: ignore[arg-type]
     )
     identities = IdentityStore(data_dir / STATE_FILE, threshold=0.95)
     return Enricher(settings, build_zoo(settings, cache_dir), identities=identities)
@@ -100,6 +101,8 @@ async def test_every_enricher_runs_on_the_key_frames(cache_dir: Path, tmp_path: 
         await enricher.close()
     assert [(r.name, r.status) for r in result.runs] == [(n, "ran") for n in ENRICHERS]
     assert all(r.ms > 0 for r in result.runs)
+    # The tiny random Florence-2 writes words of its vocabulary: meaningless, but real generation.
+    assert result.caption and set(result.caption.split()) <= set(CAPTION_WORDS.split())
     person, car = result.objects
     assert (person.label, car.label) == ("person", "car")
     assert [a.name for a in person.attributes] == ["clothing", "carrying", "face"]
@@ -172,7 +175,8 @@ async def test_missing_images_skip_every_enricher_with_the_reason(
         await enricher.close()
     assert result.objects == ()
     assert {r.name: r.status for r in result.runs} == {
-        "attributes": "skipped", "plates": "skipped", "pose": "off", "depth": "off",
+        "caption": "off", "attributes": "skipped", "plates": "skipped", "pose": "off",
+        "depth": "off",
     }
     assert "no longer available" in result.runs[0].reason
 

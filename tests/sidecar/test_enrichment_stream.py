@@ -10,7 +10,7 @@ from test_verdict_stream import client, frame, hello, status_of
 from sidecar.detection.models.coco_labels import COCO_LABELS
 from sidecar.proto import secmon_pb2 as pb
 
-ENRICHERS = ["attributes", "plates", "pose", "depth"]
+ENRICHERS = ["caption", "attributes", "plates", "pose", "depth"]
 
 
 async def test_verdicts_carry_enrichment_and_the_zoo_reports_its_budget(
