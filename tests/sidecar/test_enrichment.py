@@ -4,6 +4,7 @@ rapidocr-onnxruntime (a plate painted into a frame is read back)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -314,3 +315,49 @@ def test_a_verdict_keeps_its_enrichment_in_the_outbox_and_on_the_wire() -> None:
         ("attributes", "ran"), ("depth", "skipped")
     ]
     assert message.scene_attributes[0].value == "at night" and message.enrichment_ms == 20.0
+
+
+async def test_the_verdict_goes_out_when_an_enrichment_model_cannot_load(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    """A closed batch through the event pipeline: the broken CLIP checkpoint disables only the
+    attributes enricher; the verdict is stored and delivered with what the others found."""
+    from sidecar.events.batching import BatchingRules
+    from sidecar.events.event_pipeline import EventPipeline
+    from sidecar.events.store import EventStore
+    from sidecar.llm.analyzer import RiskAnalyzer
+    from sidecar.storage.database import StateDatabase
+
+    broken = tmp_path / "broken-clip"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    settings = EnrichmentSettings(
+        enabled=frozenset({"attributes", "plates"}), attributes_model=str(broken), device="cpu",
+        memory_budget_bytes=4096 * MIB, margin_bytes=64 * MIB,
+    )
+    enricher = Enricher(settings, build_zoo(settings, cache_dir))
+    now = [T0.timestamp()]
+    pipeline = EventPipeline(
+        EventStore(StateDatabase(tmp_path / STATE_FILE)), RiskAnalyzer(None, tz=UTC),
+        BatchingRules(window_s=90, idle_s=5, fast_path_enabled=False), clock=lambda: now[0],
+        tick_s=0.01, enricher=enricher,
+    )
+    await pipeline.start()
+    try:
+        verdicts = pipeline.subscribe("home")
+        observed = frame("f1", 0)
+        enricher.remember(observed.camera_id, observed.frame_id, scene())
+        assert pipeline.observe(observed, "home")
+        now[0] += 10
+        verdict = await asyncio.wait_for(verdicts.get(), 120)
+    finally:
+        await pipeline.stop()
+        pipeline.close()
+        await enricher.close()
+    assert verdict.enrichment is not None
+    runs = {r.name: r for r in verdict.enrichment.runs}
+    assert runs["attributes"].status == "skipped"
+    assert "attributes disabled: loading" in runs["attributes"].reason
+    assert runs["plates"].status == "ran"
+    assert [o.plate for o in verdict.enrichment.objects] == ["", "AB12CDE"]
+    assert enricher.state().models[0].disabled
