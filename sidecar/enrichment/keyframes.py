@@ -58,7 +58,7 @@ def select_objects(
     """The distinct objects to enrich (only from frames whose image is `available`)."""
     chosen = (
         [KeyObject(snapshot, d) for d in snapshot.detections]
-        if snapshot.frame_id in (available)
+        if snapshot.frame_id in available
         else []
     )
     seen = {o.detection.label for o in chosen}
