@@ -134,6 +134,7 @@ class Enricher:
         self.identities = identities
         self.images = images or FrameImages(settings.frame_cache_bytes)
         self.known_plates: dict[str, str] = {}
+        self._last_ms: dict[str, float] = {}  # each enricher's last run, for the time budget
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="secmon-enrich")
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
@@ -268,10 +269,14 @@ class Enricher:
                     EnricherRun(name, "skipped", f"time budget of {time_budget_s:.1f} s used up")
                 )
                 continue
+            if (why := self._would_not_fit(name, remaining, request.fast_path)) is not None:
+                runs.append(EnricherRun(name, "skipped", why))
+                continue
             started = time.perf_counter()
             try:
                 note = steps[name](min(remaining, self.settings.wait_s))
                 runs.append(EnricherRun(name, "ran", note, _ms(started)))
+                self._last_ms[name] = _ms(started)
             except EnrichmentSkipped as skipped:
                 runs.append(EnricherRun(name, "skipped", skipped.reason, _ms(started)))
             except Exception as err:
@@ -287,6 +292,17 @@ class Enricher:
             runs=tuple(runs),
             total_ms=_ms(t0),
         )
+
+    def _would_not_fit(self, name: str, remaining_s: float, fast_path: bool) -> str | None:
+        """Why a step is not started within the time left (None: start it). A running step is
+        not interrupted, so steps known to take longer than what is left, and on the fast path
+        model loads (seconds to minutes), are not started."""
+        if fast_path and not self.zoo.is_loaded(name):
+            return "model not loaded yet; the fast path does not wait for a load"
+        last = self._last_ms.get(name)
+        if last is not None and last > remaining_s * 1000:
+            return f"takes about {last:.0f} ms, {remaining_s * 1000:.0f} ms were left"
+        return None
 
     # -- the enrichers -------------------------------------------------------------------------
     def _caption(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -273,8 +274,6 @@ def test_observations_section_is_bounded_and_fits_the_budget() -> None:
 
 
 def test_a_verdict_keeps_its_enrichment_in_the_outbox_and_on_the_wire() -> None:
-    from dataclasses import replace
-
     from sidecar.domain import EnrichedObject, Enrichment, IdentityMatch, ObjectAttribute, Verdict
     from sidecar.events.payloads import verdict_from_json, verdict_to_json
     from sidecar.server.convert import verdict_message
@@ -361,3 +360,24 @@ async def test_the_verdict_goes_out_when_an_enrichment_model_cannot_load(
     assert runs["plates"].status == "ran"
     assert [o.plate for o in verdict.enrichment.objects] == ["", "AB12CDE"]
     assert enricher.state().models[0].disabled
+
+
+async def test_the_fast_path_never_waits_for_a_model_load(cache_dir: Path, tmp_path: Path) -> None:
+    enricher = make_enricher(cache_dir, tmp_path, enabled=("attributes", "pose"))
+    frames = [frame("f1", 0, car=False)]
+    remember(enricher, frames, [scene()])
+    fast = EnrichRequest("b1", "front_door", "Front Door", frames, frames[0], fast_path=True)
+    try:
+        cold = await enricher.enrich(fast)
+        await enricher.enrich(request(frames))  # the batch verdict loads the models
+        remember(enricher, frames, [scene()])
+        warm = await enricher.enrich(replace(fast, batch_id="b2"))
+    finally:
+        await enricher.close()
+    assert {r.name: r.status for r in cold.runs if r.status != "off"} == {
+        "attributes": "skipped", "pose": "skipped"
+    }
+    assert all("does not wait for a load" in r.reason for r in cold.runs if r.status != "off")
+    assert {r.name: r.status for r in warm.runs if r.status != "off"} == {
+        "attributes": "ran", "pose": "ran"
+    }
