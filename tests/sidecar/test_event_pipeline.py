@@ -204,8 +204,9 @@ async def test_verdicts_are_delivered_per_client_and_camera(
     p.observe(frame("s1", "shed", ("car", 0.7), at=0), "cabin")  # (same frame id: joins once)
     p.observe(frame("g1", "garden", ("dog", 0.7), at=0), "home")  # only home watches the garden
     clock.now += 31
-    got_home = {(await next_verdict(home)).camera_id, (await next_verdict(home)).camera_id}
-    assert got_home == {"shed", "garden"}
+    got_home: set[str] = set()
+    while got_home != {"shed", "garden"}:  # on a busy machine re-sends may come in between
+        got_home.add((await next_verdict(home)).camera_id)
     shed = await next_verdict(cabin)
     assert shed.camera_id == "shed" and shed.frame_ids == ("s1",)
     await asyncio.sleep(0.3)
