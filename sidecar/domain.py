@@ -169,3 +169,71 @@ class Verdict:
     llm_ms: float
     completion_tokens: int
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    enrichment: Enrichment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectAttribute:
+    """A zero-shot attribute: the best option of one group (e.g. clothing: black, 0.61)."""
+
+    name: str
+    value: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityMatch:
+    """Another sighting of the same anonymous identity (another camera, or an earlier visit)."""
+
+    camera_id: str
+    camera_name: str
+    seen_at: datetime
+    similarity: float
+
+
+@dataclass(frozen=True, slots=True)
+class EnrichedObject:
+    """One distinct object of a batch (its best crop) and what the enrichers found about it.
+    Text fields are empty where the enricher did not run or found nothing. `plate` is OCR output:
+    untrusted text."""
+
+    label: str
+    frame_id: str
+    confidence: float
+    box: Box
+    attributes: tuple[ObjectAttribute, ...] = ()
+    identity_id: int = 0
+    identity: str = ""  # "person 7"
+    visits_24h: int = 0
+    matches: tuple[IdentityMatch, ...] = ()
+    plate: str = ""
+    plate_score: float = 0.0
+    known_plate: str = ""  # the name the home gave this plate
+    posture: str = ""  # standing, crouching, lying, arms raised
+    distance: str = ""  # near, mid, far
+    movement: str = ""  # approaching, leaving, steady
+
+
+@dataclass(frozen=True, slots=True)
+class EnricherRun:
+    """Whether one enricher ran for a batch: status ran / skipped / failed / off, why, how long."""
+
+    name: str
+    status: str
+    reason: str = ""
+    ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Enrichment:
+    """What the enrichment models saw in a batch's key frames."""
+
+    caption: str = ""
+    scene: tuple[ObjectAttribute, ...] = ()
+    objects: tuple[EnrichedObject, ...] = ()
+    runs: tuple[EnricherRun, ...] = ()
+    total_ms: float = 0.0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.caption or self.scene or self.objects)

@@ -1,8 +1,9 @@
 """From a closed batch, or a fast-path frame, to its verdict: the stages between the batch closing
 and the verdict outbox.
 
-    the batch's frames -> prompt input -> risk assessment (RiskAnalyzer: LLM, or its fallback)
-    -> Verdict (labels, snapshot frame, timings)
+    the batch's frames -> enrichment of its key frames (when an Enricher is given; it always
+    returns, with what succeeded) -> prompt input -> risk assessment (RiskAnalyzer: LLM, or its
+    fallback) -> Verdict (labels, snapshot frame, enrichment, timings)
 
 `assess_batch` runs them in that order; the event pipeline stores and delivers what it returns.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from ..domain import FrameObservation, LabelCount, Verdict
+from ..domain import Enrichment, FrameObservation, LabelCount, Verdict
+from ..enrichment.service import Enricher, EnrichRequest
 from ..llm.analyzer import AnalysisOutcome, RiskAnalyzer
 from ..llm.prompt import PromptInput
 from .batching import OpenBatch
@@ -33,11 +35,29 @@ async def assess_batch(
     fast_path: bool,
     close_reason: str,
     time_zone: tzinfo | None = None,
+    enricher: Enricher | None = None,
 ) -> tuple[Verdict, AnalysisOutcome]:
     """The verdict for `frames` of `batch` (all of them, or the one fast-path frame)."""
-    prompt = prompt_input(frames, batch.camera_name, fast_path=fast_path, time_zone=time_zone)
+    enrichment = None
+    if enricher is not None:
+        enrichment = await enricher.enrich(
+            EnrichRequest(
+                batch_id=batch.batch_id,
+                camera_id=batch.camera_id,
+                camera_name=batch.camera_name,
+                frames=frames,
+                snapshot=most_telling_frame(frames),
+                fast_path=fast_path,
+            )
+        )
+    prompt = prompt_input(
+        frames, batch.camera_name, fast_path=fast_path, time_zone=time_zone, enrichment=enrichment
+    )
     outcome = await analyzer.assess(prompt)
-    verdict = build_verdict(batch, frames, outcome, fast_path=fast_path, close_reason=close_reason)
+    verdict = build_verdict(
+        batch, frames, outcome, fast_path=fast_path, close_reason=close_reason,
+        enrichment=enrichment,
+    )
     return verdict, outcome
 
 
@@ -46,6 +66,7 @@ def prompt_input(
     camera_name: str,
     fast_path: bool,
     time_zone: tzinfo | None = None,
+    enrichment: Enrichment | None = None,
 ) -> PromptInput:
     return PromptInput(
         camera_name=camera_name,
@@ -54,6 +75,7 @@ def prompt_input(
         frames=frames,
         fast_path=fast_path,
         time_zone=time_zone,
+        enrichment=enrichment,
     )
 
 
@@ -85,6 +107,7 @@ def build_verdict(
     *,
     fast_path: bool,
     close_reason: str,
+    enrichment: Enrichment | None = None,
 ) -> Verdict:
     snapshot = most_telling_frame(frames)
     return Verdict(
@@ -109,4 +132,5 @@ def build_verdict(
         model=outcome.model,
         llm_ms=round(outcome.llm_ms, 1),
         completion_tokens=outcome.completion_tokens,
+        enrichment=enrichment,
     )

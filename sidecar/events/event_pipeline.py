@@ -1,5 +1,6 @@
 """The event pipeline: observations -> per-camera batches (batching.py) -> verdicts
-(analysis.py) -> the verdict outbox (store.py) -> the clients' streams (delivery.py).
+(analysis.py, with the batch's enrichment) -> the verdict outbox (store.py) -> the clients'
+streams (delivery.py).
 
 Durability: every batch change is written to the store before it happens in memory; a frame whose
 write fails (a full disk, a read-only file) joins nothing and `observe` raises a retryable
@@ -27,6 +28,7 @@ from typing import ParamSpec, TypeVar
 
 from ..detection.stats import LatencyWindow
 from ..domain import FrameError, FrameErrorCode, FrameObservation, Verdict
+from ..enrichment.service import Enricher
 from ..llm.analyzer import RiskAnalyzer
 from .analysis import assess_batch, verdict_id
 from .batching import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
@@ -59,6 +61,7 @@ class EventStats:
     # Why the last write to the state file failed ("" once one succeeds again), and how many did.
     storage_error: str = ""
     storage_errors: int = 0
+    enrichment_latency: LatencyWindow = field(default_factory=LatencyWindow)
 
 
 class EventPipeline:
@@ -71,9 +74,11 @@ class EventPipeline:
         clock: Callable[[], float] = time.time,
         tick_s: float = 0.25,
         resend_after_s: float = 30.0,
+        enricher: Enricher | None = None,
     ) -> None:
         self._store = store
         self._analyzer = analyzer
+        self.enricher = enricher
         self._batcher = EventBatcher(rules)
         self._clock = clock
         self._tick_s = tick_s
@@ -277,7 +282,10 @@ class EventPipeline:
             fast_path=fast,
             close_reason=job.reason,
             time_zone=self._zones.get(job.batch.client_id),
+            enricher=self.enricher,
         )
+        if verdict.enrichment is not None:
+            self.stats.enrichment_latency.add(verdict.enrichment.total_ms)
         if not await self._write(store.run, store.add_verdict, verdict, finishes_batch=not fast):
             return
         self.stats.verdicts_produced += 1

@@ -2,7 +2,7 @@
 
 Readers accept every format the sidecar has written: a detection written without its class index
 (six items) reads back with `label_id` -1; a batch header without `client_id` belongs to no client
-(the default rules).
+(the default rules); a verdict written without enrichment reads back with `enrichment` None.
 """
 
 from __future__ import annotations
@@ -12,7 +12,18 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from ..domain import Box, Detection, FrameObservation, LabelCount, Verdict
+from ..domain import (
+    Box,
+    Detection,
+    EnrichedObject,
+    EnricherRun,
+    Enrichment,
+    FrameObservation,
+    IdentityMatch,
+    LabelCount,
+    ObjectAttribute,
+    Verdict,
+)
 from .batching import OpenBatch
 
 
@@ -93,11 +104,53 @@ def batch_from_json(text: str, frames: list[FrameObservation] | None = None) -> 
     )
 
 
+def enrichment_to_json(e: Enrichment) -> dict[str, Any]:
+    return {
+        "caption": e.caption,
+        "scene": [asdict(a) for a in e.scene],
+        "objects": [
+            {
+                **asdict(o),
+                "box": [o.box.x_min, o.box.y_min, o.box.x_max, o.box.y_max],
+                "matches": [
+                    {**asdict(m), "seen_at": m.seen_at.isoformat()} for m in o.matches
+                ],
+            }
+            for o in e.objects
+        ],
+        "runs": [asdict(r) for r in e.runs],
+        "total_ms": e.total_ms,
+    }
+
+
+def enrichment_from_json(data: dict[str, Any]) -> Enrichment:
+    objects = []
+    for item in data["objects"]:
+        fields = dict(item)
+        fields["box"] = Box(*(float(v) for v in item["box"]))
+        fields["attributes"] = tuple(ObjectAttribute(**a) for a in item["attributes"])
+        fields["matches"] = tuple(
+            IdentityMatch(**{**m, "seen_at": datetime.fromisoformat(m["seen_at"])})
+            for m in item["matches"]
+        )
+        objects.append(EnrichedObject(**fields))
+    return Enrichment(
+        caption=data["caption"],
+        scene=tuple(ObjectAttribute(**a) for a in data["scene"]),
+        objects=tuple(objects),
+        runs=tuple(EnricherRun(**r) for r in data["runs"]),
+        total_ms=float(data["total_ms"]),
+    )
+
+
 def verdict_to_json(verdict: Verdict) -> str:
     data = asdict(verdict)
     for key in ("started_at", "ended_at", "created_at"):
         data[key] = getattr(verdict, key).isoformat()
     data["snapshot_detections"] = [detection_to_json(d) for d in verdict.snapshot_detections]
+    data["enrichment"] = (
+        enrichment_to_json(verdict.enrichment) if verdict.enrichment is not None else None
+    )
     return json.dumps(data)
 
 
@@ -110,4 +163,8 @@ def verdict_from_json(text: str) -> Verdict:
     data["snapshot_detections"] = tuple(
         detection_from_json(d) for d in data["snapshot_detections"]
     )
-    return Verdict(**data)
+    # Verdicts stored before enrichment existed have no such key.
+    enrichment = data.pop("enrichment", None)
+    return Verdict(
+        **data, enrichment=enrichment_from_json(enrichment) if enrichment is not None else None
+    )

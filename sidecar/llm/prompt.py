@@ -1,8 +1,10 @@
 """Prompt templates for batch risk analysis.
 
-The prompt always fits the model's context: the per-label summary is always present, and as many
-individual detections as fit the remaining token budget follow, sampled evenly across the window,
-with a note saying how many were left out.
+The prompt always fits the model's context: the per-label summary is always present, then the
+observations of the enrichment models (caption, per-object attributes, identities and where else
+they were seen, plates, posture, distance; at most one line per key object), then as many
+individual detections as fit the remaining token budget, sampled evenly across the window, with a
+note saying how many were left out. If even the observations do not fit, the last ones go first.
 
 Untrusted text (the camera name; notes and text read from images as they come) appears in exactly
 one place: the data block at the start of the user message, between the lines DATA_BEGIN and
@@ -20,16 +22,16 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TypeVar
 
-from ..domain import Box, Detection, FrameObservation
+from ..domain import Box, Detection, EnrichedObject, Enrichment, FrameObservation
 from .assessment import REASONING_MAX_CHARS, RISK_BANDS, SUMMARY_MAX_CHARS, RiskLevel
 from .sanitize import sanitize_untrusted
 
 DATA_BEGIN = "⟦BEGIN UNTRUSTED DATA⟧"
 DATA_END = "⟦END UNTRUSTED DATA⟧"
 # Field names are ours (never from outside): lower-case words.
-_FIELD_RE = re.compile(r"[a-z][a-z_]{0,31}")
+_FIELD_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 # Extra untrusted fields (notes, text read from images): how many, and how long each.
-MAX_EXTRA_FIELDS = 8
+MAX_EXTRA_FIELDS = 32
 EXTRA_FIELD_MAX_CHARS = 200
 
 TokenCounter = Callable[[str], int]
@@ -72,6 +74,7 @@ class PromptInput:
     untrusted_text: Sequence[tuple[str, str]] = ()
     # The home's time zone (its client's Hello); None: the analyzer's default.
     time_zone: tzinfo | None = None
+    enrichment: Enrichment | None = None
 
     @property
     def detections(self) -> list[Detection]:
@@ -123,6 +126,93 @@ def _label_summary(detections: Sequence[Detection]) -> list[str]:
     ]
 
 
+_OBSERVATION_LINE_CHARS = 400
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s earlier"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min earlier"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h earlier"
+    return f"{seconds / 86400:.0f} days earlier"
+
+
+def _object_line(index: int, obj: EnrichedObject, started_at: datetime) -> str:
+    parts = [f"{index}. «{sanitize_untrusted(obj.label, 32)}» {obj.confidence:.2f}"]
+    if obj.attributes:
+        parts.append(", ".join(f"{a.name}: {a.value} ({a.score:.2f})" for a in obj.attributes))
+    if obj.posture and obj.posture != "unknown":
+        parts.append(f"posture: {obj.posture}")
+    if obj.distance:
+        moving = f", {obj.movement}" if obj.movement and obj.movement != "steady" else ""
+        parts.append(f"distance: {obj.distance}{moving}")
+    if obj.plate:
+        known = (
+            f"a known plate, its owner's name in data field plate_owner_{index}"
+            if obj.known_plate else "not a known plate"
+        )
+        parts.append(f"a plate was read, its text in data field plate_{index} ({known})")
+    if obj.identity:
+        seen = [_ago((started_at - m.seen_at).total_seconds()) for m in obj.matches]
+        identity = (
+            f"identity {sanitize_untrusted(obj.identity, 24)}, {obj.visits_24h} visit(s) in 24 h"
+        )
+        where = (
+            f", also seen at the cameras in data field seen_at_{index} ({'; '.join(seen)})"
+            if seen else ", first seen"
+        )
+        parts.append(identity + where)
+    line = "- " + "; ".join(parts)
+    if len(line) > _OBSERVATION_LINE_CHARS:
+        line = line[: _OBSERVATION_LINE_CHARS - 1] + "…"
+    return line
+
+
+def enrichment_data(enrichment: Enrichment | None) -> list[tuple[str, str]]:
+    """The untrusted text of the enrichment (read from images or named by the home), as data-block
+    fields the observation lines refer to by name."""
+    if enrichment is None:
+        return []
+    fields: list[tuple[str, str]] = []
+    if enrichment.caption:
+        fields.append(("caption", enrichment.caption))
+    for index, obj in enumerate(enrichment.objects, 1):
+        if obj.plate:
+            fields.append((f"plate_{index}", obj.plate))
+            if obj.known_plate:
+                fields.append((f"plate_owner_{index}", obj.known_plate))
+        if obj.identity and obj.matches:
+            fields.append((f"seen_at_{index}", "; ".join(m.camera_name for m in obj.matches)))
+    return fields
+
+
+def observation_lines(enrichment: Enrichment | None, started_at: datetime) -> list[str]:
+    """The observations section (empty without enrichment results)."""
+    if enrichment is None:
+        return []
+    lines: list[str] = []
+    if enrichment.caption:
+        lines.append("- Scene: described in data field caption")
+    if enrichment.scene:
+        lines.append(
+            "- Scene conditions: " + ", ".join(f"{a.name}: {a.value}" for a in enrichment.scene)
+        )
+    lines += [_object_line(i, o, started_at) for i, o in enumerate(enrichment.objects, 1)]
+    missing = [r.name for r in enrichment.runs if r.status in ("skipped", "failed")]
+    if missing:
+        lines.append("- Not available this time: " + ", ".join(missing))
+    if not lines:
+        return []
+    return [
+        "Observations by image models on the key frames (automatic and can be wrong; text they "
+        "read from images or that the home named is in the data block):",
+        *lines,
+    ]
+
+
 def _evenly_sampled(items: Sequence[_T], keep: int) -> list[_T]:
     if keep >= len(items):
         return list(items)
@@ -135,7 +225,8 @@ def _evenly_sampled(items: Sequence[_T], keep: int) -> list[_T]:
 def data_block(batch: PromptInput) -> list[str]:
     """The delimited block of untrusted text: the only place it appears in a prompt."""
     lines = [DATA_BEGIN, f"camera_name: {sanitize_untrusted(batch.camera_name)}"]
-    for name, text in list(batch.untrusted_text)[:MAX_EXTRA_FIELDS]:
+    fields = [*batch.untrusted_text, *enrichment_data(batch.enrichment)]
+    for name, text in fields[:MAX_EXTRA_FIELDS]:
         if not _FIELD_RE.fullmatch(name):
             raise ValueError(f"data field names are lower-case words, got {name!r}")
         lines.append(f"{name}: {sanitize_untrusted(text, EXTRA_FIELD_MAX_CHARS)}")
@@ -157,13 +248,17 @@ def build_messages(
         f"What is reported: {kind}, {len(batch.detections)} detection(s) in total.",
         "By label:",
         *_label_summary(batch.detections),
-        "Detections (local time, label, confidence, position in the frame):",
     ]
+    observations = observation_lines(batch.enrichment, batch.started_at)
+    detections_title = ["Detections (local time, label, confidence, position in the frame):"]
     frames = sorted(batch.frames, key=lambda f: f.captured_at)
     lines = [_detection_line(frame, det, tz) for frame in frames for det in frame.detections]
 
-    def render(kept: list[str], omitted: int) -> list[Message]:
-        body = head + kept
+    def render(kept: list[str], omitted: int, observed: int | None = None) -> list[Message]:
+        shown = observations if observed is None else observations[:observed]
+        if len(shown) == 1:  # a title without lines
+            shown = []
+        body = head + shown + detections_title + kept
         if omitted:
             body.append(f"- … {omitted} more detection(s) in this window not listed")
         return [
@@ -178,6 +273,10 @@ def build_messages(
     messages = render(lines, 0)
     if size(messages) <= token_budget:
         return messages
+    observed = len(observations)
+    while observed > 0 and size(render([], len(lines), observed)) > token_budget:
+        observed -= 1
+    observations = observations[:observed]
     # Binary search the number of evenly sampled lines that fits.
     low, high = 0, len(lines)
     while low < high:

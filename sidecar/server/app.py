@@ -26,6 +26,8 @@ from ..detection.models.base import Detector, DetectorLoadError
 from ..detection.models.rtdetr_v2 import RTDetrV2Detector, parse_model_spec
 from ..detection.pipeline import DetectionPipeline
 from ..domain import StartupError
+from ..enrichment.models.base import ModelLoadError
+from ..enrichment.models.checkpoints import validate_spec
 from ..proto import secmon_pb2, secmon_pb2_grpc
 from .auth import BearerTokenInterceptor
 from .config import Settings, configure_logging, parse_settings
@@ -134,6 +136,10 @@ class SidecarServer:
         for service in ("", SERVICE_NAME):
             await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
         _LOGGER.info("Ready: serving %s", SERVICE_NAME)
+        try:
+            await self.observer.on_ready()
+        except Exception:
+            _LOGGER.exception("Stream observer failed once ready")
 
     async def shutdown(self, grace_s: float | None = None) -> None:
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
@@ -160,7 +166,16 @@ async def serve(
     """Run until SIGTERM/SIGINT (or `stop` is set). Returns the process exit code."""
     try:
         parse_model_spec(settings.detector)  # fail fast on specs that cannot work
-    except DetectorLoadError as err:
+        enrichment = settings.enrichment
+        for what, spec in (
+            ("caption", enrichment.caption_model),
+            ("attributes", enrichment.attributes_model),
+            ("pose", enrichment.pose_model),
+            ("depth", enrichment.depth_model),
+        ):
+            if what in enrichment.enabled:
+                validate_spec(spec, what)
+    except (DetectorLoadError, ModelLoadError) as err:
         _LOGGER.error("%s", err)  # noqa: TRY400 - one clear message, no traceback
         return EXIT_STARTUP_ERROR
     stop = stop or asyncio.Event()

@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..domain import BatchingPolicy, CompileMode, PreprocessMode
+from ..enrichment.settings import (
+    DEFAULT_CAPTION,
+    DEFAULT_CLIP,
+    DEFAULT_DEPTH,
+    DEFAULT_POSE,
+    ENRICHERS,
+    EnrichmentSettings,
+)
 from ..events.batching import BatchingRules
 from .client_config import IDLE_S_LIMITS, WINDOW_S_LIMITS
 
@@ -62,6 +70,7 @@ class Settings:
     verdict_resend_s: float = 30.0
     # Largest size of the state file in MiB (0: no limit); past it, writes fail as on a full disk.
     state_max_mib: float = 0.0
+    enrichment: EnrichmentSettings = field(default_factory=EnrichmentSettings)
 
     @property
     def grpc_message_limit(self) -> int:
@@ -103,6 +112,31 @@ def _threshold(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be within [0, 1], got {text}")
     return value
+
+
+def _enrichers(text: str) -> frozenset[str]:
+    names = frozenset(x.strip() for x in text.split(",") if x.strip())
+    if names in (frozenset({"none"}), frozenset()):
+        return frozenset()
+    if names == frozenset({"all"}):
+        return frozenset(ENRICHERS)
+    unknown = names - set(ENRICHERS)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown enricher(s) {', '.join(sorted(unknown))}; choose from "
+            f"{', '.join(ENRICHERS)}, all or none"
+        )
+    return names
+
+
+def _budget(text: str) -> int | None:
+    """MiB, or auto (measured when the models are loaded)."""
+    if text.strip().lower() in ("", "auto"):
+        return None
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 MiB or auto, got {text}")
+    return int(value * MIB)
 
 
 def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
@@ -209,7 +243,84 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         default=_env(env, "STATE_MAX_MIB", str(d.state_max_mib)),
         help="largest size of the state file in MiB, 0 for no limit; past it frames that would "
         "join a batch get STORAGE_UNAVAILABLE, as on a full disk (SECMON_STATE_MAX_MIB)")
+    e = d.enrichment
+    add("--enrich", type=_enrichers, default=_env(env, "ENRICH", ",".join(ENRICHERS)),
+        help="enrichers run on each batch's key frames: comma-separated from "
+        f"{', '.join(ENRICHERS)}, or all, or none (SECMON_ENRICH)")
+    add("--enrich-caption-model", default=_env(env, "ENRICH_CAPTION_MODEL", ""),
+        help="Florence-2 model for the scene description: hub id, save_pretrained directory or "
+        f"random:tiny. Default: {DEFAULT_CAPTION}, or random:tiny when the detector is random:* "
+        "(SECMON_ENRICH_CAPTION_MODEL)")
+    add("--enrich-attributes-model", default=_env(env, "ENRICH_ATTRIBUTES_MODEL", ""),
+        help="CLIP model for attributes and re-identification: hub id, save_pretrained directory "
+        f"or random:tiny. Default: {DEFAULT_CLIP}, or random:tiny when the detector is random:* "
+        "(SECMON_ENRICH_ATTRIBUTES_MODEL)")
+    add("--enrich-pose-model", default=_env(env, "ENRICH_POSE_MODEL", ""),
+        help=f"ViTPose model for posture (default {DEFAULT_POSE}; random:tiny with a random "
+        "detector) (SECMON_ENRICH_POSE_MODEL)")
+    add("--enrich-depth-model", default=_env(env, "ENRICH_DEPTH_MODEL", ""),
+        help=f"Depth Anything model for distance (default {DEFAULT_DEPTH}; random:tiny with a "
+        "random detector) (SECMON_ENRICH_DEPTH_MODEL)")
+    add("--enrich-device", choices=("auto", "cpu", "cuda"), default=_env(env, "ENRICH_DEVICE", ""),
+        help="where the enrichment models run (default: --device) (SECMON_ENRICH_DEVICE)")
+    add("--enrich-memory-budget", type=_budget, default=_env(env, "ENRICH_MEMORY_BUDGET", "auto"),
+        help="MiB for the enrichment models, weights and working sets together, the margin "
+        "included; auto = the device's free memory once the detector and the LLM are loaded (on "
+        "CPU half the available RAM) (SECMON_ENRICH_MEMORY_BUDGET)")
+    add("--enrich-memory-margin", type=_non_negative_float,
+        default=_env(env, "ENRICH_MEMORY_MARGIN", str(e.margin_bytes // MIB)),
+        help="MiB of the budget always left free, for allocations nobody measured "
+        "(SECMON_ENRICH_MEMORY_MARGIN)")
+    add("--enrich-idle-ttl-s", type=_non_negative_float,
+        default=_env(env, "ENRICH_IDLE_TTL_S", str(e.idle_ttl_s)),
+        help="an enrichment model unused this long is unloaded (SECMON_ENRICH_IDLE_TTL_S)")
+    add("--enrich-batch-time-s", type=_non_negative_float,
+        default=_env(env, "ENRICH_BATCH_TIME_S", str(e.batch_time_budget_s)),
+        help="time budget of a batch's enrichment; what does not fit is skipped "
+        "(SECMON_ENRICH_BATCH_TIME_S)")
+    add("--enrich-fast-path-time-s", type=_non_negative_float,
+        default=_env(env, "ENRICH_FAST_PATH_TIME_S", str(e.fast_path_time_budget_s)),
+        help="time budget of a fast-path verdict's enrichment (SECMON_ENRICH_FAST_PATH_TIME_S)")
+    add("--enrich-max-objects", type=_positive_int,
+        default=_env(env, "ENRICH_MAX_OBJECTS", str(e.max_objects)),
+        help="most objects enriched per batch (SECMON_ENRICH_MAX_OBJECTS)")
+    add("--reid-threshold", type=_threshold,
+        default=_env(env, "REID_THRESHOLD", str(e.reid_threshold)),
+        help="cosine similarity from which two sightings are the same identity "
+        "(SECMON_REID_THRESHOLD)")
+    add("--reid-retention-h", type=_non_negative_float,
+        default=_env(env, "REID_RETENTION_H", str(e.identity_retention_s / 3600)),
+        help="hours identities and their sightings are kept (SECMON_REID_RETENTION_H)")
     return p
+
+
+def default_enrich_model(detector: str, production: str) -> str:
+    """A toy detector gets toy enrichment models, so `--detector random:tiny` runs offline."""
+    return "random:tiny" if detector.startswith("random:") else production
+
+
+def enrichment_settings(ns: argparse.Namespace) -> EnrichmentSettings:
+    enabled = ns.enrich if isinstance(ns.enrich, frozenset) else _enrichers(str(ns.enrich))
+    budget = ns.enrich_memory_budget
+    if isinstance(budget, str):  # a default taken from the environment
+        budget = _budget(budget)
+    return EnrichmentSettings(
+        enabled=enabled,
+        caption_model=ns.enrich_caption_model or default_enrich_model(ns.detector, DEFAULT_CAPTION),
+        attributes_model=ns.enrich_attributes_model
+        or default_enrich_model(ns.detector, DEFAULT_CLIP),
+        pose_model=ns.enrich_pose_model or default_enrich_model(ns.detector, DEFAULT_POSE),
+        depth_model=ns.enrich_depth_model or default_enrich_model(ns.detector, DEFAULT_DEPTH),
+        device=ns.enrich_device or ns.device,
+        memory_budget_bytes=budget,
+        margin_bytes=int(float(ns.enrich_memory_margin) * MIB),
+        idle_ttl_s=float(ns.enrich_idle_ttl_s),
+        batch_time_budget_s=float(ns.enrich_batch_time_s),
+        fast_path_time_budget_s=float(ns.enrich_fast_path_time_s),
+        max_objects=int(ns.enrich_max_objects),
+        reid_threshold=float(ns.reid_threshold),
+        identity_retention_s=float(ns.reid_retention_h) * 3600,
+    )
 
 
 def default_llm(detector: str) -> str:
@@ -254,6 +365,7 @@ def settings_from_namespace(ns: argparse.Namespace) -> Settings:
         ),
         verdict_resend_s=float(ns.verdict_resend_s),
         state_max_mib=float(ns.state_max_mib),
+        enrichment=enrichment_settings(ns),
     )
 
 
@@ -271,6 +383,8 @@ def parse_settings(
         parser.error(
             f"--compile/SECMON_COMPILE must be off, default or reduce-overhead, got {ns.compile!r}"
         )
+    if ns.enrich_device not in ("", "auto", "cpu", "cuda"):
+        parser.error(f"SECMON_ENRICH_DEVICE must be auto, cpu or cuda, got {ns.enrich_device!r}")
     if ns.preprocess not in ("fast", "exact"):
         parser.error(f"--preprocess/SECMON_PREPROCESS must be fast or exact, got {ns.preprocess!r}")
     if float(ns.batch_idle_s) > float(ns.batch_window_s):

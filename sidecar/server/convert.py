@@ -9,7 +9,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from .. import __version__
 from ..detection.batch_costs import SizeCost
 from ..detection.stats import LatencySummary, StatsSnapshot
-from ..domain import Detection, FrameOutcome, FrameRequest, Verdict
+from ..domain import (
+    Detection,
+    EnrichedObject,
+    Enrichment,
+    FrameOutcome,
+    FrameRequest,
+    ObjectAttribute,
+    Verdict,
+)
+from ..enrichment.zoo import ZooState
 from ..proto import secmon_pb2 as pb
 from .client_config import RequestedRules, resolve_threshold
 from .gpu import GpuInfo
@@ -177,7 +186,100 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def attribute_message(a: ObjectAttribute) -> pb.Attribute:
+    return pb.Attribute(name=a.name, value=a.value, score=a.score)
+
+
+def enriched_object_message(o: EnrichedObject) -> pb.EnrichedObject:
+    return pb.EnrichedObject(
+        label=o.label,
+        frame_id=o.frame_id,
+        confidence=o.confidence,
+        box=pb.Box(x_min=o.box.x_min, y_min=o.box.y_min, x_max=o.box.x_max, y_max=o.box.y_max),
+        attributes=[attribute_message(a) for a in o.attributes],
+        identity_id=o.identity_id,
+        identity=o.identity,
+        visits_24h=o.visits_24h,
+        matches=[
+            pb.IdentityMatch(
+                camera_id=m.camera_id,
+                camera_name=m.camera_name,
+                seen_at=timestamp(m.seen_at),
+                similarity=m.similarity,
+            )
+            for m in o.matches
+        ],
+        plate=o.plate,
+        plate_score=o.plate_score,
+        known_plate=o.known_plate,
+        posture=o.posture,
+        distance=o.distance,
+        movement=o.movement,
+    )
+
+
+def fill_enrichment(message: pb.Verdict, e: Enrichment) -> None:
+    message.caption = e.caption
+    message.scene_attributes.extend(attribute_message(a) for a in e.scene)
+    message.objects.extend(enriched_object_message(o) for o in e.objects)
+    message.enrichers.extend(
+        pb.EnricherRun(name=r.name, status=r.status, reason=r.reason, ms=r.ms) for r in e.runs
+    )
+    message.enrichment_ms = e.total_ms
+
+
+def enrichment_status(
+    zoo: ZooState, enrichers: list[str], batches: int, latency_ms: LatencySummary
+) -> pb.EnrichmentStatus:
+    return pb.EnrichmentStatus(
+        enrichers=enrichers,
+        device=zoo.device,
+        budget_bytes=zoo.budget_bytes,
+        margin_bytes=zoo.margin_bytes,
+        in_use_bytes=zoo.in_use_bytes,
+        high_water_bytes=zoo.high_water_bytes,
+        loads=zoo.loads,
+        evictions=zoo.evictions,
+        skips=zoo.skips,
+        out_of_memory=zoo.ooms,
+        batches_enriched=batches,
+        enrichment_latency=latency(latency_ms),
+        models=[
+            pb.ZooModel(
+                name=m.name,
+                spec=m.spec,
+                loaded=m.loaded,
+                resident=m.resident,
+                priority=m.priority,
+                weights_bytes=m.weights_bytes,
+                working_set_bytes=m.peak_bytes,
+                leases=m.leases,
+                loads=m.loads,
+                evictions=m.evictions,
+                out_of_memory=m.ooms,
+                load_ms=m.load_ms,
+                disabled=m.disabled,
+            )
+            for m in zoo.models
+        ],
+    )
+
+
+def known_plates(config: pb.StreamConfig) -> dict[str, str] | None:
+    """The home's known plates (plate -> name), or None when the config does not set them."""
+    if not config.known_plates_set:
+        return None
+    return {p.plate: p.name for p in config.known_plates if p.plate}
+
+
 def verdict_message(v: Verdict) -> pb.Verdict:
+    message = _verdict_message(v)
+    if v.enrichment is not None:
+        fill_enrichment(message, v.enrichment)
+    return message
+
+
+def _verdict_message(v: Verdict) -> pb.Verdict:
     return pb.Verdict(
         verdict_id=v.verdict_id,
         event_id=v.event_id,

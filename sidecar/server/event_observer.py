@@ -5,7 +5,9 @@ it from the settings (`event_observer`, the factory `python -m sidecar` passes t
 - every open stream receives verdicts: first all unacknowledged ones, then each new one, and
   unacknowledged ones again until the client acknowledges them;
 - `StreamConfig.batching` sets the client's batching rules (checked by client_config.py; other
-  clients keep theirs), `Hello.time_zone` the local time in the prompts of its batches.
+  clients keep theirs), `StreamConfig.known_plates` the plates named in prompts, `Hello.time_zone`
+  the local time in the prompts of its batches;
+- the images of frames that join batches are kept (bounded) for the batch's enrichment.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..domain import FrameObservation, FrameOutcome, FrameRequest, Verdict
+from ..enrichment.service import Enricher, create_enricher
+from ..enrichment.settings import ENRICHERS
 from ..events.batching import BatchingRules
 from ..events.event_pipeline import EventPipeline
 from ..events.store import EventStore
@@ -43,6 +47,7 @@ class EventObserver(StreamObserver):
         pipeline: EventPipeline,
         default_rules: BatchingRules,
         analyzer: RiskAnalyzer,
+        enricher: Enricher | None = None,
         *,
         damaged_file: Path | None = None,
     ) -> None:
@@ -51,20 +56,29 @@ class EventObserver(StreamObserver):
         self._analyzer = analyzer
         # Where a damaged state file found at start-up was moved.
         self._damaged_file = damaged_file
+        self._enricher = enricher
         self._subscriptions: dict[int, asyncio.Queue[Verdict]] = {}
 
     async def start(self) -> None:
         # Batches restored from the store resume at once; their analysis waits for `load`.
+        if self._enricher is not None:
+            await self._enricher.start()
         await self._pipeline.start()
 
     async def load(self) -> None:
         """Load and warm up the LLM (raises LlmLoadError); the server is SERVING only after."""
         await self._analyzer.start()
 
+    async def on_ready(self) -> None:
+        if self._enricher is not None:
+            await self._enricher.on_ready()
+
     async def close(self) -> None:
         await self._pipeline.stop()
         self._pipeline.close()
         self._analyzer.close()
+        if self._enricher is not None:
+            await self._enricher.close()
 
     # -- sessions ------------------------------------------------------------------------------
     # Verdicts go to streams whose client said Hello: they are delivered per client id.
@@ -89,13 +103,16 @@ class EventObserver(StreamObserver):
 
     # -- client messages -----------------------------------------------------------------------
     async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> list[str]:
-        if not config.HasField("batching"):
-            return []
-        rules, warnings = resolve_batching(
-            convert.requested_rules(config.batching), self._default_rules
-        )
-        self._pipeline.configure(_client_id(session), rules)
-        _LOGGER.info("Batching rules of %s: %s", _client_id(session), rules)
+        warnings: list[str] = []
+        if config.HasField("batching"):
+            rules, warnings = resolve_batching(
+                convert.requested_rules(config.batching), self._default_rules
+            )
+            self._pipeline.configure(_client_id(session), rules)
+            _LOGGER.info("Batching rules of %s: %s", _client_id(session), rules)
+        plates = convert.known_plates(config)
+        if plates is not None and self._enricher is not None:
+            self._enricher.set_known_plates(plates)
         return warnings
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
@@ -113,7 +130,10 @@ class EventObserver(StreamObserver):
             height=outcome.height,
             detections=outcome.detections,
         )
-        return await self._pipeline.observe(observation, _client_id(session))
+        batch_id = await self._pipeline.observe(observation, _client_id(session))
+        if batch_id and self._enricher is not None:
+            self._enricher.remember(frame.camera_id, frame.frame_id, frame.image)
+        return batch_id
 
     def fill_status(self, status: pb.SidecarStatus) -> None:
         stats = self._pipeline.stats
@@ -127,6 +147,15 @@ class EventObserver(StreamObserver):
         status.storage_errors = stats.storage_errors
         if self._damaged_file is not None:
             status.damaged_state_file = str(self._damaged_file)
+        if self._enricher is not None:
+            status.enrichment.CopyFrom(
+                convert.enrichment_status(
+                    self._enricher.state(),
+                    [n for n in ENRICHERS if n in self._enricher.settings.enabled],
+                    self._enricher.batches,
+                    stats.enrichment_latency.summary(),
+                )
+            )
 
 
 def _client_id(session: StreamSession) -> str:
@@ -170,7 +199,12 @@ def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObse
     database = StateDatabase(
         settings.data_dir / STATE_FILE, max_bytes=int(settings.state_max_mib * MIB)
     )
-    pipeline = EventPipeline(
-        EventStore(database), analyzer, rules, resend_after_s=settings.verdict_resend_s
+    store = EventStore(database)  # migrates the file first
+    enricher = (
+        create_enricher(settings.enrichment, settings.data_dir, settings.data_dir / STATE_FILE)
+        if settings.enrichment.enabled else None
     )
-    return EventObserver(pipeline, rules, analyzer, damaged_file=database.damaged_file)
+    pipeline = EventPipeline(
+        store, analyzer, rules, resend_after_s=settings.verdict_resend_s, enricher=enricher
+    )
+    return EventObserver(pipeline, rules, analyzer, enricher, damaged_file=database.damaged_file)

@@ -35,6 +35,10 @@ class StreamObserver(Protocol):
         with that message (exit code 2)."""
         return
 
+    async def on_ready(self) -> None:
+        """The detector and `load` finished; the server reports SERVING."""
+        return
+
     async def close(self) -> None:
         """The server is shutting down; every frame has been answered and streams are ending."""
         return

@@ -101,10 +101,38 @@ def _batch_frames_table(db: sqlite3.Connection) -> None:
     db.execute("UPDATE batches SET payload = json_remove(payload, '$.frames')")
 
 
+def _identities(db: sqlite3.Connection) -> None:
+    """Version 4: anonymous identities (re-identification) and the sightings that define them,
+    each with its appearance embedding (float32 bytes), kept for a retention."""
+    db.execute(
+        """CREATE TABLE identities (
+            identity_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,             -- 'person' or 'vehicle'
+            first_seen REAL NOT NULL,
+            last_seen REAL NOT NULL
+        )"""
+    )
+    db.execute(
+        """CREATE TABLE sightings (
+            sighting_key TEXT PRIMARY KEY,  -- batch id, frame id and box: idempotent re-runs
+            identity_id INTEGER NOT NULL REFERENCES identities (identity_id),
+            kind TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            camera_name TEXT NOT NULL,
+            batch_id TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            embedding BLOB NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX sightings_kind_time ON sightings (kind, seen_at)")
+    db.execute("CREATE INDEX sightings_identity ON sightings (identity_id, seen_at)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _batches_and_verdict_outbox,
     _verdict_camera_column,
     _batch_frames_table,
+    _identities,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

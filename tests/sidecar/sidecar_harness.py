@@ -116,12 +116,12 @@ class SidecarProcess:
         self.token = token
         full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
         full_env.update(env or {})
-        # Each process gets its own state directory and the tiny random LLM unless args say
-        # otherwise (argparse keeps the last occurrence of a flag).
+        # Each process gets its own state directory, the tiny random LLM and tiny random
+        # enrichment models unless args say otherwise (argparse keeps the last occurrence).
         self.data_dir = Path(tempfile.mkdtemp(prefix="secmon-sidecar-"))
         command = [
             sys.executable, "-m", "sidecar", "--listen", "127.0.0.1:0",
-            "--data-dir", str(self.data_dir), "--llm", "random:tiny", *args,
+            "--data-dir", str(self.data_dir), "--llm", "random:tiny", *TINY_ENRICHMENT, *args,
         ]
         if token:
             command += ["--token", token]
@@ -225,6 +225,15 @@ class SidecarProcess:
             self.proc.kill()
             self.proc.wait(10)
         self._reader.join(5)
+
+
+# Every enrichment model as a tiny random one, built offline.
+TINY_ENRICHMENT = (
+    "--enrich-caption-model", "random:tiny",
+    "--enrich-attributes-model", "random:tiny",
+    "--enrich-pose-model", "random:tiny",
+    "--enrich-depth-model", "random:tiny",
+)
 
 
 def run_sidecar_to_exit(

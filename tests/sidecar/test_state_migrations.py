@@ -18,6 +18,7 @@ from sidecar_harness import run_sidecar_to_exit
 from sidecar.domain import Box, Detection, FrameObservation, Verdict
 from sidecar.events.batching import BatchingRules
 from sidecar.events.event_pipeline import EventPipeline
+from sidecar.events.payloads import verdict_from_json, verdict_to_json
 from sidecar.events.store import EventStore
 from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.storage import schema
@@ -275,3 +276,36 @@ async def test_upgraded_version_2_state_resumes_and_grows_by_rows(version_2: Pat
     finally:
         await pipeline.stop()
         pipeline.close()
+
+
+def test_a_version_2_file_upgrades_with_identity_tables(tmp_path: Path) -> None:
+    """Version 4 adds identities and sightings; a verdict written by version 2 (no enrichment in
+    its payload) is kept and reads back without enrichment."""
+    path = tmp_path / "events.sqlite"
+    db = sqlite3.connect(path, isolation_level=None)
+    schema.migrate(db, schema.MIGRATIONS[:2])
+    verdict = Verdict(
+        verdict_id="b:final", event_id="b", batch_id="b", camera_id="yard", camera_name="Yard",
+        risk_score=40, risk_level="medium", summary="s", reasoning="r", fast_path=False,
+        fallback=False, started_at=datetime(2026, 11, 20, 12, tzinfo=UTC),
+        ended_at=datetime(2026, 11, 20, 12, 1, tzinfo=UTC), labels=(), frame_ids=("x",),
+        snapshot_frame_id="x", snapshot_detections=(), close_reason="idle", model="m",
+        llm_ms=1.0, completion_tokens=3, created_at=datetime(2026, 11, 20, 12, 1, tzinfo=UTC),
+    )
+    payload = json.loads(verdict_to_json(verdict))
+    del payload["enrichment"]  # version 2 wrote no such key
+    db.execute(
+        "INSERT INTO verdicts (verdict_id, event_id, payload, created_at, camera_id) "
+        "VALUES (?, ?, ?, ?, ?)",
+        ("b:final", "b", json.dumps(payload), CLOCK, "yard"),
+    )
+    db.close()
+    assert user_version(path) == 2
+    store = EventStore(StateDatabase(path, clock=Clock(CLOCK)))
+    try:
+        assert user_version(path) == schema.SCHEMA_VERSION
+        assert {"identities", "sightings"} <= tables(path)
+        (row,) = store.database.connection.execute("SELECT payload FROM verdicts").fetchall()
+        assert verdict_from_json(row[0]) == verdict
+    finally:
+        store.close()

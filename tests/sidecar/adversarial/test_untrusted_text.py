@@ -13,11 +13,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from sidecar.domain import Box, Detection, FrameObservation
+from sidecar.domain import (
+    Box,
+    Detection,
+    EnrichedObject,
+    Enrichment,
+    FrameObservation,
+    IdentityMatch,
+)
 from sidecar.llm.prompt import (
     DATA_BEGIN,
     DATA_END,
     EXTRA_FIELD_MAX_CHARS,
+    MAX_EXTRA_FIELDS,
     SYSTEM_PROMPT,
     PromptInput,
     build_messages,
@@ -127,9 +135,9 @@ def test_text_read_from_images_stays_inside_the_data_block(text: str) -> None:
 
 
 def test_extra_fields_are_bounded_and_named_by_the_sidecar() -> None:
-    many = tuple((f"note_{chr(97 + i)}", "text") for i in range(20))
+    many = tuple((f"note_{i}", "text") for i in range(MAX_EXTRA_FIELDS + 12))
     block, _ = split_block(user_lines("Porch", many))
-    assert len(block) == 1 + 8
+    assert len(block) == 1 + MAX_EXTRA_FIELDS
     with pytest.raises(ValueError, match="field names"):
         user_lines("Porch", (("camera_name: x\nnote", "text"),))
 
@@ -149,3 +157,33 @@ def test_ordinary_names_survive() -> None:
     assert sanitize_untrusted("Garten \u2013 S\u00fcd") == "Garten \u2013 S\u00fcd"
     assert sanitize_untrusted("\u0413\u0430\u0440\u0430\u0436") == "\u0413\u0430\u0440\u0430\u0436"
     assert sanitize_untrusted("\U0001f6aa") == "\U0001f6aa"
+
+
+def enriched_user_lines(text: str) -> list[str]:
+    car = EnrichedObject(
+        label="car", frame_id="f1", confidence=0.9, box=Box(10, 10, 50, 90), plate=text,
+        known_plate=text, identity="vehicle 3", visits_24h=2,
+        matches=(IdentityMatch("yard", text, T0 - timedelta(minutes=2), 0.95),),
+    )
+    enrichment = Enrichment(caption=text, objects=(car,))
+    batch = PromptInput(
+        "Porch", T0, T0 + timedelta(seconds=30), frames(), enrichment=enrichment
+    )
+    _, user = build_messages(batch, UTC, len, 20_000)
+    return user["content"].split("\n")
+
+
+_, ENRICHED_BASELINE_OUTSIDE = split_block(enriched_user_lines("KA 123 B"))
+
+
+@pytest.mark.parametrize("text", CORPUS)
+def test_text_the_enrichment_read_stays_inside_the_data_block(text: str) -> None:
+    """Captions, OCR'd plates, the names the home gave plates and other cameras' names reach the
+    prompt only as data fields; the observations name the fields, never the text."""
+    block, outside = split_block(enriched_user_lines(text))
+    assert outside == ENRICHED_BASELINE_OUTSIDE
+    assert [line.partition(": ")[0] for line in block] == [
+        "camera_name", "caption", "plate_1", "plate_owner_1", "seen_at_1"
+    ]
+    for line in block[1:]:
+        assert_harmless_value(line.partition(": ")[2], EXTRA_FIELD_MAX_CHARS)

@@ -178,12 +178,24 @@ class ConfigReply(_message.Message):
     def __init__(self, config_warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StreamConfig(_message.Message):
-    __slots__ = ("detection_threshold", "batching")
+    __slots__ = ("detection_threshold", "batching", "known_plates", "known_plates_set")
     DETECTION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     BATCHING_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_PLATES_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_PLATES_SET_FIELD_NUMBER: _ClassVar[int]
     detection_threshold: float
     batching: BatchingConfig
-    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ...) -> None: ...
+    known_plates: _containers.RepeatedCompositeFieldContainer[KnownPlate]
+    known_plates_set: bool
+    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., known_plates: _Optional[_Iterable[_Union[KnownPlate, _Mapping]]] = ..., known_plates_set: bool = ...) -> None: ...
+
+class KnownPlate(_message.Message):
+    __slots__ = ("plate", "name")
+    PLATE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    plate: str
+    name: str
+    def __init__(self, plate: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class BatchingConfig(_message.Message):
     __slots__ = ("window_seconds", "idle_seconds", "fast_path_labels", "fast_path_confidence", "labels_of_interest", "fast_path_disabled", "max_frames_per_batch")
@@ -214,7 +226,7 @@ class LabelCount(_message.Message):
     def __init__(self, label: _Optional[str] = ..., count: _Optional[int] = ..., max_confidence: _Optional[float] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("verdict_id", "event_id", "batch_id", "camera_id", "camera_name", "risk_score", "risk_level", "summary", "reasoning", "fast_path", "fallback", "started_at", "ended_at", "labels", "frame_ids", "snapshot_frame_id", "snapshot_detections", "close_reason", "model", "llm_ms", "completion_tokens", "created_at")
+    __slots__ = ("verdict_id", "event_id", "batch_id", "camera_id", "camera_name", "risk_score", "risk_level", "summary", "reasoning", "fast_path", "fallback", "started_at", "ended_at", "labels", "frame_ids", "snapshot_frame_id", "snapshot_detections", "close_reason", "model", "llm_ms", "completion_tokens", "created_at", "caption", "scene_attributes", "objects", "enrichers", "enrichment_ms")
     VERDICT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +249,11 @@ class Verdict(_message.Message):
     LLM_MS_FIELD_NUMBER: _ClassVar[int]
     COMPLETION_TOKENS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CAPTION_FIELD_NUMBER: _ClassVar[int]
+    SCENE_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    OBJECTS_FIELD_NUMBER: _ClassVar[int]
+    ENRICHERS_FIELD_NUMBER: _ClassVar[int]
+    ENRICHMENT_MS_FIELD_NUMBER: _ClassVar[int]
     verdict_id: str
     event_id: str
     batch_id: str
@@ -259,7 +276,80 @@ class Verdict(_message.Message):
     llm_ms: float
     completion_tokens: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, verdict_id: _Optional[str] = ..., event_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., camera_name: _Optional[str] = ..., risk_score: _Optional[int] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., summary: _Optional[str] = ..., reasoning: _Optional[str] = ..., fast_path: bool = ..., fallback: bool = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ..., frame_ids: _Optional[_Iterable[str]] = ..., snapshot_frame_id: _Optional[str] = ..., snapshot_detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., close_reason: _Optional[str] = ..., model: _Optional[str] = ..., llm_ms: _Optional[float] = ..., completion_tokens: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    caption: str
+    scene_attributes: _containers.RepeatedCompositeFieldContainer[Attribute]
+    objects: _containers.RepeatedCompositeFieldContainer[EnrichedObject]
+    enrichers: _containers.RepeatedCompositeFieldContainer[EnricherRun]
+    enrichment_ms: float
+    def __init__(self, verdict_id: _Optional[str] = ..., event_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., camera_name: _Optional[str] = ..., risk_score: _Optional[int] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., summary: _Optional[str] = ..., reasoning: _Optional[str] = ..., fast_path: bool = ..., fallback: bool = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ..., frame_ids: _Optional[_Iterable[str]] = ..., snapshot_frame_id: _Optional[str] = ..., snapshot_detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., close_reason: _Optional[str] = ..., model: _Optional[str] = ..., llm_ms: _Optional[float] = ..., completion_tokens: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., caption: _Optional[str] = ..., scene_attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., objects: _Optional[_Iterable[_Union[EnrichedObject, _Mapping]]] = ..., enrichers: _Optional[_Iterable[_Union[EnricherRun, _Mapping]]] = ..., enrichment_ms: _Optional[float] = ...) -> None: ...
+
+class Attribute(_message.Message):
+    __slots__ = ("name", "value", "score")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: str
+    score: float
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ..., score: _Optional[float] = ...) -> None: ...
+
+class IdentityMatch(_message.Message):
+    __slots__ = ("camera_id", "camera_name", "seen_at", "similarity")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_NAME_FIELD_NUMBER: _ClassVar[int]
+    SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    camera_name: str
+    seen_at: _timestamp_pb2.Timestamp
+    similarity: float
+    def __init__(self, camera_id: _Optional[str] = ..., camera_name: _Optional[str] = ..., seen_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., similarity: _Optional[float] = ...) -> None: ...
+
+class EnrichedObject(_message.Message):
+    __slots__ = ("label", "frame_id", "confidence", "box", "attributes", "identity_id", "identity", "visits_24h", "matches", "plate", "plate_score", "known_plate", "posture", "distance", "movement")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    FRAME_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    BOX_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    VISITS_24H_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    PLATE_FIELD_NUMBER: _ClassVar[int]
+    PLATE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_PLATE_FIELD_NUMBER: _ClassVar[int]
+    POSTURE_FIELD_NUMBER: _ClassVar[int]
+    DISTANCE_FIELD_NUMBER: _ClassVar[int]
+    MOVEMENT_FIELD_NUMBER: _ClassVar[int]
+    label: str
+    frame_id: str
+    confidence: float
+    box: Box
+    attributes: _containers.RepeatedCompositeFieldContainer[Attribute]
+    identity_id: int
+    identity: str
+    visits_24h: int
+    matches: _containers.RepeatedCompositeFieldContainer[IdentityMatch]
+    plate: str
+    plate_score: float
+    known_plate: str
+    posture: str
+    distance: str
+    movement: str
+    def __init__(self, label: _Optional[str] = ..., frame_id: _Optional[str] = ..., confidence: _Optional[float] = ..., box: _Optional[_Union[Box, _Mapping]] = ..., attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., identity_id: _Optional[int] = ..., identity: _Optional[str] = ..., visits_24h: _Optional[int] = ..., matches: _Optional[_Iterable[_Union[IdentityMatch, _Mapping]]] = ..., plate: _Optional[str] = ..., plate_score: _Optional[float] = ..., known_plate: _Optional[str] = ..., posture: _Optional[str] = ..., distance: _Optional[str] = ..., movement: _Optional[str] = ...) -> None: ...
+
+class EnricherRun(_message.Message):
+    __slots__ = ("name", "status", "reason", "ms")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    status: str
+    reason: str
+    ms: float
+    def __init__(self, name: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., ms: _Optional[float] = ...) -> None: ...
 
 class VerdictAck(_message.Message):
     __slots__ = ("verdict_ids",)
@@ -322,7 +412,7 @@ class GpuStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., utilization_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class SidecarStatus(_message.Message):
-    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency", "storage_error", "storage_errors", "damaged_state_file", "max_frame_bytes", "max_pixels", "max_frames_in_flight", "batch_costs", "batching_policy", "decode_workers", "max_decoded_frames", "rss_bytes", "peak_rss_bytes", "compile_mode")
+    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency", "storage_error", "storage_errors", "damaged_state_file", "max_frame_bytes", "max_pixels", "max_frames_in_flight", "batch_costs", "batching_policy", "decode_workers", "max_decoded_frames", "rss_bytes", "peak_rss_bytes", "compile_mode", "enrichment")
     class ErrorsByCodeEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -369,6 +459,7 @@ class SidecarStatus(_message.Message):
     RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     COMPILE_MODE_FIELD_NUMBER: _ClassVar[int]
+    ENRICHMENT_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     ready: bool
     detector_model: str
@@ -408,7 +499,8 @@ class SidecarStatus(_message.Message):
     rss_bytes: int
     peak_rss_bytes: int
     compile_mode: str
-    def __init__(self, server_version: _Optional[str] = ..., ready: bool = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., storage_error: _Optional[str] = ..., storage_errors: _Optional[int] = ..., damaged_state_file: _Optional[str] = ..., max_frame_bytes: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_frames_in_flight: _Optional[int] = ..., batch_costs: _Optional[_Iterable[_Union[BatchSizeCost, _Mapping]]] = ..., batching_policy: _Optional[str] = ..., decode_workers: _Optional[int] = ..., max_decoded_frames: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., compile_mode: _Optional[str] = ...) -> None: ...
+    enrichment: EnrichmentStatus
+    def __init__(self, server_version: _Optional[str] = ..., ready: bool = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., storage_error: _Optional[str] = ..., storage_errors: _Optional[int] = ..., damaged_state_file: _Optional[str] = ..., max_frame_bytes: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_frames_in_flight: _Optional[int] = ..., batch_costs: _Optional[_Iterable[_Union[BatchSizeCost, _Mapping]]] = ..., batching_policy: _Optional[str] = ..., decode_workers: _Optional[int] = ..., max_decoded_frames: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., compile_mode: _Optional[str] = ..., enrichment: _Optional[_Union[EnrichmentStatus, _Mapping]] = ...) -> None: ...
 
 class BatchSizeCost(_message.Message):
     __slots__ = ("size", "forward_ms", "samples", "batches")
@@ -421,3 +513,63 @@ class BatchSizeCost(_message.Message):
     samples: int
     batches: int
     def __init__(self, size: _Optional[int] = ..., forward_ms: _Optional[float] = ..., samples: _Optional[int] = ..., batches: _Optional[int] = ...) -> None: ...
+
+class EnrichmentStatus(_message.Message):
+    __slots__ = ("enrichers", "device", "budget_bytes", "margin_bytes", "in_use_bytes", "high_water_bytes", "loads", "evictions", "skips", "out_of_memory", "models", "batches_enriched", "enrichment_latency")
+    ENRICHERS_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MARGIN_BYTES_FIELD_NUMBER: _ClassVar[int]
+    IN_USE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    HIGH_WATER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOADS_FIELD_NUMBER: _ClassVar[int]
+    EVICTIONS_FIELD_NUMBER: _ClassVar[int]
+    SKIPS_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_ENRICHED_FIELD_NUMBER: _ClassVar[int]
+    ENRICHMENT_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    enrichers: _containers.RepeatedScalarFieldContainer[str]
+    device: str
+    budget_bytes: int
+    margin_bytes: int
+    in_use_bytes: int
+    high_water_bytes: int
+    loads: int
+    evictions: int
+    skips: int
+    out_of_memory: int
+    models: _containers.RepeatedCompositeFieldContainer[ZooModel]
+    batches_enriched: int
+    enrichment_latency: LatencyStats
+    def __init__(self, enrichers: _Optional[_Iterable[str]] = ..., device: _Optional[str] = ..., budget_bytes: _Optional[int] = ..., margin_bytes: _Optional[int] = ..., in_use_bytes: _Optional[int] = ..., high_water_bytes: _Optional[int] = ..., loads: _Optional[int] = ..., evictions: _Optional[int] = ..., skips: _Optional[int] = ..., out_of_memory: _Optional[int] = ..., models: _Optional[_Iterable[_Union[ZooModel, _Mapping]]] = ..., batches_enriched: _Optional[int] = ..., enrichment_latency: _Optional[_Union[LatencyStats, _Mapping]] = ...) -> None: ...
+
+class ZooModel(_message.Message):
+    __slots__ = ("name", "spec", "loaded", "resident", "priority", "weights_bytes", "working_set_bytes", "leases", "loads", "evictions", "out_of_memory", "load_ms", "disabled")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    LOADED_FIELD_NUMBER: _ClassVar[int]
+    RESIDENT_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    WORKING_SET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LEASES_FIELD_NUMBER: _ClassVar[int]
+    LOADS_FIELD_NUMBER: _ClassVar[int]
+    EVICTIONS_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    LOAD_MS_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    spec: str
+    loaded: bool
+    resident: bool
+    priority: int
+    weights_bytes: int
+    working_set_bytes: int
+    leases: int
+    loads: int
+    evictions: int
+    out_of_memory: int
+    load_ms: float
+    disabled: str
+    def __init__(self, name: _Optional[str] = ..., spec: _Optional[str] = ..., loaded: bool = ..., resident: bool = ..., priority: _Optional[int] = ..., weights_bytes: _Optional[int] = ..., working_set_bytes: _Optional[int] = ..., leases: _Optional[int] = ..., loads: _Optional[int] = ..., evictions: _Optional[int] = ..., out_of_memory: _Optional[int] = ..., load_ms: _Optional[float] = ..., disabled: _Optional[str] = ...) -> None: ...

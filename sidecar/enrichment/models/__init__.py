@@ -1,0 +1,1 @@
+"""The enrichment models: each behind `EnrichmentModel` (load / warmup / infer / unload)."""
