@@ -502,6 +502,8 @@ def parse_args() -> argparse.Namespace:
                    help="compile modes for section 1 (default: off,reduce-overhead on CUDA, "
                    "off on CPU)")
     p.add_argument("--cameras", type=ints, default=[4, 8, 16, 32])
+    p.add_argument("--http-cameras", type=ints, default=[],
+                   help="camera counts the HTTP baseline runs at (default: all of --cameras)")
     p.add_argument("--inflight", type=ints, default=[4, 8],
                    help="frames in flight on one Stream (section 3)")
     p.add_argument("--frames", type=int, default=256, help="timed frames per measurement")
@@ -567,7 +569,7 @@ def main() -> None:
                 for name, flags in variants(args):
                     rows.append(e2e_sidecar(args, frames, model, cameras=cameras,
                                             extra=flags, label=name))
-                if "http" not in args.skip:
+                if "http" not in args.skip and cameras in (args.http_cameras or args.cameras):
                     rows.append(e2e_http(args, frames, model, cameras))
             report["end_to_end"] = [asdict(r) for r in rows]
         if "inflight" not in args.skip:

@@ -451,7 +451,8 @@ async def test_a_stream_with_too_many_frames_in_flight_is_not_read(gated: GatedD
 
 
 async def test_shutdown_answers_in_flight_frames_then_ends_streams(gated: GatedDetector) -> None:
-    r = await start_server(gated, max_delay_ms=3_600_000, max_batch=64)
+    # The classic policy: a batch waits for the (hour-long) delay, so frames stay in flight.
+    r = await start_server(gated, max_delay_ms=3_600_000, max_batch=64, batching_policy="fill")
     try:
         call = r.stub.Stream()
         for i in range(3):
