@@ -23,7 +23,7 @@ def _verdict(entry: HistoryEntry) -> dict[str, Any]:
     record = entry.record
     message = record.message
     data = {
-        **record.attributes(update=False),
+        **record.attributes(is_update=False),
         "camera_id": record.camera_id,
         "announced": entry.announced,
         "received_at": entry.received_at,
@@ -36,7 +36,7 @@ def _verdict(entry: HistoryEntry) -> dict[str, Any]:
         "summary_chars": len(message.summary),
         "reasoning_chars": len(message.reasoning),
     }
-    del data["update"]
+    del data["is_update"]
     return async_redact_data(data, VERDICT_TEXT_TO_REDACT)
 
 
