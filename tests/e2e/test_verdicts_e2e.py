@@ -8,7 +8,6 @@ come from the entry's options, pushed in Hello.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,12 @@ from custom_components.secmon.const import (
     EVENT_SECURITY,
     EVENT_SECURITY_UPDATED,
 )
+from custom_components.secmon.ingest.watcher import camera_id_for
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.storage.verdict_store import HistoryEntry
 from tests.integration.helpers import (
     async_wait_for,
+    frame_id_of,
     image_bytes,
     state_of,
     wait_for,
@@ -68,7 +69,7 @@ def drop(folder: Path, seeds: list[int]) -> list[str]:
     for seed in seeds:
         data = image_bytes(seed, size=(480, 360))
         write_image(folder / f"img-{seed}.jpg", data)
-        ids.append(hashlib.sha256(data).hexdigest()[:32])
+        ids.append(frame_id_of(camera_id_for(folder.name), data))
     return ids
 
 

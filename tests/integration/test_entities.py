@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 from datetime import timedelta
 from pathlib import Path
@@ -21,9 +20,10 @@ from custom_components.secmon.const import (
     PERSON_LABELS,
     VEHICLE_LABELS,
 )
+from custom_components.secmon.ingest.watcher import camera_id_for
 from custom_components.secmon.link.proto import secmon_pb2
 
-from .helpers import image_bytes, state_of, wait_for, write_image
+from .helpers import frame_id_of, image_bytes, state_of, wait_for, write_image
 
 CATEGORIES = {"person": PERSON_LABELS, "vehicle": VEHICLE_LABELS, "animal": ANIMAL_LABELS}
 
@@ -40,7 +40,7 @@ async def drop_and_wait(
 ) -> secmon_pb2.FrameResult:
     """Drop an image and wait for its result to be applied to the camera."""
     write_image(path, data)
-    frame_id = hashlib.sha256(data).hexdigest()[:32]
+    frame_id = frame_id_of(camera_id_for(path.parent.name), data)
     camera = entry.runtime_data.cameras
     await wait_for(
         hass,

@@ -3,7 +3,6 @@ sensors, event entity firings, bus events, logbook lines and snapshots; exactly 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import itertools
 import shutil
@@ -41,7 +40,7 @@ from custom_components.secmon.logbook import describe_verdict
 from custom_components.secmon.storage.verdict_store import HistoryEntry
 from custom_components.secmon.verdicts.records import VerdictRecord
 
-from .helpers import async_wait_for, image_bytes, state_of, wait_for, write_image
+from .helpers import async_wait_for, frame_id_of, image_bytes, state_of, wait_for, write_image
 from .sidecar_process import SidecarProcess
 from .verdict_helpers import async_camera_history, sidecar_status, verdict_options
 
@@ -103,11 +102,6 @@ async def entry(
     return config_entry
 
 
-def frame_id(data: bytes) -> str:
-    """The frame id the integration gives an image."""
-    return hashlib.sha256(data).hexdigest()[:32]
-
-
 async def drop_frames(
     hass: HomeAssistant, entry: MockConfigEntry, folder: Path, seeds: list[int]
 ) -> list[secmon_pb2.FrameResult]:
@@ -116,7 +110,7 @@ async def drop_frames(
     for seed, data in zip(seeds, images, strict=True):
         write_image(folder / f"{seed}.jpg", data)
     queue = entry.runtime_data.queue
-    ids = [frame_id(data) for data in images]
+    ids = [frame_id_of(camera_id(folder.name), data) for data in images]
     await wait_for(
         hass, lambda: all(queue.result(i) is not None for i in ids), "results of dropped frames"
     )
@@ -415,7 +409,9 @@ async def test_verdict_state_restored_after_reload(
 BLUEPRINT = Path(__file__).resolve().parents[2] / "blueprints/automation/secmon/notify_on_risk.yaml"
 
 
-async def use_blueprint(hass: HomeAssistant, config_dir: Path, *automations: dict[str, Any]) -> None:
+async def use_blueprint(
+    hass: HomeAssistant, config_dir: Path, *automations: dict[str, Any]
+) -> None:
     """Install the shipped blueprint and create automations from it."""
     target = config_dir / "blueprints" / "automation" / "secmon" / BLUEPRINT.name
     target.parent.mkdir(parents=True)
@@ -444,6 +440,7 @@ def blueprint_automation(index: int, cam: str, minimum: str, **targets: Any) -> 
 
 async def test_notify_blueprint(
     hass: HomeAssistant,
+    *,
     entry: MockConfigEntry,
     config_dir: Path,
     camera_root: Path,
@@ -485,6 +482,7 @@ def escalation(record: VerdictRecord) -> tuple[str, dict[str, Any]]:
 
 async def test_notify_blueprint_escalation_and_other_targets(
     hass: HomeAssistant,
+    *,
     entry: MockConfigEntry,
     config_dir: Path,
     camera_root: Path,
