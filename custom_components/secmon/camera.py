@@ -8,6 +8,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import CameraState, SecmonConfigEntry
 from .entity import SecmonCameraEntity, async_add_camera_entities
+from .placeholder import placeholder_jpeg
+
+# Shown until the camera's first frame has been analysed.
+NO_FRAME_YET = "No frame analysed yet"
 
 PARALLEL_UPDATES = 0
 
@@ -38,5 +42,9 @@ class SecmonCamera(SecmonCameraEntity, Camera):
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
-        """The latest frame with boxes (rendered in the executor, once per frame)."""
-        return await self.coordinator.async_camera_image(self.camera.camera_id)
+        """The latest frame with boxes (rendered in the executor, once per frame); a placeholder
+        before the first one."""
+        image = await self.coordinator.async_camera_image(self.camera.camera_id)
+        if image is None:
+            return await self.hass.async_add_executor_job(placeholder_jpeg, NO_FRAME_YET)
+        return image

@@ -484,6 +484,9 @@ class SecmonCoordinator:
         if outcome is None:
             LOGGER.debug("Verdict %s already stored; acknowledging again", verdict.verdict_id)
             return True
+        self.async_count("verdicts_received")
+        if record.fallback:
+            self.async_count("fallback_verdicts")
         async_announce_verdict(self, record, outcome)
         return True
 

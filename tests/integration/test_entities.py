@@ -10,13 +10,16 @@ from freezegun import freeze_time
 from homeassistant.components.camera import async_get_image
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.secmon.const import (
     ANIMAL_LABELS,
     CONF_CLEAR_DELAY,
+    DOMAIN,
     PERSON_LABELS,
     VEHICLE_LABELS,
 )
@@ -158,16 +161,28 @@ async def test_camera_restores_last_frame_after_reload(
 
 async def test_gpu_sensors(
     hass: HomeAssistant,
-    init_integration: MockConfigEntry,
+    mock_config_entry: MockConfigEntry,
 ) -> None:
-    """The real sidecar here has no GPU (NVML absent): the GPU sensors are unknown. A status
-    from a GPU box fills them."""
-    entry = init_integration
+    """The real sidecar here has no GPU (NVML absent): no GPU sensors, and those an earlier
+    version registered go. A status from a GPU box creates and fills them."""
+    entry = mock_config_entry
+    registry = er.async_get(hass)
+    stale = registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{entry.entry_id}_sidecar_gpu_temperature",
+        config_entry=entry,
+        suggested_object_id="secmon_sidecar_gpu_temperature",
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
     await wait_for(
         hass, lambda: entry.runtime_data.sidecar.status is not None, "the sidecar's status"
     )
-    assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") == "unknown"
-    assert state_of(hass, "sensor.secmon_sidecar_gpu_temperature") == "unknown"
+    await hass.async_block_till_done()
+    assert registry.async_get(stale.entity_id) is None
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") is None
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_temperature") is None
 
     status = secmon_pb2.SidecarStatus()
     status.CopyFrom(entry.runtime_data.sidecar.status)
@@ -185,3 +200,28 @@ async def test_gpu_sensors(
     assert memory is not None
     assert float(memory.state) == 24.0
     assert memory.attributes["unit_of_measurement"] == "GiB"
+
+
+async def test_before_the_first_frame_and_verdict(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A new camera shows no "unknown" and no broken picture: 0 objects, no risk (score 0, level
+    "none"), and placeholder pictures from the camera and the event snapshot."""
+    assert state_of(hass, "sensor.front_door_objects") == "0"
+    assert state_of(hass, "sensor.front_door_risk_score") == "0"
+    assert state_of(hass, "sensor.front_door_risk_level") == "none"
+    client = await hass_client()
+    for entity_id, api in (
+        ("camera.front_door", "camera_proxy"),
+        ("image.front_door_event_snapshot", "image_proxy"),
+    ):
+        state = hass.states.get(entity_id)
+        assert state is not None
+        response = await client.get(state.attributes["entity_picture"])
+        assert response.status == 200, entity_id
+        assert f"/api/{api}/" in state.attributes["entity_picture"]
+        with Image.open(io.BytesIO(await response.read())) as img:
+            assert img.format == "JPEG"
+            assert img.size == (640, 360)

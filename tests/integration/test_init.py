@@ -132,10 +132,18 @@ async def test_sidecar_away_keeps_frames_and_raises_issue(
     assert state_of(hass, "sensor.front_door_objects") == STATE_UNAVAILABLE
     assert state_of(hass, "camera.front_door") not in (None, STATE_UNAVAILABLE)
     # What the sidecar reports is unavailable; what this side counts stays.
-    for key in ("llm_model", "verdicts_produced", "inference_latency", "gpu_utilization"):
+    for key in ("llm_model", "open_batches", "pending_verdicts", "inference_latency"):
         assert state_of(hass, f"sensor.secmon_sidecar_{key}") == STATE_UNAVAILABLE, key
-    for key in ("frames_processed", "queue_depth", "frames_skipped"):
+    for key in (
+        "frames_processed",
+        "queue_depth",
+        "frames_skipped",
+        "verdicts_produced",
+        "fallback_verdicts",
+    ):
         assert state_of(hass, f"sensor.secmon_sidecar_{key}") not in (None, STATE_UNAVAILABLE)
+    # No GPU was ever reported: no GPU sensors.
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") is None
 
     write_image(camera_root / "Front Door" / "one.jpg", image_bytes(1))
     write_image(camera_root / "Front Door" / "two.jpg", image_bytes(2))

@@ -284,6 +284,11 @@ class FrameQueue:
         return {str(r[0]): int(r[1]) for r in rows}
 
     @staticmethod
+    def count_in(db: sqlite3.Connection, name: str, by: int = 1) -> None:
+        """Add to a persistent counter inside the caller's transaction."""
+        FrameQueue._bump(db, name, by)
+
+    @staticmethod
     def _bump(db: sqlite3.Connection, name: str, by: int) -> None:
         db.execute(
             "INSERT INTO counters (name, value) VALUES (?, ?)"
