@@ -105,11 +105,13 @@ class FrameIngestor:
         found: list[tuple[float, Path]] = []
         for folder in folders:
             _name, last_seen = known.get(camera_id_for(folder.name), (folder.name, None))
-            found.extend(
-                await self.hass.async_add_executor_job(
-                    scan_images, folder, last_seen if last_seen is not None else baseline
-                )
-            )
+            since = last_seen if last_seen is not None else baseline
+            scanned = await self.hass.async_add_executor_job(scan_images, folder, since)
+            # Files as old as the newest one taken may not all have been taken (coarse
+            # timestamps); those that were are not news.
+            same_time = [str(path) for mtime, path in scanned if mtime == since]
+            taken = await self.hass.async_add_executor_job(self.queue.known_paths, same_time)
+            found.extend((mtime, path) for mtime, path in scanned if str(path) not in taken)
         found.sort()
         if found:
             LOGGER.info(

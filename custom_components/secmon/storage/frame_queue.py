@@ -272,6 +272,19 @@ class FrameQueue:
                 (camera_id, name, mtime),
             )
 
+    def known_paths(self, paths: list[str]) -> set[str]:
+        """Those of `paths` already taken: waiting in the queue or with a stored result."""
+        known: set[str] = set()
+        with self.database.connection() as db:
+            for path in paths:
+                if db.execute(
+                    "SELECT 1 FROM frames WHERE path = ? UNION ALL"
+                    " SELECT 1 FROM frame_paths WHERE path = ? LIMIT 1",
+                    (path, path),
+                ).fetchone():
+                    known.add(path)
+        return known
+
     def bump(self, name: str, by: int = 1) -> None:
         """Add to a persistent counter."""
         with self.database.connection() as db:
