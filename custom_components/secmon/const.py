@@ -75,5 +75,6 @@ SIDECAR_KEY: Final = "__sidecar__"
 
 ISSUE_SIDECAR_UNREACHABLE: Final = "sidecar_unreachable"
 ISSUE_QUEUE_OVERFLOW: Final = "queue_overflow"
+ISSUE_RANDOM_MODELS: Final = "random_models"
 
 CLIENT_VERSION: Final = "0.1.0"

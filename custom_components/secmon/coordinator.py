@@ -440,6 +440,12 @@ class SecmonCoordinator:
         if status.server_version:
             self.sidecar.server_version = status.server_version
         self._async_update_sidecar_device(status)
+        if status.random_models:
+            repairs.async_create_random_models(
+                self.hass, self.entry.entry_id, list(status.random_models)
+            )
+        else:
+            repairs.async_clear_random_models(self.hass, self.entry.entry_id)
         self.async_notify(SIDECAR_KEY)
 
     async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:

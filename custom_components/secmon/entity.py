@@ -62,6 +62,8 @@ def sidecar_device_info(
     )
     if status is not None and status.detector_model:
         info["model"] = status.detector_model
+        if status.random_models:
+            info["model"] += f" (random weights: {', '.join(status.random_models)})"
     if status is not None and status.server_version:
         info["sw_version"] = status.server_version
     return info

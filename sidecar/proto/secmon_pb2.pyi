@@ -307,7 +307,7 @@ class GpuStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., utilization_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class SidecarStatus(_message.Message):
-    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency")
+    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency", "random_models")
     class ErrorsByCodeEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -341,6 +341,7 @@ class SidecarStatus(_message.Message):
     VERDICTS_PRODUCED_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_VERDICTS_FIELD_NUMBER: _ClassVar[int]
     LLM_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_MODELS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     ready: bool
     detector_model: str
@@ -367,4 +368,5 @@ class SidecarStatus(_message.Message):
     verdicts_produced: int
     fallback_verdicts: int
     llm_latency: LatencyStats
-    def __init__(self, server_version: _Optional[str] = ..., ready: _Optional[bool] = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ...) -> None: ...
+    random_models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, server_version: _Optional[str] = ..., ready: _Optional[bool] = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., random_models: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -31,6 +31,7 @@ from custom_components.secmon.const import (
     CONF_QUEUE_BOUND,
     DOMAIN,
     ISSUE_QUEUE_OVERFLOW,
+    ISSUE_RANDOM_MODELS,
     ISSUE_SIDECAR_UNREACHABLE,
     UNREACHABLE_ISSUE_DELAY,
 )
@@ -240,24 +241,37 @@ async def test_queue_overflow_issue_clears_when_the_queue_drains(
 async def test_sidecar_device_follows_its_status(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
-    """The sidecar's model and software version come from the status it reports."""
+    """The sidecar's model and software version come from the status it reports; random-weight
+    models are named on the device and raise a warning issue until real ones run."""
     coordinator = init_integration.runtime_data
     await wait_for(hass, lambda: coordinator.sidecar.status is not None, "status")
     device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
     assert device is not None
     status = coordinator.sidecar.status
     assert status is not None
-    assert status.detector_model
-    assert (device.model, device.sw_version) == (status.detector_model, status.server_version)
+    # The test sidecar runs random:tiny models and says so.
+    assert status.detector_model == "random:tiny"
+    assert list(status.random_models) == ["detector", "llm"]
+    assert (device.model, device.sw_version) == (
+        "random:tiny (random weights: detector, llm)",
+        status.server_version,
+    )
+    issue_id = f"{ISSUE_RANDOM_MODELS}_{init_integration.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.severity == ir.IssueSeverity.WARNING
+    assert issue.translation_placeholders == {"models": "detector, llm"}
 
     newer = type(status)()
     newer.CopyFrom(status)
     newer.server_version = "9.9.9"
     newer.detector_model = "PekingU/rtdetr_v2_r50vd"
+    del newer.random_models[:]
     coordinator.async_on_status(newer)
     device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
     assert device is not None
     assert (device.model, device.sw_version) == ("PekingU/rtdetr_v2_r50vd", "9.9.9")
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_home_assistant_stop_stops_the_entry(
