@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -38,6 +41,13 @@ class SecmonCamera(SecmonCameraEntity, Camera):
         SecmonCameraEntity.__init__(self, entry.runtime_data, camera, "camera")
         Camera.__init__(self)
         self.content_type = "image/jpeg"
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        """When the latest analysed frame was captured (the camera's state does not change with
+        each frame, so this stays out of the logbook)."""
+        captured = self.camera.captured_at
+        return {"last_frame": captured.isoformat() if captured else None}
 
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None

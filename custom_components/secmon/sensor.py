@@ -116,6 +116,9 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
         key="last_frame",
         translation_key="last_frame",
         device_class=SensorDeviceClass.TIMESTAMP,
+        # Changes with every frame, and HA writes a logbook line for every change of a timestamp
+        # sensor: off unless wanted. The camera entity carries the time as `last_frame`.
+        entity_registry_enabled_default=False,
         value_fn=lambda camera: camera.captured_at,
         needs_sidecar=False,
     ),

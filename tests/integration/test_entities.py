@@ -69,7 +69,16 @@ async def test_results_drive_camera_entities(
     assert objects.state == str(len(labels))
     for label in set(labels):
         assert objects.attributes[label] == labels.count(label)
-    assert state_of(hass, "sensor.front_door_last_frame") not in (None, "unknown")
+    # The capture time is on the camera; the per-frame "Last frame" sensor is off by default
+    # (it would write a logbook line for every frame).
+    camera_state = hass.states.get("camera.front_door")
+    assert camera_state is not None
+    captured = entry.runtime_data.cameras["front_door"].captured_at
+    assert captured is not None
+    assert camera_state.attributes["last_frame"] == captured.isoformat()
+    last_frame = er.async_get(hass).async_get("sensor.front_door_last_frame")
+    assert last_frame is not None
+    assert last_frame.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     for category, members in CATEGORIES.items():
         expected = STATE_ON if members & set(labels) else STATE_OFF
         assert state_of(hass, f"binary_sensor.front_door_{category}") == expected

@@ -66,7 +66,6 @@ async def test_setup_and_unload(
         "binary_sensor.front_door_vehicle",
         "binary_sensor.front_door_animal",
         "sensor.front_door_objects",
-        "sensor.front_door_last_frame",
         "sensor.secmon_sidecar_inference_latency",
         "sensor.secmon_sidecar_frames_processed",
         "sensor.secmon_sidecar_queue_depth",
