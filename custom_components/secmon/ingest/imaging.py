@@ -62,8 +62,10 @@ def check_image(data: bytes) -> CheckedImage:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             width, height = img.size
+    except UnidentifiedImageError as err:
+        # PIL's own message names an in-memory buffer object, which says nothing to a user.
+        raise InvalidImageError("not an image in a format secmon reads (JPEG or PNG)") from err
     except (
-        UnidentifiedImageError,
         OSError,
         SyntaxError,
         ValueError,
