@@ -261,6 +261,7 @@ async def test_verdict_reaches_entities(
     assert [v["verdict_id"] for v in recent] == [record.verdict_id]
     assert recent[0]["summary"] == "**REDACTED**"
     assert recent[0]["summary_chars"] == len(record.message.summary)
+    assert recent[0]["received_at"].endswith("+00:00")  # ISO, like every time in diagnostics
     assert diagnostics["cameras"][cam]["current_verdict_id"] == record.verdict_id
 
 
