@@ -24,7 +24,6 @@ from custom_components.secmon.const import (
     EVENT_SECURITY,
     EVENT_SECURITY_UPDATED,
 )
-from custom_components.secmon.ingest.watcher import camera_id_for
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.storage.verdict_store import HistoryEntry
 from tests.integration.helpers import (
@@ -69,7 +68,7 @@ def drop(folder: Path, seeds: list[int]) -> list[str]:
     for seed in seeds:
         data = image_bytes(seed, size=(480, 360))
         write_image(folder / f"img-{seed}.jpg", data)
-        ids.append(frame_id_of(camera_id_for(folder.name), data))
+        ids.append(frame_id_of(CAMERA, data))  # every test drops into Front Door
     return ids
 
 

@@ -218,6 +218,9 @@ async def test_before_the_first_frame_and_verdict(
 ) -> None:
     """A new camera shows no "unknown" and no broken picture: 0 objects, no risk (score 0, level
     "none"), and placeholder pictures from the camera and the event snapshot."""
+    entry = init_integration
+    await wait_for(hass, lambda: entry.runtime_data.sidecar.connected, "connected")
+    await hass.async_block_till_done()
     assert state_of(hass, "sensor.front_door_objects") == "0"
     assert state_of(hass, "sensor.front_door_risk_score") == "0"
     assert state_of(hass, "sensor.front_door_risk_level") == "none"
