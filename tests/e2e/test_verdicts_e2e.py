@@ -107,7 +107,8 @@ async def test_dropped_frames_become_a_verdict(
     bus_events: list[Event],
 ) -> None:
     """Files in a nested date folder -> one batch, closed on idle -> one verdict in HA."""
-    entry = await set_up(hass, sidecar, camera_root)
+    # An idle time that outlasts three detections on a busy machine, so they form one batch.
+    entry = await set_up(hass, sidecar, camera_root, window=30.0, idle=5.0)
     frame_ids = drop(camera_root / "Front Door" / "2026-11-21", [501, 502, 503])
 
     (stored,) = await stored_verdicts(hass, entry, 1, bus_events)
