@@ -48,7 +48,12 @@ def main() -> int:
     args = parser.parse_args()
     try:
         if args.command == "write-config":
-            write_config(args.config_dir, args.cameras, args.port)
+            if not write_config(args.config_dir, args.cameras, args.port):
+                print(
+                    f"bootstrap: keeping your {args.config_dir / 'configuration.yaml'}"
+                    " (delete it to get a fresh one from dev/configuration.yaml.in)",
+                    file=sys.stderr,
+                )
         else:
             setup(args)
     except SetupError as err:

@@ -32,20 +32,25 @@ class SetupError(RuntimeError):
     """Home Assistant did not do what a setup step asked of it."""
 
 
-def write_config(config_dir: Path, camera_root: Path, port: int) -> None:
-    """Render configuration.yaml from dev/configuration.yaml.in and link the integration."""
+def write_config(config_dir: Path, camera_root: Path, port: int) -> bool:
+    """Render configuration.yaml from dev/configuration.yaml.in (only if there is none: a user's
+    changes are kept across runs) and link the integration. True if it was written."""
     (config_dir / "custom_components").mkdir(parents=True, exist_ok=True)
     link = config_dir / "custom_components" / "secmon"
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(REPO / "custom_components" / "secmon")
-    text = TEMPLATE.read_text(encoding="utf-8")
-    text = text.replace("@CAMERAS@", str(camera_root)).replace("@HA_PORT@", str(port))
-    (config_dir / "configuration.yaml").write_text(text, encoding="utf-8")
     for name in INCLUDED_FILES:
         path = config_dir / name
         if not path.exists():
             path.write_text("[]\n" if name == "automations.yaml" else "{}\n", encoding="utf-8")
+    target = config_dir / "configuration.yaml"
+    if target.exists():
+        return False
+    text = TEMPLATE.read_text(encoding="utf-8")
+    text = text.replace("@CAMERAS@", str(camera_root)).replace("@HA_PORT@", str(port))
+    target.write_text(text, encoding="utf-8")
+    return True
 
 
 class HomeAssistantClient:

@@ -10,7 +10,6 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.const import EntityCategory
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later
@@ -60,8 +59,8 @@ SIDECAR_SENSORS: tuple[SidecarBinaryDescription, ...] = (
     SidecarBinaryDescription(
         key="connected",
         translation_key="connected",
+        # Not diagnostic: the dashboard shows when the sidecar is down.
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
-        entity_category=EntityCategory.DIAGNOSTIC,
         is_on_fn=lambda coordinator: coordinator.sidecar.connected,
     ),
 )

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from homeassistant.components.camera import Camera
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import CameraState, SecmonConfigEntry
 from .entity import SecmonCameraEntity, async_add_camera_entities
+from .placeholder import placeholder_jpeg
+
+# Shown until the camera's first frame has been analysed.
+NO_FRAME_YET = "No frame analysed yet"
 
 PARALLEL_UPDATES = 0
 
@@ -35,8 +42,19 @@ class SecmonCamera(SecmonCameraEntity, Camera):
         Camera.__init__(self)
         self.content_type = "image/jpeg"
 
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any]:
+        """When the latest analysed frame was captured (the camera's state does not change with
+        each frame, so this stays out of the logbook)."""
+        captured = self.camera.captured_at
+        return {"last_frame": captured.isoformat() if captured else None}
+
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
     ) -> bytes | None:
-        """The latest frame with boxes (rendered in the executor, once per frame)."""
-        return await self.coordinator.async_camera_image(self.camera.camera_id)
+        """The latest frame with boxes (rendered in the executor, once per frame); a placeholder
+        before the first one."""
+        image = await self.coordinator.async_camera_image(self.camera.camera_id)
+        if image is None:
+            return await self.hass.async_add_executor_job(placeholder_jpeg, NO_FRAME_YET)
+        return image

@@ -250,7 +250,7 @@ class SecmonOptionsFlow(OptionsFlow):
                     CONF_THRESHOLD, default=options.get(CONF_THRESHOLD, DEFAULT_THRESHOLD)
                 ): NumberSelector(
                     NumberSelectorConfig(
-                        min=0.05, max=0.95, step=0.05, mode=NumberSelectorMode.SLIDER
+                        min=0.01, max=0.95, step=0.01, mode=NumberSelectorMode.SLIDER
                     )
                 ),
                 vol.Required(
@@ -267,8 +267,13 @@ class SecmonOptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_POLLING, default=options.get(CONF_POLLING, DEFAULT_POLLING)
                 ): BooleanSelector(),
-                vol.Required(
-                    CONF_CLASSES, default=options.get(CONF_CLASSES, DEFAULT_CLASSES)
+                # Optional, with the stored value only suggested: emptied, it stays empty.
+                vol.Optional(
+                    CONF_CLASSES,
+                    default=[],
+                    description={
+                        "suggested_value": options.get(CONF_CLASSES, DEFAULT_CLASSES)
+                    },
                 ): SelectSelector(
                     SelectSelectorConfig(
                         options=CLASS_CHOICES,
@@ -316,9 +321,14 @@ class SecmonOptionsFlow(OptionsFlow):
                         mode=NumberSelectorMode.BOX,
                     )
                 ),
-                vol.Required(
+                vol.Optional(
                     CONF_FAST_PATH_LABELS,
-                    default=options.get(CONF_FAST_PATH_LABELS, DEFAULT_FAST_PATH_LABELS),
+                    default=[],
+                    description={
+                        "suggested_value": options.get(
+                            CONF_FAST_PATH_LABELS, DEFAULT_FAST_PATH_LABELS
+                        )
+                    },
                 ): SelectSelector(
                     SelectSelectorConfig(
                         options=CLASS_CHOICES,

@@ -45,7 +45,9 @@ VEHICLE_LABELS: Final = frozenset(
 ANIMAL_LABELS: Final = frozenset(
     {"bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"}
 )
-CLASS_CHOICES: Final = sorted(PERSON_LABELS | VEHICLE_LABELS | ANIMAL_LABELS)
+# Bags and parcels left or taken: no occupancy sensor of their own, but worth watching for.
+CARRIED_LABELS: Final = frozenset({"backpack", "handbag", "suitcase", "umbrella"})
+CLASS_CHOICES: Final = sorted(PERSON_LABELS | VEHICLE_LABELS | ANIMAL_LABELS | CARRIED_LABELS)
 
 IMAGE_EXTENSIONS: Final = frozenset({".jpg", ".jpeg", ".png"})
 
@@ -80,5 +82,6 @@ SIDECAR_KEY: Final = "__sidecar__"
 
 ISSUE_SIDECAR_UNREACHABLE: Final = "sidecar_unreachable"
 ISSUE_QUEUE_OVERFLOW: Final = "queue_overflow"
+ISSUE_RANDOM_MODELS: Final = "random_models"
 
 CLIENT_VERSION: Final = "0.1.0"

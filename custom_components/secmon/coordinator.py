@@ -526,6 +526,12 @@ class SecmonCoordinator:
         if status.server_version:
             self.sidecar.server_version = status.server_version
         self._async_update_sidecar_device(status)
+        if status.random_models:
+            repairs.async_create_random_models(
+                self.hass, self.entry.entry_id, list(status.random_models)
+            )
+        else:
+            repairs.async_clear_random_models(self.hass, self.entry.entry_id)
         self.async_notify(SIDECAR_KEY)
 
     @callback
@@ -575,6 +581,9 @@ class SecmonCoordinator:
         if outcome is None:
             LOGGER.debug("Verdict %s already stored; acknowledging again", verdict.verdict_id)
             return True
+        self.async_count("verdicts_received")
+        if record.fallback:
+            self.async_count("fallback_verdicts")
         async_announce_verdict(self, record, outcome)
         return True
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 
 from .const import CONF_TOKEN
 from .coordinator import SecmonConfigEntry
@@ -19,14 +21,40 @@ VERDICT_TEXT_TO_REDACT = {"summary", "reasoning"}
 RECENT_VERDICTS = 20
 
 
+def _value(field: FieldDescriptor, value: Any) -> Any:
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return message_dict(value)
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return field.enum_type.values_by_number[value].name
+    return value
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    """A protobuf message as the rest of the diagnostics: snake_case names, numbers as numbers
+    (MessageToDict gives camelCase and 64-bit integers as strings); every field, zero or not."""
+    out: dict[str, Any] = {}
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            out[field.name] = {key: _value(value_field, item) for key, item in value.items()}
+        elif field.label == FieldDescriptor.LABEL_REPEATED:
+            out[field.name] = [_value(field, item) for item in value]
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and not message.HasField(field.name):
+            out[field.name] = None
+        else:
+            out[field.name] = _value(field, value)
+    return out
+
+
 def _verdict(entry: HistoryEntry) -> dict[str, Any]:
     record = entry.record
     message = record.message
     data = {
-        **record.attributes(update=False),
+        **record.attributes(is_update=False),
         "camera_id": record.camera_id,
         "announced": entry.announced,
-        "received_at": entry.received_at,
+        "received_at": dt_util.utc_from_timestamp(entry.received_at).isoformat(),
         "close_reason": message.close_reason,
         "model": message.model,
         "llm_ms": message.llm_ms,
@@ -36,7 +64,7 @@ def _verdict(entry: HistoryEntry) -> dict[str, Any]:
         "summary_chars": len(message.summary),
         "reasoning_chars": len(message.reasoning),
     }
-    del data["update"]
+    del data["is_update"]
     return async_redact_data(data, VERDICT_TEXT_TO_REDACT)
 
 
@@ -67,7 +95,7 @@ async def async_get_config_entry_diagnostics(
             "connection_attempts": coordinator.stream.attempts,
             "sessions": coordinator.stream.sessions,
             "frames_in_flight": coordinator.stream.in_flight,
-            "status": MessageToDict(sidecar.status) if sidecar.status is not None else None,
+            "status": message_dict(sidecar.status) if sidecar.status is not None else None,
         },
         "queue": {
             "pending": pending,

@@ -61,7 +61,10 @@ def sidecar_device_info(
         manufacturer=MANUFACTURER,
     )
     if status is not None and status.detector_model:
-        info["model"] = status.detector_model
+        model = status.detector_model
+        if status.random_models:
+            model += f" (random weights: {', '.join(status.random_models)})"
+        info["model"] = model
     if status is not None and status.server_version:
         info["sw_version"] = status.server_version
     return info

@@ -1,8 +1,8 @@
 """The security event entity: fires when a camera's security event is announced.
 
 Fires once per event (the first verdict) and again only when a later verdict of the same event
-raises its risk level (attribute `update: true`); see verdicts/rule.py for the rule. Event types are
-the risk levels, so automations can trigger on `high` and `critical` only.
+raises its risk level (attribute `is_update: true`); see verdicts/rule.py for the rule. Event types
+are the risk levels, so automations can trigger on `high` and `critical` only.
 """
 
 from __future__ import annotations

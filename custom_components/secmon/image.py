@@ -8,6 +8,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import CameraState, SecmonConfigEntry
 from .entity import SecmonCameraEntity, async_add_camera_entities
+from .placeholder import placeholder_jpeg
+
+# Shown until the camera's first security event.
+NO_EVENT_YET = "No security event yet"
 
 PARALLEL_UPDATES = 0
 
@@ -44,5 +48,7 @@ class SecmonEventSnapshot(SecmonCameraEntity, ImageEntity):
             self.async_write_ha_state()
 
     async def async_image(self) -> bytes | None:
-        """The stored snapshot (None until the camera has an event with a snapshot)."""
+        """The stored snapshot; a placeholder until the camera has an event with a snapshot."""
+        if self.camera.snapshot is None:
+            return await self.hass.async_add_executor_job(placeholder_jpeg, NO_EVENT_YET)
         return self.camera.snapshot

@@ -26,7 +26,7 @@ def describe_verdict(event_type: str, data: Mapping[str, Any]) -> dict[str, str 
         summary = summary[: SUMMARY_CHARS - 1].rstrip() + "…"
     if event_type == EVENT_SECURITY_UPDATED:
         head = f"risk updated: {level} ({score})"
-    elif data.get("update"):
+    elif data.get("is_update"):
         head = f"risk raised to {level} ({score})"
     else:
         head = f"{level} risk ({score})"

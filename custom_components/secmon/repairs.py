@@ -11,9 +11,9 @@ from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, ISSUE_QUEUE_OVERFLOW, ISSUE_SIDECAR_UNREACHABLE
+from .const import DOMAIN, ISSUE_QUEUE_OVERFLOW, ISSUE_RANDOM_MODELS, ISSUE_SIDECAR_UNREACHABLE
 
-ISSUES = (ISSUE_SIDECAR_UNREACHABLE, ISSUE_QUEUE_OVERFLOW)
+ISSUES = (ISSUE_SIDECAR_UNREACHABLE, ISSUE_QUEUE_OVERFLOW, ISSUE_RANDOM_MODELS)
 
 
 def issue_id(issue: str, entry_id: str) -> str:
@@ -61,6 +61,26 @@ def async_create_queue_overflow(
 def async_clear_queue_overflow(hass: HomeAssistant, entry_id: str) -> None:
     """The queue drained: the sidecar keeps up again."""
     ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_QUEUE_OVERFLOW, entry_id))
+
+
+@callback
+def async_create_random_models(hass: HomeAssistant, entry_id: str, models: list[str]) -> None:
+    """The sidecar runs random-weight models: its detections and verdicts are meaningless."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_RANDOM_MODELS, entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_RANDOM_MODELS,
+        translation_placeholders={"models": ", ".join(models)},
+    )
+
+
+@callback
+def async_clear_random_models(hass: HomeAssistant, entry_id: str) -> None:
+    """The sidecar runs real models."""
+    ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_RANDOM_MODELS, entry_id))
 
 
 @callback

@@ -19,21 +19,31 @@ from homeassistant.components.sensor import (
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
+    Platform,
     UnitOfInformation,
     UnitOfTemperature,
     UnitOfTime,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import RISK_LEVELS
+from .const import DOMAIN, RISK_LEVELS, SIDECAR_KEY
 from .coordinator import CameraState, SecmonConfigEntry, SecmonCoordinator
-from .entity import SecmonCameraEntity, SecmonSidecarEntity, async_add_camera_entities
+from .entity import (
+    SecmonCameraEntity,
+    SecmonSidecarEntity,
+    async_add_camera_entities,
+    sidecar_unique_id,
+)
 from .link.proto import secmon_pb2
 
 PARALLEL_UPDATES = 0
 
 StateType: TypeAlias = str | int | float | datetime | None
+
+# The risk level of a camera that has had no security event yet.
+NO_EVENT = "none"
 
 
 def _risk_attributes(camera: CameraState) -> Mapping[str, Any] | None:
@@ -98,23 +108,27 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
         key="objects",
         translation_key="objects",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda camera: camera.object_count if camera.frame_id else None,
+        # Nothing seen before the first frame.
+        value_fn=lambda camera: camera.object_count,
         attributes_fn=lambda camera: dict(sorted(camera.label_counts.items())),
     ),
     CameraSensorDescription(
         key="last_frame",
         translation_key="last_frame",
         device_class=SensorDeviceClass.TIMESTAMP,
+        # Changes with every frame, and HA writes a logbook line for every change of a timestamp
+        # sensor: off unless wanted. The camera entity carries the time as `last_frame`.
+        entity_registry_enabled_default=False,
         value_fn=lambda camera: camera.captured_at,
         needs_sidecar=False,
     ),
     # The risk sensors show the stored current verdict: restored at start, kept while the
-    # sidecar is away.
+    # sidecar is away; before a camera's first verdict, no risk (score 0, level "none").
     CameraSensorDescription(
         key="risk_score",
         translation_key="risk_score",
         state_class=SensorStateClass.MEASUREMENT,
-        value_fn=lambda camera: camera.risk.risk_score if camera.risk else None,
+        value_fn=lambda camera: camera.risk.risk_score if camera.risk else 0,
         attributes_fn=_risk_attributes,
         needs_sidecar=False,
     ),
@@ -122,8 +136,8 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
         key="risk_level",
         translation_key="risk_level",
         device_class=SensorDeviceClass.ENUM,
-        options=list(RISK_LEVELS),
-        value_fn=lambda camera: camera.risk.risk_level if camera.risk else None,
+        options=[NO_EVENT, *RISK_LEVELS],
+        value_fn=lambda camera: camera.risk.risk_level if camera.risk else NO_EVENT,
         needs_sidecar=False,
     ),
 )
@@ -138,14 +152,17 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
     SidecarSensorDescription(
         key="verdicts_produced",
         translation_key="verdicts_produced",
+        # Counted by this side, like frames: cumulative across sidecar restarts.
+        needs_sidecar=False,
         state_class=SensorStateClass.TOTAL_INCREASING,
-        value_fn=_status_value(lambda status: status.verdicts_produced),
+        value_fn=lambda coordinator: coordinator.counters["verdicts_received"],
     ),
     SidecarSensorDescription(
         key="fallback_verdicts",
         translation_key="fallback_verdicts",
+        needs_sidecar=False,
         state_class=SensorStateClass.TOTAL_INCREASING,
-        value_fn=_status_value(lambda status: status.fallback_verdicts),
+        value_fn=lambda coordinator: coordinator.counters["fallback_verdicts"],
     ),
     SidecarSensorDescription(
         key="open_batches",
@@ -158,38 +175,6 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
         translation_key="pending_verdicts",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=_status_value(lambda status: status.pending_verdicts),
-    ),
-    SidecarSensorDescription(
-        key="gpu_utilization",
-        translation_key="gpu_utilization",
-        entity_registry_enabled_default=False,
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_first_gpu(lambda gpu: gpu.utilization_percent),
-    ),
-    SidecarSensorDescription(
-        key="gpu_memory_used",
-        translation_key="gpu_memory_used",
-        entity_registry_enabled_default=False,
-        device_class=SensorDeviceClass.DATA_SIZE,
-        native_unit_of_measurement=UnitOfInformation.BYTES,
-        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
-        suggested_display_precision=1,
-        state_class=SensorStateClass.MEASUREMENT,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_first_gpu(lambda gpu: gpu.memory_used_bytes),
-    ),
-    SidecarSensorDescription(
-        key="gpu_temperature",
-        translation_key="gpu_temperature",
-        entity_registry_enabled_default=False,
-        device_class=SensorDeviceClass.TEMPERATURE,
-        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
-        state_class=SensorStateClass.MEASUREMENT,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=_first_gpu(lambda gpu: gpu.temperature_c),
     ),
     SidecarSensorDescription(
         key="inference_latency",
@@ -228,14 +213,74 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
     ),
 )
 
+# Created once the sidecar reports a GPU; a CPU sidecar has none.
+GPU_SENSORS: tuple[SidecarSensorDescription, ...] = (
+    SidecarSensorDescription(
+        key="gpu_utilization",
+        translation_key="gpu_utilization",
+        entity_registry_enabled_default=False,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_first_gpu(lambda gpu: gpu.utilization_percent),
+    ),
+    SidecarSensorDescription(
+        key="gpu_memory_used",
+        translation_key="gpu_memory_used",
+        entity_registry_enabled_default=False,
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIBIBYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_first_gpu(lambda gpu: gpu.memory_used_bytes),
+    ),
+    SidecarSensorDescription(
+        key="gpu_temperature",
+        translation_key="gpu_temperature",
+        entity_registry_enabled_default=False,
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_first_gpu(lambda gpu: gpu.temperature_c),
+    ),
+)
+
 
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: SecmonConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Sidecar sensors now; camera sensors for every camera, also those found later."""
+    """Sidecar sensors now, GPU sensors once the sidecar reports a GPU; camera sensors for every
+    camera, also those found later."""
+    coordinator = entry.runtime_data
     async_add_entities(SidecarSensor(entry, d) for d in SIDECAR_SENSORS)
+
+    gpu_added = False
+
+    @callback
+    def add_gpu_sensors() -> None:
+        nonlocal gpu_added
+        status = coordinator.sidecar.status
+        if gpu_added or status is None:
+            return
+        if status.gpus:
+            gpu_added = True
+            async_add_entities(SidecarSensor(entry, d) for d in GPU_SENSORS)
+            return
+        # A sidecar without a GPU: GPU sensors registered by an earlier run would stay unknown.
+        registry = er.async_get(hass)
+        for description in GPU_SENSORS:
+            unique_id = sidecar_unique_id(entry.entry_id, description.key)
+            if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
+                registry.async_remove(entity_id)
+
+    add_gpu_sensors()
+    entry.async_on_unload(coordinator.async_add_listener(SIDECAR_KEY, add_gpu_sensors))
 
     async_add_camera_entities(
         entry,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import grpc
 
 from .. import __version__
+from ..detection.models.rtdetr_v2 import RANDOM_PREFIX
 from ..detection.pipeline import DetectionPipeline
 from ..domain import FrameOutcome, FrameRequest
 from ..proto import secmon_pb2 as pb
@@ -198,4 +199,9 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             self._observer.fill_status(status)
         except Exception:
             _LOGGER.exception("Stream observer failed to fill the status")
+        status.random_models.extend(
+            role
+            for role, spec in (("detector", status.detector_model), ("llm", status.llm_model))
+            if spec.startswith(RANDOM_PREFIX)
+        )
         return status

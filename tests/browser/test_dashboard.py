@@ -68,6 +68,28 @@ def missing_from_dashboard(
     return missing
 
 
+def unknown_values(cards: list[dict[str, Any]], device: str) -> list[str]:
+    """The rows of a device's cards that read Unknown or Unavailable, as `row: value`."""
+    found = []
+    for card in cards:
+        pieces = card["text"]
+        if not pieces or pieces[0] != device:
+            continue
+        for before, piece in itertools.pairwise(pieces):
+            if piece in ("Unknown", "Unavailable"):
+                found.append(f"{before}: {piece}")
+    return found
+
+
+def secmon_picture_failures(dashboard: Dashboard) -> list[str]:
+    """Failed requests for secmon's pictures (camera and event snapshot)."""
+    return [
+        request
+        for request in dashboard.failed_requests
+        if "/api/camera_proxy/" in request or "/api/image_proxy/" in request
+    ]
+
+
 def note_what_looks_wrong(
     dashboard: Dashboard, devices: Collection[str], observe: Callable[[str], None]
 ) -> None:
@@ -132,6 +154,19 @@ def test_overview_shows_devices_and_a_new_cameras_picture(
     cards = dashboard.cards()
     assert not missing_from_dashboard(cards, new_camera, devices[new_camera])
     dashboard.screenshot("new-camera")
+
+    # What a first-time user sees: no broken picture (placeholders before the first frame and
+    # event), no icon drawn as nothing, no value stuck at Unknown once a camera sent a frame,
+    # and the sidecar's values all present while it is up.
+    assert dashboard.broken_images() == []
+    assert dashboard.missing_icons() == []
+    assert secmon_picture_failures(dashboard) == []
+    dashboard.reload_until(
+        f"no Unknown on {new_camera!r} after its first frame",
+        lambda: not unknown_values(dashboard.cards(), new_camera),
+    )
+    sidecar_device = next(name for name in devices if "sidecar" in name.lower())
+    assert unknown_values(dashboard.cards(), sidecar_device) == []
 
     note_what_looks_wrong(dashboard, devices, observe)
     for issue in home.client.ws({"type": "repairs/list_issues"})["issues"]:

@@ -34,8 +34,8 @@ def grpc_aio_initialised() -> None:
 
 @pytest.fixture(autouse=True)
 def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Reconnect quickly after the tests restart the sidecar (production caps at 30 s)."""
-    monkeypatch.setattr(stream, "BACKOFF_MAX", 1.0)
+    """Reconnect quickly after the tests restart the sidecar (production caps at a few s)."""
+    monkeypatch.setattr(stream, "RECONNECT_MAX", 1.0)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -15,12 +14,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.const import DOMAIN
 from custom_components.secmon.link.proto import secmon_pb2
-from tests.integration.helpers import image_bytes, state_of, wait_for, write_image
-
-
-def frame_id_of(data: bytes) -> str:
-    """The integration's frame id: the content hash."""
-    return hashlib.sha256(data).hexdigest()[:32]
+from tests.integration.helpers import frame_id_of, image_bytes, state_of, wait_for, write_image
 
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
@@ -83,13 +77,16 @@ async def test_drop_zone(
     for camera_id, data in (("front_door", None), ("back_yard", back_yard)):
         camera = coordinator.cameras[camera_id]
         if data is not None:
-            assert camera.frame_id == frame_id_of(data)
+            assert camera.frame_id == frame_id_of(camera_id, data)
         raw = await hass.async_add_executor_job(queue.result, camera.frame_id)
         assert raw is not None
         result = secmon_pb2.FrameResult.FromString(raw)
         assert not result.HasField("error")
         assert state_of(hass, f"sensor.{camera_id}_objects") == str(len(result.detections))
-    assert coordinator.cameras["front_door"].frame_id in {frame_id_of(valid), frame_id_of(nested)}
+    assert coordinator.cameras["front_door"].frame_id in {
+        frame_id_of("front_door", valid),
+        frame_id_of("front_door", nested),
+    }
 
     assert state_of(hass, "sensor.secmon_sidecar_frames_processed") == "3"
     assert state_of(hass, "sensor.secmon_sidecar_frames_skipped") == "3"
@@ -104,3 +101,16 @@ async def test_drop_zone(
     write_image(front / "again.jpg", nested)
     await wait_for(hass, lambda: coordinator.counters["duplicates"] == 3, "duplicates")
     assert coordinator.counters["frames_processed"] == 3
+
+    # Dedupe is per camera: the same bytes in another camera's folder are that camera's frame.
+    write_image(camera_root / "Back Yard" / "same-as-front.jpg", valid)
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 4, "other camera")
+    assert coordinator.counters["duplicates"] == 3
+    back_frame = frame_id_of("back_yard", valid)
+    assert back_frame != frame_id_of("front_door", valid)
+    await wait_for(
+        hass, lambda: coordinator.cameras["back_yard"].frame_id == back_frame, "back yard frame"
+    )
+    raw = await hass.async_add_executor_job(queue.result, back_frame)
+    assert raw is not None
+    assert secmon_pb2.FrameResult.FromString(raw).camera_id == "back_yard"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -77,7 +78,11 @@ async def test_sidecar_killed_mid_stream(
 
 
 async def test_ha_restart_replays_queue_and_catches_up(
-    hass: HomeAssistant, entry: MockConfigEntry, camera_root: Path, sidecar: SidecarProcess
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    camera_root: Path,
+    sidecar: SidecarProcess,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Frames pending at shutdown are replayed; files that landed while HA was down are taken."""
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -116,3 +121,22 @@ async def test_ha_restart_replays_queue_and_catches_up(
         stored_results, database_path(hass, entry.entry_id)
     )
     assert (results, distinct, pending) == (10, 10, 0)
+    # The catch-up took only what landed while HA was down: nothing taken before came back.
+    assert "Catching up on 4 image(s)" in caplog.text
+    assert coordinator.counters["duplicates"] == 0
+
+    # Another restart with nothing new: no catch-up at all.
+    caplog.clear()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data
+    await wait_for(hass, lambda: coordinator.sidecar.connected, "connected again")
+    await wait_for(
+        hass,
+        lambda: all(t.done() for t in coordinator._tasks if "catch-up" in t.get_name()),
+        "the start-up scan",
+    )
+    await coordinator.ingestor.async_wait_idle()
+    await hass.async_block_till_done()
+    assert "Catching up" not in caplog.text
+    assert coordinator.counters["duplicates"] == 0

@@ -8,7 +8,6 @@ come from the entry's options, pushed in Hello.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.storage.verdict_store import HistoryEntry
 from tests.integration.helpers import (
     async_wait_for,
+    frame_id_of,
     image_bytes,
     state_of,
     wait_for,
@@ -68,7 +68,7 @@ def drop(folder: Path, seeds: list[int]) -> list[str]:
     for seed in seeds:
         data = image_bytes(seed, size=(480, 360))
         write_image(folder / f"img-{seed}.jpg", data)
-        ids.append(hashlib.sha256(data).hexdigest()[:32])
+        ids.append(frame_id_of(CAMERA, data))  # every test drops into Front Door
     return ids
 
 
@@ -107,7 +107,8 @@ async def test_dropped_frames_become_a_verdict(
     bus_events: list[Event],
 ) -> None:
     """Files in a nested date folder -> one batch, closed on idle -> one verdict in HA."""
-    entry = await set_up(hass, sidecar, camera_root)
+    # An idle time that outlasts three detections on a busy machine, so they form one batch.
+    entry = await set_up(hass, sidecar, camera_root, window=30.0, idle=5.0)
     frame_ids = drop(camera_root / "Front Door" / "2026-11-21", [501, 502, 503])
 
     (stored,) = await stored_verdicts(hass, entry, 1, bus_events)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import os
 import time
@@ -12,9 +13,16 @@ from pathlib import Path
 from homeassistant.core import HomeAssistant
 from PIL import Image, ImageDraw
 
+from custom_components.secmon.ingest.ingestor import frame_id_for
+
 # Upper bound for things that happen "soon" (file settles, sidecar answers). Not a performance
 # assertion: only a guard so a broken pipeline fails instead of hanging.
 WAIT_LIMIT = 120.0  # only a failing test waits this long; CI machines are shared
+
+
+def frame_id_of(camera_id: str, data: bytes) -> str:
+    """The integration's frame id of an image dropped into a camera's folder."""
+    return frame_id_for(camera_id, hashlib.sha256(data).hexdigest())
 
 
 def image_bytes(n: int, size: tuple[int, int] = (320, 240), fmt: str = "JPEG") -> bytes:

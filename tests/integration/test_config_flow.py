@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import voluptuous as vol
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -12,10 +13,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.const import (
     CONF_ADDRESS,
+    CONF_BATCH_IDLE,
+    CONF_BATCH_WINDOW,
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
     CONF_DEBOUNCE,
+    CONF_FAST_PATH_CONFIDENCE,
+    CONF_FAST_PATH_LABELS,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_THRESHOLD,
@@ -229,3 +234,38 @@ async def test_options_flow_reloads(hass: HomeAssistant, init_integration: MockC
     assert settings.classes == ("person", "car")
     assert settings.queue_bound == 250
     assert init_integration.runtime_data.watcher.polling is True
+
+
+async def test_options_empty_lists_and_bags(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Classes and fast-path objects may be left empty (all classes; no fast path), bags and
+    suitcases can be picked, and the threshold goes down to 0.01."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    schema = result["data_schema"].schema
+    fields = {str(key): (key, value) for key, value in schema.items()}
+    for name in (CONF_CLASSES, CONF_FAST_PATH_LABELS):
+        key, selector = fields[name]
+        assert isinstance(key, vol.Optional), name
+        assert {"backpack", "handbag", "suitcase"} <= set(selector.config["options"])
+    assert fields[CONF_THRESHOLD][1].config["min"] == 0.01
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_THRESHOLD: 0.01,
+            CONF_DEBOUNCE: 1.0,
+            CONF_POLLING: False,
+            CONF_CLEAR_DELAY: 12,
+            CONF_QUEUE_BOUND: 100,
+            CONF_BATCH_WINDOW: 90,
+            CONF_BATCH_IDLE: 30,
+            CONF_FAST_PATH_CONFIDENCE: 0.9,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert init_integration.options[CONF_CLASSES] == []
+    assert init_integration.options[CONF_FAST_PATH_LABELS] == []
+    settings = init_integration.runtime_data.settings
+    assert settings.classes == ()
+    assert settings.threshold == 0.01

@@ -38,7 +38,12 @@ async def test_diagnostics(
     assert diagnostics["entry"]["data"][CONF_TOKEN] == "**REDACTED**"
     assert "not-checked-by-sidecar" not in str(diagnostics)
     assert diagnostics["sidecar"]["connected"] is True
-    assert diagnostics["sidecar"]["status"]["ready"] is True
+    status = diagnostics["sidecar"]["status"]
+    assert status["ready"] is True
+    # One style: snake_case names, counts as numbers.
+    assert isinstance(status["frames_received"], int)
+    assert isinstance(status["inference_latency"], dict)
+    assert all(key == key.lower() for key in status)
     assert diagnostics["queue"] == {"pending": 0, "max_frames": 1000}
     assert diagnostics["counters"]["frames_processed"] == 1
     assert diagnostics["cameras"]["front_door"]["name"] == "Front Door"

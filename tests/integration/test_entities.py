@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 from datetime import timedelta
 from pathlib import Path
@@ -16,16 +15,19 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.secmon.const import (
     ANIMAL_LABELS,
     CONF_CLEAR_DELAY,
+    DOMAIN,
     PERSON_LABELS,
     VEHICLE_LABELS,
 )
+from custom_components.secmon.ingest.watcher import camera_id_for
 from custom_components.secmon.link.proto import secmon_pb2
 
-from .helpers import image_bytes, state_of, wait_for, write_image
+from .helpers import frame_id_of, image_bytes, state_of, wait_for, write_image
 
 CATEGORIES = {"person": PERSON_LABELS, "vehicle": VEHICLE_LABELS, "animal": ANIMAL_LABELS}
 
@@ -42,7 +44,7 @@ async def drop_and_wait(
 ) -> secmon_pb2.FrameResult:
     """Drop an image and wait for its result to be applied to the camera."""
     write_image(path, data)
-    frame_id = hashlib.sha256(data).hexdigest()[:32]
+    frame_id = frame_id_of(camera_id_for(path.parent.name), data)
     camera = entry.runtime_data.cameras
     await wait_for(
         hass,
@@ -68,7 +70,16 @@ async def test_results_drive_camera_entities(
     assert objects.state == str(len(labels))
     for label in set(labels):
         assert objects.attributes[label] == labels.count(label)
-    assert state_of(hass, "sensor.front_door_last_frame") not in (None, "unknown")
+    # The capture time is on the camera; the per-frame "Last frame" sensor is off by default
+    # (it would write a logbook line for every frame).
+    camera_state = hass.states.get("camera.front_door")
+    assert camera_state is not None
+    captured = entry.runtime_data.cameras["front_door"].captured_at
+    assert captured is not None
+    assert camera_state.attributes["last_frame"] == captured.isoformat()
+    last_frame = er.async_get(hass).async_get("sensor.front_door_last_frame")
+    assert last_frame is not None
+    assert last_frame.disabled_by is er.RegistryEntryDisabler.INTEGRATION
     for category, members in CATEGORIES.items():
         expected = STATE_ON if members & set(labels) else STATE_OFF
         assert state_of(hass, f"binary_sensor.front_door_{category}") == expected
@@ -161,16 +172,28 @@ async def test_camera_restores_last_frame_after_reload(
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 async def test_gpu_sensors(
     hass: HomeAssistant,
-    init_integration: MockConfigEntry,
+    mock_config_entry: MockConfigEntry,
 ) -> None:
-    """The real sidecar here has no GPU (NVML absent): the GPU sensors are unknown. A status
-    from a GPU box fills them."""
-    entry = init_integration
+    """The real sidecar here has no GPU (NVML absent): no GPU sensors, and those an earlier
+    version registered go. A status from a GPU box creates and fills them."""
+    entry = mock_config_entry
+    registry = er.async_get(hass)
+    stale = registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{entry.entry_id}_sidecar_gpu_temperature",
+        config_entry=entry,
+        suggested_object_id="secmon_sidecar_gpu_temperature",
+    )
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
     await wait_for(
         hass, lambda: entry.runtime_data.sidecar.status is not None, "the sidecar's status"
     )
-    assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") == "unknown"
-    assert state_of(hass, "sensor.secmon_sidecar_gpu_temperature") == "unknown"
+    await hass.async_block_till_done()
+    assert registry.async_get(stale.entity_id) is None
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") is None
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_temperature") is None
 
     status = secmon_pb2.SidecarStatus()
     status.CopyFrom(entry.runtime_data.sidecar.status)
@@ -193,11 +216,40 @@ async def test_gpu_sensors(
 async def test_noisy_diagnostic_sensors_are_disabled_by_default(
     hass: HomeAssistant, init_integration: MockConfigEntry, entity_registry: er.EntityRegistry
 ) -> None:
-    """The GPU and latency sensors change with every frame: off until the user turns them on."""
-    for key in ("gpu_utilization", "gpu_memory_used", "gpu_temperature", "inference_latency"):
+    """The latency sensors change with every frame: off until the user turns them on (so are the
+    GPU sensors, created only when the sidecar reports a GPU)."""
+    for key in ("inference_latency",):
         entity_id = f"sensor.secmon_sidecar_{key}"
         entry = entity_registry.async_get(entity_id)
         assert entry is not None, entity_id
         assert entry.disabled_by is er.RegistryEntryDisabler.INTEGRATION
         assert hass.states.get(entity_id) is None
     assert hass.states.get("sensor.secmon_sidecar_queue_depth") is not None
+
+
+async def test_before_the_first_frame_and_verdict(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """A new camera shows no "unknown" and no broken picture: 0 objects, no risk (score 0, level
+    "none"), and placeholder pictures from the camera and the event snapshot."""
+    entry = init_integration
+    await wait_for(hass, lambda: entry.runtime_data.sidecar.connected, "connected")
+    await hass.async_block_till_done()
+    assert state_of(hass, "sensor.front_door_objects") == "0"
+    assert state_of(hass, "sensor.front_door_risk_score") == "0"
+    assert state_of(hass, "sensor.front_door_risk_level") == "none"
+    client = await hass_client()
+    for entity_id, api in (
+        ("camera.front_door", "camera_proxy"),
+        ("image.front_door_event_snapshot", "image_proxy"),
+    ):
+        state = hass.states.get(entity_id)
+        assert state is not None
+        response = await client.get(state.attributes["entity_picture"])
+        assert response.status == 200, entity_id
+        assert f"/api/{api}/" in state.attributes["entity_picture"]
+        with Image.open(io.BytesIO(await response.read())) as img:
+            assert img.format == "JPEG"
+            assert img.size == (640, 360)

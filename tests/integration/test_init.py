@@ -32,6 +32,7 @@ from custom_components.secmon.const import (
     CONF_QUEUE_BOUND,
     DOMAIN,
     ISSUE_QUEUE_OVERFLOW,
+    ISSUE_RANDOM_MODELS,
     ISSUE_SIDECAR_UNREACHABLE,
     UNREACHABLE_ISSUE_DELAY,
 )
@@ -67,7 +68,6 @@ async def test_setup_and_unload(
         "binary_sensor.front_door_vehicle",
         "binary_sensor.front_door_animal",
         "sensor.front_door_objects",
-        "sensor.front_door_last_frame",
         "sensor.secmon_sidecar_inference_latency",
         "sensor.secmon_sidecar_frames_processed",
         "sensor.secmon_sidecar_queue_depth",
@@ -135,10 +135,18 @@ async def test_sidecar_away_keeps_frames_and_raises_issue(
     assert state_of(hass, "sensor.front_door_objects") == STATE_UNAVAILABLE
     assert state_of(hass, "camera.front_door") not in (None, STATE_UNAVAILABLE)
     # What the sidecar reports is unavailable; what this side counts stays.
-    for key in ("llm_model", "verdicts_produced", "inference_latency", "gpu_utilization"):
+    for key in ("llm_model", "open_batches", "pending_verdicts", "inference_latency"):
         assert state_of(hass, f"sensor.secmon_sidecar_{key}") == STATE_UNAVAILABLE, key
-    for key in ("frames_processed", "queue_depth", "frames_skipped"):
+    for key in (
+        "frames_processed",
+        "queue_depth",
+        "frames_skipped",
+        "verdicts_produced",
+        "fallback_verdicts",
+    ):
         assert state_of(hass, f"sensor.secmon_sidecar_{key}") not in (None, STATE_UNAVAILABLE)
+    # No GPU was ever reported: no GPU sensors.
+    assert state_of(hass, "sensor.secmon_sidecar_gpu_utilization") is None
 
     write_image(camera_root / "Front Door" / "one.jpg", image_bytes(1))
     write_image(camera_root / "Front Door" / "two.jpg", image_bytes(2))
@@ -235,24 +243,37 @@ async def test_queue_overflow_issue_clears_when_the_queue_drains(
 async def test_sidecar_device_follows_its_status(
     hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
 ) -> None:
-    """The sidecar's model and software version come from the status it reports."""
+    """The sidecar's model and software version come from the status it reports; random-weight
+    models are named on the device and raise a warning issue until real ones run."""
     coordinator = init_integration.runtime_data
     await wait_for(hass, lambda: coordinator.sidecar.status is not None, "status")
     device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
     assert device is not None
     status = coordinator.sidecar.status
     assert status is not None
-    assert status.detector_model
-    assert (device.model, device.sw_version) == (status.detector_model, status.server_version)
+    # The test sidecar runs random:tiny models and says so.
+    assert status.detector_model == "random:tiny"
+    assert list(status.random_models) == ["detector", "llm"]
+    assert (device.model, device.sw_version) == (
+        "random:tiny (random weights: detector, llm)",
+        status.server_version,
+    )
+    issue_id = f"{ISSUE_RANDOM_MODELS}_{init_integration.entry_id}"
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.severity == ir.IssueSeverity.WARNING
+    assert issue.translation_placeholders == {"models": "detector, llm"}
 
     newer = type(status)()
     newer.CopyFrom(status)
     newer.server_version = "9.9.9"
     newer.detector_model = "PekingU/rtdetr_v2_r50vd"
+    del newer.random_models[:]
     coordinator.async_on_status(newer)
     device = device_registry.async_get_device(identifiers={(DOMAIN, init_integration.entry_id)})
     assert device is not None
     assert (device.model, device.sw_version) == ("PekingU/rtdetr_v2_r50vd", "9.9.9")
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 async def test_home_assistant_stop_stops_the_entry(

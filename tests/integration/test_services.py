@@ -62,6 +62,7 @@ async def test_analyze_camera_snapshot(
         (lambda root: {"file_path": "/etc/hostname"}, "path_not_allowed"),
         (lambda root: {"file_path": str(root / "missing.jpg")}, "file_not_readable"),
         (lambda root: {"file_path": str(root / "broken.jpg")}, "invalid_image"),
+        (lambda root: {"file_path": str(root / "notes.jpg")}, "invalid_image"),
         (lambda root: {"entity_id": "camera.nope"}, "camera_image_unavailable"),
     ],
 )
@@ -74,6 +75,7 @@ async def test_analyze_errors(
 ) -> None:
     """Bad input gives translated validation errors."""
     write_image(camera_root / "broken.jpg", image_bytes(22)[:200])
+    write_image(camera_root / "notes.jpg", b"a shopping list, not a picture")
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
@@ -84,6 +86,12 @@ async def test_analyze_errors(
         )
     assert err.value.translation_key == error
     assert err.value.translation_domain == DOMAIN
+    # Said in words: no Python object reprs in what the user reads.
+    assert "object at 0x" not in str(err.value.translation_placeholders)
+    if "notes.jpg" in str(err.value.translation_placeholders):
+        assert err.value.translation_placeholders["error"] == (
+            "not an image in a format secmon reads (JPEG or PNG)"
+        )
 
 
 async def test_analyze_without_entry(

@@ -3,7 +3,6 @@ sensors, event entity firings, bus events, logbook lines and snapshots; exactly 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import itertools
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.components import persistent_notification
 from homeassistant.components.event import ATTR_EVENT_TYPE
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
@@ -38,8 +38,9 @@ from custom_components.secmon.const import (
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.logbook import describe_verdict
 from custom_components.secmon.storage.verdict_store import HistoryEntry
+from custom_components.secmon.verdicts.records import VerdictRecord
 
-from .helpers import async_wait_for, image_bytes, state_of, wait_for, write_image
+from .helpers import async_wait_for, frame_id_of, image_bytes, state_of, wait_for, write_image
 from .sidecar_process import SidecarProcess
 from .verdict_helpers import async_camera_history, sidecar_status, verdict_options
 
@@ -101,11 +102,6 @@ async def entry(
     return config_entry
 
 
-def frame_id(data: bytes) -> str:
-    """The frame id the integration gives an image."""
-    return hashlib.sha256(data).hexdigest()[:32]
-
-
 async def drop_frames(
     hass: HomeAssistant, entry: MockConfigEntry, folder: Path, seeds: list[int]
 ) -> list[secmon_pb2.FrameResult]:
@@ -114,7 +110,7 @@ async def drop_frames(
     for seed, data in zip(seeds, images, strict=True):
         write_image(folder / f"{seed}.jpg", data)
     queue = entry.runtime_data.queue
-    ids = [frame_id(data) for data in images]
+    ids = [frame_id_of(camera_id(folder.name), data) for data in images]
     await wait_for(
         hass, lambda: all(queue.result(i) is not None for i in ids), "results of dropped frames"
     )
@@ -186,7 +182,7 @@ async def test_verdict_reaches_entities(
     level = hass.states.get(f"sensor.{cam}_risk_level")
     assert level is not None
     assert level.state == record.risk_level
-    assert level.attributes["options"] == ["low", "medium", "high", "critical"]
+    assert level.attributes["options"] == ["none", "low", "medium", "high", "critical"]
 
     # The event entity fired once with the verdict's attributes.
     event = hass.states.get(f"event.{cam}_security_event")
@@ -203,7 +199,7 @@ async def test_verdict_reaches_entities(
         "labels": record.labels,
         "fast_path": False,
         "fallback": False,
-        "update": False,
+        "is_update": False,
         "started_at": record.started_at.isoformat() if record.started_at else None,
         "ended_at": record.ended_at.isoformat() if record.ended_at else None,
     }
@@ -250,10 +246,11 @@ async def test_verdict_reaches_entities(
         hass,
         lambda: (
             state_of(hass, "sensor.secmon_sidecar_pending_verdicts") == "0"
-            and int(state_of(hass, "sensor.secmon_sidecar_verdicts_produced") or 0) >= 1
         ),
         "sidecar verdict sensors",
     )
+    # Counted by the integration (one verdict stored), not the sidecar process's own counter.
+    assert state_of(hass, "sensor.secmon_sidecar_verdicts_produced") == "1"
     assert state_of(hass, "sensor.secmon_sidecar_llm_model") == "random:tiny"
     assert state_of(hass, "sensor.secmon_sidecar_open_batches") is not None
     assert state_of(hass, "sensor.secmon_sidecar_fallback_verdicts") is not None
@@ -264,6 +261,7 @@ async def test_verdict_reaches_entities(
     assert [v["verdict_id"] for v in recent] == [record.verdict_id]
     assert recent[0]["summary"] == "**REDACTED**"
     assert recent[0]["summary_chars"] == len(record.message.summary)
+    assert recent[0]["received_at"].endswith("+00:00")  # ISO, like every time in diagnostics
     assert diagnostics["cameras"][cam]["current_verdict_id"] == record.verdict_id
 
 
@@ -344,9 +342,9 @@ async def test_fast_path_then_batch_verdict(
         [final.record.verdict_id] if raised else []
     )
     assert bus[0].data["fast_path"] is True
-    assert bus[0].data["update"] is False
+    assert bus[0].data["is_update"] is False
     if raised:
-        assert bus[1].data["update"] is True
+        assert bus[1].data["is_update"] is True
     assert [e.data["verdict_id"] for e in of_camera(updated, cam)] == (
         [] if raised else [final.record.verdict_id]
     )
@@ -413,38 +411,55 @@ async def test_verdict_state_restored_after_reload(
 BLUEPRINT = Path(__file__).resolve().parents[2] / "blueprints/automation/secmon/notify_on_risk.yaml"
 
 
+async def use_blueprint(
+    hass: HomeAssistant, config_dir: Path, *automations: dict[str, Any]
+) -> None:
+    """Install the shipped blueprint and create automations from it."""
+    target = config_dir / "blueprints" / "automation" / "secmon" / BLUEPRINT.name
+    target.parent.mkdir(parents=True)
+    shutil.copy(BLUEPRINT, target)
+    assert await async_setup_component(hass, "automation", {"automation": list(automations)})
+    await hass.async_block_till_done()
+    for index in range(len(automations)):
+        state = hass.states.get(f"automation.notify_{index}")
+        assert state is not None and state.state == "on", state
+
+
+def blueprint_automation(index: int, cam: str, minimum: str, **targets: Any) -> dict[str, Any]:
+    """An automation made from the blueprint for one camera."""
+    return {
+        "alias": f"notify {index}",
+        "use_blueprint": {
+            "path": "secmon/notify_on_risk.yaml",
+            "input": {
+                "event_entities": [f"event.{cam}_security_event"],
+                "minimum_level": minimum,
+                **targets,
+            },
+        },
+    }
+
+
 async def test_notify_blueprint(
     hass: HomeAssistant,
+    *,
     entry: MockConfigEntry,
     config_dir: Path,
     camera_root: Path,
     camera_name: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """The shipped blueprint notifies with the summary and the snapshot when the event entity
-    fires at or above the chosen level."""
-    target = config_dir / "blueprints" / "automation" / "secmon" / BLUEPRINT.name
-    target.parent.mkdir(parents=True)
-    shutil.copy(BLUEPRINT, target)
-    calls = async_mock_service(hass, "notify", "test_phone")
+    """The shipped blueprint notifies a companion app with the summary, the snapshot and a tag
+    when the event entity fires at or above the chosen level."""
+    calls = async_mock_service(hass, "notify", "mobile_app_test_phone")
     cam = camera_id(camera_name)
-
-    def automation(minimum: str) -> dict[str, Any]:
-        return {
-            "alias": f"notify {minimum}",
-            "use_blueprint": {
-                "path": "secmon/notify_on_risk.yaml",
-                "input": {
-                    "event_entities": [f"event.{cam}_security_event"],
-                    "minimum_level": minimum,
-                    "notify_service": "notify.test_phone",
-                },
-            },
-        }
-
-    assert await async_setup_component(
-        hass, "automation", {"automation": [automation("low"), automation("critical")]}
+    target = {"notify_service": "notify.mobile_app_test_phone"}
+    await use_blueprint(
+        hass,
+        config_dir,
+        blueprint_automation(0, cam, "low", **target),
+        blueprint_automation(1, cam, "critical", **target),
     )
-    await hass.async_block_till_done()
 
     await drop_frames(hass, entry, camera_root / camera_name, [41])
     (stored,) = await wait_for_verdicts(hass, entry, cam, 1)
@@ -458,3 +473,62 @@ async def test_notify_blueprint(
     assert data["message"] == record.message.summary
     assert data["data"]["image"].startswith(f"/api/image_proxy/image.{cam}_event_snapshot?token=")
     assert data["data"]["tag"] == f"secmon-{record.event_id}"
+    assert "unsafe" not in caplog.text
+    assert "Error" not in caplog.text
+
+
+def escalation(record: VerdictRecord) -> tuple[str, dict[str, Any]]:
+    """The level and attributes of a later verdict of the same event that raised its level."""
+    return "critical", {**record.attributes(is_update=True), "risk_level": "critical"}
+
+
+async def test_notify_blueprint_escalation_and_other_targets(
+    hass: HomeAssistant,
+    *,
+    entry: MockConfigEntry,
+    config_dir: Path,
+    camera_root: Path,
+    camera_name: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An escalation says " (updated)"; notify entities and actions without a `data` field
+    (persistent_notification.create) are notified with the title and message only."""
+    assert await async_setup_component(hass, "persistent_notification", {})
+    sent = async_mock_service(hass, "notify", "send_message")
+    cam = camera_id(camera_name)
+    await use_blueprint(
+        hass,
+        config_dir,
+        blueprint_automation(
+            0,
+            cam,
+            "low",
+            notify_entities=["notify.kitchen_display"],
+            notify_service="persistent_notification.create",
+        ),
+    )
+    await drop_frames(hass, entry, camera_root / camera_name, [43])
+    (stored,) = await wait_for_verdicts(hass, entry, cam, 1)
+    record = stored.record
+    first = f"{camera_name}: {record.risk_level} risk ({record.risk_score})"
+    await wait_for(hass, lambda: len(sent) >= 1, "notify entity message")
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    await wait_for(
+        hass,
+        lambda: any(n["title"] == first for n in notifications.values()),
+        "persistent notification",
+    )
+
+    # A later verdict of the event that raised the level: the event entity fires again.
+    level, attributes = escalation(record)
+    entry.runtime_data.async_fire_event(cam, level, attributes)
+    await wait_for(hass, lambda: len(sent) >= 2, "escalation message")
+    await hass.async_block_till_done()
+    updated = f"{camera_name}: critical risk ({record.risk_score}) (updated)"
+    assert [call.data["title"] for call in sent] == [first, updated]
+    assert all(call.data["entity_id"] == ["notify.kitchen_display"] for call in sent)
+    assert all(set(call.data) == {"entity_id", "title", "message"} for call in sent)
+    titles = sorted(n["title"] for n in notifications.values())
+    assert titles == sorted([first, updated])
+    assert "unsafe" not in caplog.text
+    assert "extra keys" not in caplog.text

@@ -295,6 +295,7 @@ async def test_hello_config_ack_and_unknown_kinds_reach_the_observer(running: Ru
     assert reply.WhichOneof("kind") == "hello"
     assert reply.hello.server_version and reply.hello.status.ready
     assert reply.hello.status.llm_model == "test-llm"  # fill_status
+    assert list(reply.hello.status.random_models) == []  # neither model is random:*
     assert pushed.verdict.verdict_id == "v1"  # session.send from on_hello, after the reply
 
     await call.write(pb.ClientMessage(config=pb.StreamConfig(detection_threshold=0.2)))

@@ -151,6 +151,10 @@ async def test_batch_verdict_fast_path_and_acknowledgement(sidecar_factory: Side
             )
         ).status
     assert status.llm_model == "random:tiny"
+    # The LLM has random weights and says so; the detector is named by its spec.
+    assert list(status.random_models) == (
+        ["detector", "llm"] if status.detector_model.startswith("random:") else ["llm"]
+    )
     assert status.verdicts_produced == 2
     assert status.pending_verdicts == 0 and status.open_batches == 0
     assert status.llm_latency.count == status.verdicts_produced

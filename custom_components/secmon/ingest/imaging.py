@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
@@ -62,8 +62,10 @@ def check_image(data: bytes) -> CheckedImage:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             width, height = img.size
+    except UnidentifiedImageError as err:
+        # PIL's own message names an in-memory buffer object, which says nothing to a user.
+        raise InvalidImageError("not an image in a format secmon reads (JPEG or PNG)") from err
     except (
-        UnidentifiedImageError,
         OSError,
         SyntaxError,
         ValueError,
@@ -85,28 +87,74 @@ def colour_for(label: str) -> str:
     return LABEL_COLOURS.get(label, OTHER_COLOUR)
 
 
+Rect = tuple[float, float, float, float]
+
+
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_labels(
+    boxes: Sequence[Rect], sizes: Sequence[tuple[float, float]], width: int, height: int
+) -> list[Rect | None]:
+    """Where each box's label goes (x0, y0, x1, y1), or None where it would cover another label.
+
+    Boxes come most important first: each label tries above its box, inside its top edge, inside
+    its bottom edge and below it, and takes the first spot inside the image that no earlier label
+    covers. So labels never print over each other; with many boxes the least important go
+    unlabelled.
+    """
+    placed: list[Rect] = []
+    spots: list[Rect | None] = []
+    for (x0, y0, _x1, y1), (w, h) in zip(boxes, sizes, strict=True):
+        spot: Rect | None = None
+        if w <= width and h <= height:
+            left = min(max(x0, 0.0), width - w)
+            for top in (y0 - h, y0, y1 - h, y1):
+                if top < 0 or top + h > height:
+                    continue
+                rect = (left, top, left + w, top + h)
+                if not any(_overlap(rect, other) for other in placed):
+                    spot = rect
+                    break
+        if spot is not None:
+            placed.append(spot)
+        spots.append(spot)
+    return spots
+
+
 def render_detections(data: bytes, boxes: Iterable[Box]) -> bytes:
-    """The image with its detections drawn (box plus `label confidence` tag), as JPEG."""
+    """The image with its detections drawn (box plus a `label confidence` tag where it fits
+    without covering another tag; the most confident detections are labelled first), as JPEG."""
     with Image.open(io.BytesIO(data)) as src:
         img = src.convert("RGB")
     draw = ImageDraw.Draw(img)
     width, height = img.size
     line = max(2, round(min(width, height) / 240))
     font = ImageFont.load_default(size=max(12, round(min(width, height) / 30)))
-    for box in boxes:
-        colour = colour_for(box.label)
+    ordered = sorted(boxes, key=lambda box: box.confidence, reverse=True)
+    rects: list[Rect] = []
+    tags: list[tuple[str, float, float, tuple[float, float]]] = []
+    for box in ordered:
         x0 = min(max(box.x_min, 0.0), width - 1)
         y0 = min(max(box.y_min, 0.0), height - 1)
         x1 = min(max(box.x_max, x0), width - 1)
         y1 = min(max(box.y_max, y0), height - 1)
-        draw.rectangle((x0, y0, x1, y1), outline=colour, width=line)
+        rects.append((x0, y0, x1, y1))
         tag = f"{box.label} {box.confidence:.2f}"
         left, top, right, bottom = draw.textbbox((0, 0), tag, font=font)
-        tag_w, tag_h = right - left + 2 * line, bottom - top + 2 * line
-        tag_y = y0 - tag_h if y0 - tag_h >= 0 else y0
-        draw.rectangle((x0, tag_y, x0 + tag_w, tag_y + tag_h), fill=colour)
+        tags.append((tag, left, top, (right - left + 2 * line, bottom - top + 2 * line)))
+    # Boxes first (least confident underneath), then the labels on top of every box.
+    for box, rect in reversed(list(zip(ordered, rects, strict=True))):
+        draw.rectangle(rect, outline=colour_for(box.label), width=line)
+    spots = place_labels(rects, [size for *_, size in tags], width, height)
+    for box, (tag, left, top, _size), spot in zip(ordered, tags, spots, strict=True):
+        if spot is None:
+            continue
+        colour = colour_for(box.label)
+        draw.rectangle(spot, fill=colour)
         text_colour = "#000000" if colour in {OTHER_COLOUR, "#FFB800", "#76B900"} else "#FFFFFF"
-        draw.text((x0 + line - left, tag_y + line - top), tag, fill=text_colour, font=font)
+        draw.text((spot[0] + line - left, spot[1] + line - top), tag, fill=text_colour, font=font)
     out = io.BytesIO()
     img.save(out, format="JPEG", quality=90)
     return out.getvalue()

@@ -1,7 +1,8 @@
 """From a settled image file to a frame in the frame queue.
 
 One worker per entry takes paths in arrival order, reads and checks each image in the executor,
-skips invalid files (one warning each, counted) and duplicates (by content hash, persistent), and
+skips invalid files (one warning each, counted) and duplicates (the same content in the same camera
+folder, persistent; the same image in two cameras' folders is two frames), and
 writes the frame to the frame queue before the stream ever sees it. At start, a catch-up scan
 submits the files that landed while secmon was not running.
 """
@@ -9,6 +10,7 @@ submits the files that landed while secmon was not running.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +30,20 @@ if TYPE_CHECKING:
 # Paths already taken (with their size and mtime), so repeated events for an unchanged file and
 # the start-up scan overlapping the watcher do nothing.
 _RECENT_PATHS = 4096
+
+
+def frame_key(camera_id: str, content_sha256: str) -> str:
+    """The dedupe key of an image in a camera's folder; its first 32 hex digits are the frame id.
+
+    Per camera: identical bytes dropped into two cameras' folders are two frames, each analysed
+    and batched with its own camera.
+    """
+    return hashlib.sha256(f"{camera_id}\0{content_sha256}".encode()).hexdigest()
+
+
+def frame_id_for(camera_id: str, content_sha256: str) -> str:
+    """The frame id (the sidecar's idempotency key) of an image in a camera's folder."""
+    return frame_key(camera_id, content_sha256)[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +105,13 @@ class FrameIngestor:
         found: list[tuple[float, Path]] = []
         for folder in folders:
             _name, last_seen = known.get(camera_id_for(folder.name), (folder.name, None))
-            found.extend(
-                await self.hass.async_add_executor_job(
-                    scan_images, folder, last_seen if last_seen is not None else baseline
-                )
-            )
+            since = last_seen if last_seen is not None else baseline
+            scanned = await self.hass.async_add_executor_job(scan_images, folder, since)
+            # Files as old as the newest one taken may not all have been taken (coarse
+            # timestamps); those that were are not news.
+            same_time = [str(path) for mtime, path in scanned if mtime == since]
+            taken = await self.hass.async_add_executor_job(self.queue.known_paths, same_time)
+            found.extend((mtime, path) for mtime, path in scanned if str(path) not in taken)
         found.sort()
         if found:
             LOGGER.info(
@@ -147,8 +165,9 @@ class FrameIngestor:
             self.coordinator.async_count("frames_skipped")
             return
 
+        key = frame_key(camera_id, read.checked.sha256)
         frame = QueuedFrame(
-            frame_id=read.checked.sha256[:32],
+            frame_id=key[:32],
             camera_id=camera_id,
             camera_name=camera_name,
             path=str(path),
@@ -157,7 +176,7 @@ class FrameIngestor:
             image=read.data,
         )
         outcome = await self.hass.async_add_executor_job(
-            self.queue.enqueue, frame, read.checked.sha256
+            self.queue.enqueue, frame, key
         )
         await self.hass.async_add_executor_job(
             self.queue.mark_seen, camera_id, camera_name, read.mtime

@@ -4,7 +4,8 @@ One session at a time: Hello, then frames from the durable queue in capture orde
 MAX_IN_FLIGHT awaiting results, while a reader dispatches what the sidecar pushes by kind. When the
 session breaks, every frame still in the queue is simply sent again on the next one (the sidecar
 answers a re-sent frame id from its store, and `FrameQueue.complete` applies a result only once).
-Reconnects back off exponentially up to BACKOFF_MAX.
+Reconnects back off exponentially up to RECONNECT_MAX: a few seconds, so a sidecar that comes
+back after a long outage is reconnected within seconds of serving again.
 
 Dispatch is by `ServerMessage.kind`; a kind this version does not know is ignored (contract rule).
 A verdict is acknowledged (`VerdictAck`) once `StreamHandler.async_on_verdict` says it is stored.
@@ -29,7 +30,10 @@ from .convert import frame_message
 from .proto import secmon_pb2, secmon_pb2_grpc
 
 BACKOFF_MIN = 0.5
+# Retry delay cap of a frame the sidecar could not analyse for a passing reason.
 BACKOFF_MAX = 30.0
+# Reconnect delay cap: an attempt every few seconds costs a LAN service nothing.
+RECONNECT_MAX = 4.0
 HELLO_TIMEOUT = 15.0
 # A frame without a result for this long is sent again (the sidecar deduplicates by frame id).
 IN_FLIGHT_TIMEOUT = 120.0
@@ -164,7 +168,7 @@ class SidecarStream:
                 backoff = BACKOFF_MIN
             self._set_connected(False, error)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+            backoff = min(backoff * 2, RECONNECT_MAX)
 
     async def _async_session(self, channel: grpc.aio.Channel) -> None:
         stub = secmon_pb2_grpc.SidecarStub(channel)

@@ -290,6 +290,22 @@ class FrameQueue:
             ).fetchall()
         return {str(r[0]): float(r[1]) for r in rows}
 
+
+
+
+    def known_paths(self, paths: list[str]) -> set[str]:
+        """Those of `paths` already taken: waiting in the queue or with a stored result."""
+        known: set[str] = set()
+        with self.database.connection() as db:
+            for path in paths:
+                if db.execute(
+                    "SELECT 1 FROM frames WHERE path = ? UNION ALL"
+                    " SELECT 1 FROM frame_paths WHERE path = ? LIMIT 1",
+                    (path, path),
+                ).fetchone():
+                    known.add(path)
+        return known
+
     def bump(self, name: str, by: int = 1) -> None:
         """Add to a persistent counter."""
         with self.database.connection() as db:
@@ -300,6 +316,11 @@ class FrameQueue:
         with self.database.connection() as db:
             rows = db.execute("SELECT name, value FROM counters").fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
+
+    @staticmethod
+    def count_in(db: sqlite3.Connection, name: str, by: int = 1) -> None:
+        """Add to a persistent counter inside the caller's transaction."""
+        FrameQueue._bump(db, name, by)
 
     @staticmethod
     def _bump(db: sqlite3.Connection, name: str, by: int) -> None:

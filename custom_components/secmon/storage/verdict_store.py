@@ -108,6 +108,10 @@ class VerdictStore:
             ).rowcount
             if not inserted:
                 return None
+            # Counted here, once per stored verdict, so they survive sidecar restarts.
+            self.frames.count_in(db, "verdicts_received")
+            if record.fallback:
+                self.frames.count_in(db, "fallback_verdicts")
             prior = [
                 PriorVerdict(fast_path=bool(r[0]), rank=int(r[1]), announced=bool(r[2]))
                 for r in db.execute(

@@ -48,7 +48,7 @@ def async_announce_verdict(
         return
     if outcome.current:
         coordinator.async_set_risk(camera, record, outcome.snapshot, outcome.snapshot_at)
-    attributes = record.attributes(update=decision.update)
+    attributes = record.attributes(is_update=decision.update)
     if decision.announce:
         coordinator.async_fire_event(camera.camera_id, record.risk_level, attributes)
     hass.bus.async_fire(

@@ -120,7 +120,7 @@ class VerdictRecord:
         """The snapshot frame's detections, to draw."""
         return boxes_of(self.message.snapshot_detections)
 
-    def attributes(self, *, update: bool) -> dict[str, Any]:
+    def attributes(self, *, is_update: bool) -> dict[str, Any]:
         """The event entity's attributes and the bus events' payload (without camera ids)."""
         return {
             "event_id": self.event_id,
@@ -132,7 +132,7 @@ class VerdictRecord:
             "labels": self.labels,
             "fast_path": self.fast_path,
             "fallback": self.fallback,
-            "update": update,
+            "is_update": is_update,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
         }

@@ -5,10 +5,10 @@ high confidence) and the verdict of the batch it belongs to when the batch close
 told once, as early as possible, and again only if the batch verdict makes things worse:
 
 - The first verdict of an event *announces* it: the event entity fires, `secmon_event` is sent.
-- A later verdict of the same event announces again (with `update: true`) only if its risk level is
-  higher than every level already announced for that event. Otherwise it is *recorded*: the risk
-  sensors, the snapshot and the stored history follow it, and `secmon_event_updated` (logbook only)
-  is sent, but the event entity and `secmon_event` stay quiet.
+- A later verdict of the same event announces again (with `is_update: true`) only if its risk
+  level is higher than every level already announced for that event. Otherwise it is *recorded*:
+  the risk sensors, the snapshot and the stored history follow it, and `secmon_event_updated`
+  (logbook only) is sent, but the event entity and `secmon_event` stay quiet.
 - A fast-path verdict that arrives after its batch verdict (a re-send after a restart) is stale:
   stored, never shown.
 
