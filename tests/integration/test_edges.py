@@ -139,7 +139,7 @@ async def test_odd_paths_are_skipped(
 def test_logbook_lines() -> None:
     base = {"camera_name": "Porch", "risk_level": "high", "risk_score": 72, "summary": "A person."}
     assert describe_verdict(EVENT_SECURITY, base)["message"] == "high risk (72) — A person."
-    raised = describe_verdict(EVENT_SECURITY, {**base, "update": True, "fast_path": True})
+    raised = describe_verdict(EVENT_SECURITY, {**base, "is_update": True, "fast_path": True})
     assert raised["message"] == "risk raised to high (72), fast path — A person."
     updated = describe_verdict(EVENT_SECURITY_UPDATED, {**base, "summary": ""})
     assert updated["message"] == "risk updated: high (72)"
