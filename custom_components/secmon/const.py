@@ -51,7 +51,11 @@ IMAGE_EXTENSIONS: Final = frozenset({".jpg", ".jpeg", ".png"})
 # Stream behaviour.
 MAX_IN_FLIGHT: Final = 8
 MAX_FRAME_ATTEMPTS: Final = 5
+# Sessions a frame may end (sent, then the stream broke before any answer) before it is set aside.
+MAX_SESSION_BREAKS: Final = 3
 GRPC_MAX_MESSAGE_BYTES: Final = 32 * 1024 * 1024
+# The largest image sent: leaves room in a stream message for the frame's other fields.
+MAX_FRAME_BYTES: Final = GRPC_MAX_MESSAGE_BYTES - 64 * 1024
 HEALTH_TIMEOUT: Final = 5.0
 # Seconds the sidecar may be away before a repair issue is raised.
 UNREACHABLE_ISSUE_DELAY: Final = 180.0

@@ -34,15 +34,16 @@ from .const import (
     ANIMAL_LABELS,
     DOMAIN,
     LOGGER,
+    MAX_FRAME_BYTES,
     PERSON_LABELS,
     SIDECAR_KEY,
     UNREACHABLE_ISSUE_DELAY,
     VEHICLE_LABELS,
 )
 from .entity import sidecar_device_identifier, sidecar_device_info
-from .ingest.imaging import Box, render_detections
+from .ingest.imaging import DEFAULT_MAX_PIXELS, Box, render_detections
 from .ingest.ingestor import FrameIngestor
-from .ingest.watcher import FolderWatcher
+from .ingest.watcher import FolderWatcher, camera_id_for, name_hash
 from .link.convert import boxes_of, stream_config
 from .link.proto import secmon_pb2
 from .link.stream import SidecarStream
@@ -143,6 +144,9 @@ class SecmonCoordinator:
             debounce=self.settings.debounce,
             on_camera=self._async_on_camera,
             on_image=self.ingestor.submit,
+            on_ignored=self._async_on_ignored,
+            resolve_camera_id=self.camera_id_for,
+            is_allowed=hass.config.is_allowed_path,
         )
 
         self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
@@ -261,8 +265,27 @@ class SecmonCoordinator:
     # -- cameras --------------------------------------------------------------------------------
 
     @callback
+    def camera_id_for(self, folder_name: str) -> str:
+        """The camera id of a folder: its slug, unless another folder already holds that slug
+        (`Front Door` and `FRONT-DOOR`); then the slug with a hash of the name. The first folder
+        seen keeps the plain slug (cameras are restored before the watcher starts), so ids stay
+        stable across restarts and two folders never share one camera."""
+        for camera in self.cameras.values():
+            if camera.name == folder_name:
+                return camera.camera_id
+        camera_id = camera_id_for(folder_name)
+        if camera_id in self.cameras:
+            camera_id = f"{camera_id}_{name_hash(folder_name)}"
+        return camera_id
+
+    @callback
     def _async_on_camera(self, camera_id: str, name: str, folder: Path) -> None:
         self.async_ensure_camera(camera_id, name, folder)
+
+    @callback
+    def _async_on_ignored(self, path: Path) -> None:
+        self.async_count("files_ignored")
+        self.hass.async_add_executor_job(self.queue.bump, "files_ignored", 1)
 
     @callback
     def async_ensure_camera(self, camera_id: str, name: str, folder: Path) -> CameraState:
@@ -359,6 +382,24 @@ class SecmonCoordinator:
 
     # -- sidecar and queue ----------------------------------------------------------------------
 
+    @property
+    def max_frame_bytes(self) -> int:
+        """The largest image we send: the sidecar's limit where its status gives one, never more
+        than fits in one stream message."""
+        limit = MAX_FRAME_BYTES
+        status = self.sidecar.status
+        if status is not None and (advertised := int(getattr(status, "max_frame_bytes", 0))) > 0:
+            limit = min(limit, advertised)
+        return limit
+
+    @property
+    def max_pixels(self) -> int:
+        """The most pixels an image may have: the sidecar's limit where its status gives one."""
+        status = self.sidecar.status
+        if status is not None and (advertised := int(getattr(status, "max_pixels", 0))) > 0:
+            return advertised
+        return DEFAULT_MAX_PIXELS
+
     @callback
     def async_set_queue_depth(self, depth: int) -> None:
         """Pending frames in the queue; a drained queue clears the overflow issue."""
@@ -437,12 +478,15 @@ class SecmonCoordinator:
     def async_on_status(self, status: secmon_pb2.SidecarStatus) -> None:
         """Keep the sidecar's latest self-reported status; its device follows it."""
         self.sidecar.status = status
+        self.stream.max_frame_bytes = self.max_frame_bytes
         if status.server_version:
             self.sidecar.server_version = status.server_version
         self._async_update_sidecar_device(status)
         self.async_notify(SIDECAR_KEY)
 
-    async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
+    async def async_on_result(
+        self, result: secmon_pb2.FrameResult, *, set_aside: bool = False
+    ) -> None:
         """Store the result (the frame leaves the queue), then show it."""
         failed = result.HasField("error")
         frame = await self.hass.async_add_executor_job(
@@ -461,6 +505,12 @@ class SecmonCoordinator:
                 result.error.message,
             )
             self.async_count("frames_failed")
+            if set_aside:
+                await self.hass.async_add_executor_job(self.queue.bump, "frames_set_aside", 1)
+                self.async_count("frames_set_aside")
+            elif result.error.code == secmon_pb2.FRAME_ERROR_CODE_TOO_LARGE:
+                await self.hass.async_add_executor_job(self.queue.bump, "frames_too_large", 1)
+                self.async_count("frames_too_large")
             return
         self.async_count("frames_processed")
         self.async_apply_result(result, frame.image, frame.captured_at)

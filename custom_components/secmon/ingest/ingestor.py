@@ -19,8 +19,9 @@ from homeassistant.core import HomeAssistant
 
 from ..const import LOGGER
 from ..storage.frame_queue import FrameQueue, QueuedFrame
+from .files import RefusedFileError, read_untrusted
 from .imaging import CheckedImage, InvalidImageError, check_image
-from .watcher import camera_id_for, scan_images
+from .watcher import scan_images
 
 if TYPE_CHECKING:
     from ..coordinator import SecmonCoordinator
@@ -39,15 +40,16 @@ class _ReadImage:
     mtime: float
 
 
-def _read(path: Path) -> _ReadImage:
-    stat = path.stat()
-    data = path.read_bytes()
+def _read(
+    path: Path, is_allowed: Callable[[str], bool], max_bytes: int, max_pixels: int
+) -> _ReadImage:
+    read = read_untrusted(path, is_allowed, max_bytes)
     try:
-        checked: CheckedImage | None = check_image(data)
+        checked: CheckedImage | None = check_image(read.data, max_pixels)
         error = None
     except InvalidImageError as err:
         checked, error = None, str(err)
-    return _ReadImage(data, checked, error, stat.st_size, stat.st_mtime)
+    return _ReadImage(read.data, checked, error, read.size, read.mtime)
 
 
 class FrameIngestor:
@@ -70,6 +72,7 @@ class FrameIngestor:
         self._on_enqueued = on_enqueued
         self._paths: asyncio.Queue[Path] = asyncio.Queue()
         self._recent: OrderedDict[Path, tuple[int, float]] = OrderedDict()
+        self._refused: OrderedDict[Path, None] = OrderedDict()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -88,7 +91,8 @@ class FrameIngestor:
         baseline = await self.hass.async_add_executor_job(self.queue.baseline)
         found: list[tuple[float, Path]] = []
         for folder in folders:
-            _name, last_seen = known.get(camera_id_for(folder.name), (folder.name, None))
+            camera_id = self.coordinator.camera_id_for(folder.name)
+            _name, last_seen = known.get(camera_id, (folder.name, None))
             found.extend(
                 await self.hass.async_add_executor_job(
                     scan_images, folder, last_seen if last_seen is not None else baseline
@@ -124,11 +128,20 @@ class FrameIngestor:
         if len(parts) < 2:
             return
         camera_name = parts[0]
-        camera_id = camera_id_for(camera_name)
+        camera_id = self.coordinator.camera_id_for(camera_name)
         try:
-            read = await self.hass.async_add_executor_job(_read, path)
+            read = await self.hass.async_add_executor_job(
+                _read,
+                path,
+                self.hass.config.is_allowed_path,
+                self.coordinator.max_frame_bytes,
+                self.coordinator.max_pixels,
+            )
         except FileNotFoundError:
             LOGGER.debug("%s vanished before it could be read", path)
+            return
+        except RefusedFileError as err:
+            await self._async_refuse(path, err)
             return
         except OSError as err:
             LOGGER.warning("Could not read %s: %s", path, err)
@@ -174,6 +187,17 @@ class FrameIngestor:
         depth = await self.hass.async_add_executor_job(self.queue.pending_count)
         self.coordinator.async_set_queue_depth(depth)
         self._on_enqueued()
+
+    async def _async_refuse(self, path: Path, err: RefusedFileError) -> None:
+        """A file that must not be read: one warning per path, counted by reason."""
+        counter = f"files_refused_{err.reason}"
+        if path not in self._refused:
+            self._refused[path] = None
+            while len(self._refused) > _RECENT_PATHS:
+                self._refused.popitem(last=False)
+            LOGGER.warning("Refusing %s: %s", path, err)
+        await self.hass.async_add_executor_job(self.queue.bump, counter, 1)
+        self.coordinator.async_count(counter)
 
     def _remember(self, path: Path, size: int, mtime: float) -> None:
         self._recent[path] = (size, mtime)
