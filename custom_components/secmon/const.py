@@ -79,5 +79,9 @@ SIDECAR_KEY: Final = "__sidecar__"
 
 ISSUE_SIDECAR_UNREACHABLE: Final = "sidecar_unreachable"
 ISSUE_QUEUE_OVERFLOW: Final = "queue_overflow"
+ISSUE_DATABASE_DAMAGED: Final = "database_damaged"
+ISSUE_DATABASE_RESTORED: Final = "database_restored"
+# How often the database file is checked for having been deleted underneath us (seconds).
+DATABASE_CHECK_INTERVAL: Final = 60.0
 
 CLIENT_VERSION: Final = "0.1.0"

@@ -19,19 +19,20 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.event import async_call_later, async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from . import repairs
 from .const import (
     ANIMAL_LABELS,
+    DATABASE_CHECK_INTERVAL,
     DOMAIN,
     LOGGER,
     MAX_FRAME_BYTES,
@@ -157,12 +158,29 @@ class SecmonCoordinator:
         # Since when (monotonic) the sidecar is away; None while connected or before the first try.
         self._down_since: float | None = None
         self._unreachable_timer: CALLBACK_TYPE | None = None
+        self._cancel_database_check: CALLBACK_TYPE | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def async_load(self) -> None:
         """Open the database and restore cameras, their last frames, verdicts and counters."""
         await self.hass.async_add_executor_job(self.database.open)
+        if (damaged := self.database.damaged) is not None:
+            LOGGER.error(
+                "The secmon database %s could not be read (%s); it was moved to %s and secmon"
+                " starts with an empty database (%s pending frames lost)",
+                self.database.path,
+                damaged.error,
+                damaged.moved_to,
+                damaged.pending_frames if damaged.pending_frames is not None else "unknown",
+            )
+            repairs.async_create_database_damaged(
+                self.hass,
+                self.entry.entry_id,
+                str(damaged.moved_to),
+                damaged.error,
+                damaged.pending_frames,
+            )
         await self.hass.async_add_executor_job(self.queue.prune)
         cameras = await self.hass.async_add_executor_job(self.queue.cameras)
         root = self.settings.camera_root
@@ -198,12 +216,43 @@ class SecmonCoordinator:
                 self.hass, self.stream.async_run(), f"{DOMAIN} stream {entry.entry_id}"
             )
         )
+        self._cancel_database_check = async_track_time_interval(
+            self.hass,
+            self._async_check_database_now,
+            timedelta(seconds=DATABASE_CHECK_INTERVAL),
+            cancel_on_shutdown=True,
+        )
+
+    async def _async_check_database_now(self, _now: datetime) -> None:
+        await self.async_check_database()
+
+    async def async_check_database(self) -> bool:
+        """Notice a database file deleted (or replaced) underneath us and write it back from the
+        open connection; True if that happened."""
+        try:
+            restored = await self.hass.async_add_executor_job(self.database.restore_if_gone)
+        except (OSError, sqlite3.Error):
+            LOGGER.exception("Could not write back the secmon database %s", self.database.path)
+            return False
+        if restored:
+            LOGGER.error(
+                "The secmon database %s was deleted or replaced while running; written back"
+                " from the open copy",
+                self.database.path,
+            )
+            repairs.async_create_database_restored(
+                self.hass, self.entry.entry_id, str(self.database.path)
+            )
+        return restored
 
     async def async_stop(self) -> None:
         """Stop every task, the watcher thread and timers, then close the database. Idempotent."""
         if self._stopped:
             return
         self._stopped = True
+        if self._cancel_database_check is not None:
+            self._cancel_database_check()
+            self._cancel_database_check = None
         await self.watcher.async_stop()
         for task in self._tasks:
             task.cancel()

@@ -11,9 +11,20 @@ from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, ISSUE_QUEUE_OVERFLOW, ISSUE_SIDECAR_UNREACHABLE
+from .const import (
+    DOMAIN,
+    ISSUE_DATABASE_DAMAGED,
+    ISSUE_DATABASE_RESTORED,
+    ISSUE_QUEUE_OVERFLOW,
+    ISSUE_SIDECAR_UNREACHABLE,
+)
 
-ISSUES = (ISSUE_SIDECAR_UNREACHABLE, ISSUE_QUEUE_OVERFLOW)
+ISSUES = (
+    ISSUE_SIDECAR_UNREACHABLE,
+    ISSUE_QUEUE_OVERFLOW,
+    ISSUE_DATABASE_DAMAGED,
+    ISSUE_DATABASE_RESTORED,
+)
 
 
 def issue_id(issue: str, entry_id: str) -> str:
@@ -61,6 +72,43 @@ def async_create_queue_overflow(
 def async_clear_queue_overflow(hass: HomeAssistant, entry_id: str) -> None:
     """The queue drained: the sidecar keeps up again."""
     ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_QUEUE_OVERFLOW, entry_id))
+
+
+@callback
+def async_create_database_damaged(
+    hass: HomeAssistant, entry_id: str, moved_to: str, error: str, pending: int | None
+) -> None:
+    """The database could not be read at start-up: it was moved aside and secmon started clean.
+    Stays until the user dismisses it (nothing clears the loss)."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_DATABASE_DAMAGED, entry_id),
+        is_fixable=True,
+        is_persistent=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_DATABASE_DAMAGED,
+        translation_placeholders={
+            "moved_to": moved_to,
+            "error": error,
+            "pending": str(pending) if pending is not None else "an unknown number of",
+        },
+    )
+
+
+@callback
+def async_create_database_restored(hass: HomeAssistant, entry_id: str, path: str) -> None:
+    """The database file was deleted while running and was written back from the open copy."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_DATABASE_RESTORED, entry_id),
+        is_fixable=True,
+        is_persistent=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_DATABASE_RESTORED,
+        translation_placeholders={"path": path},
+    )
 
 
 @callback
