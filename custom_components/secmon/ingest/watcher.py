@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import stat
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -84,12 +85,18 @@ def list_camera_folders(root: Path, is_allowed: Callable[[str], bool] | None = N
     return sorted(folders)
 
 
+_NOT_REGULAR = (-1, -1)
+
+
 def file_signature(path: Path) -> tuple[int, int] | None:
-    """(size, mtime in ns) of a file, None if it is gone (blocking)."""
+    """(size, mtime in ns) of a regular file, _NOT_REGULAR for anything else (a symlink, FIFO,
+    device), None if it is gone (blocking)."""
     try:
-        info = path.stat()
+        info = path.lstat()
     except OSError:
         return None
+    if not stat.S_ISREG(info.st_mode):
+        return _NOT_REGULAR
     return info.st_size, info.st_mtime_ns
 
 
@@ -291,24 +298,30 @@ class FolderWatcher:
         self._timers.pop(path, None)
         if self._stopped:
             return
-        changed_at = self._writing.get(path)
-        if changed_at is not None and time.monotonic() - changed_at < WRITE_GRACE:
-            # Still open for writing: its close-write event will report it.
-            self._debounce(path)
-            return
         if path not in self._unvouched:
             self._on_image(path)
             return
-        task = self.hass.async_create_task(self._async_check_stable(path), eager_start=False)
+        task = self.hass.async_create_task(self._async_check_complete(path), eager_start=False)
         self._scans.add(task)
         task.add_done_callback(self._scans.discard)
 
-    async def _async_check_stable(self, path: Path) -> None:
+    async def _async_check_complete(self, path: Path) -> None:
+        """No event said the writer is done: a special file goes on at once (the ingestor
+        refuses it), an open one waits for its close-write (up to WRITE_GRACE), anything else
+        once its size and mtime stayed the same for one debounce interval."""
         signature = await self.hass.async_add_executor_job(file_signature, path)
         if self._stopped:
             return
         if signature is None:
             self._forget(path)
+            return
+        if signature == _NOT_REGULAR:
+            self._forget(path)
+            self._on_image(path)
+            return
+        changed_at = self._writing.get(path)
+        if changed_at is not None and time.monotonic() - changed_at < WRITE_GRACE:
+            self._debounce(path)
             return
         if self._signatures.get(path) == signature:
             self._forget(path)
