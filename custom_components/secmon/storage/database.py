@@ -185,11 +185,26 @@ def _salvage_count(path: Path) -> int | None:
         db.close()
 
 
+class _DamagedError(sqlite3.DatabaseError):
+    """SQLite's integrity check found damage."""
+
+
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    return isinstance(err, _DamagedError) or (
+        code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    )
+
+
 def _check_integrity(db: sqlite3.Connection) -> None:
-    """Raise sqlite3.DatabaseError unless SQLite's quick check passes (damaged pages, indexes)."""
+    """Raise _DamagedError unless SQLite's quick check passes (damaged pages, indexes)."""
     row = db.execute("PRAGMA quick_check(1)").fetchone()
     if row is None or row[0] != "ok":
-        raise sqlite3.DatabaseError(f"integrity check failed: {row[0] if row else '?'}")
+        raise _DamagedError(f"integrity check failed: {row[0] if row else '?'}")
 
 
 class Database:
@@ -218,7 +233,8 @@ class Database:
         except SchemaVersionError:
             raise
         except sqlite3.DatabaseError as err:
-            if not self.path.exists():
+            # Only damage moves the file: a locked or read-only file is not lost.
+            if not _is_damage(err) or not self.path.exists():
                 raise
             pending = _salvage_count(self.path)
             moved_to = self._move_aside()
