@@ -139,6 +139,7 @@ class SidecarStream:
         # Frames sent since the sidecar last said anything (the suspects when a session breaks).
         self._unanswered: list[tuple[str, str]] = []
         self._answered = False
+        self._probation = False
         # Consecutive "keep it for later" answers (backoff); reset by any other result.
         self._kept_refusals = 0
         self._connected = False
@@ -197,13 +198,18 @@ class SidecarStream:
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def _async_suspect(self, error: str) -> None:
-        """A session broke: the newest frame sent since the sidecar last answered is suspect.
-        One that broke MAX_SESSION_BREAKS sessions is set aside with an error result, so one
-        poison frame cannot stop every camera."""
-        if not self._unanswered:
+        """A session broke with frames unanswered. The next session sends one frame at a time
+        (probation) until the sidecar answers one, so a break then points at exactly one frame.
+        A frame that broke MAX_SESSION_BREAKS sessions alone is set aside with an error result:
+        one poison frame cannot stop every camera."""
+        unanswered, self._unanswered = self._unanswered, []
+        if not unanswered:
             return
-        frame_id, camera_id = self._unanswered[-1]
-        self._unanswered.clear()
+        alone = self._probation and len(unanswered) == 1
+        self._probation = True
+        if not alone:
+            return
+        frame_id, camera_id = unanswered[0]
         breaks = self._breaks.get(frame_id, 0) + 1
         self._breaks[frame_id] = breaks
         if breaks < MAX_SESSION_BREAKS:
@@ -270,7 +276,8 @@ class SidecarStream:
                 if now - sent > IN_FLIGHT_TIMEOUT:
                     del self._in_flight[frame_id]
             self._retry_at = {k: v for k, v in self._retry_at.items() if v > now}
-            free = max(1, min(self.max_in_flight, IN_FLIGHT_CAP)) - len(self._in_flight)
+            limit = 1 if self._probation else max(1, min(self.max_in_flight, IN_FLIGHT_CAP))
+            free = limit - len(self._in_flight)
             if free > 0:
                 exclude = set(self._in_flight) | set(self._retry_at)
                 frames = await self.hass.async_add_executor_job(
@@ -361,6 +368,7 @@ class SidecarStream:
 
     async def _async_on_result(self, result: secmon_pb2.FrameResult) -> None:
         self._answered = True
+        self._probation = False
         self._unanswered.clear()
         self._breaks.pop(result.frame_id, None)
         try:
