@@ -442,6 +442,12 @@ class SecmonCoordinator:
         return limit
 
     @property
+    def sidecar_storage_error(self) -> str:
+        """Why the sidecar cannot write its state (disk full, read-only), empty when it can."""
+        status = self.sidecar.status
+        return str(getattr(status, "storage_error", "")) if status is not None else ""
+
+    @property
     def max_pixels(self) -> int:
         """The most pixels an image may have: the sidecar's limit where its status gives one."""
         status = self.sidecar.status
@@ -526,8 +532,18 @@ class SecmonCoordinator:
     @callback
     def async_on_status(self, status: secmon_pb2.SidecarStatus) -> None:
         """Keep the sidecar's latest self-reported status; its device follows it."""
+        before = self.sidecar_storage_error
         self.sidecar.status = status
         self.stream.max_frame_bytes = self.max_frame_bytes
+        if (now_error := self.sidecar_storage_error) != before:
+            if now_error:
+                LOGGER.warning(
+                    "The secmon sidecar cannot write its state (%s); frames stay queued here"
+                    " until it can",
+                    now_error,
+                )
+            else:
+                LOGGER.info("The secmon sidecar can write its state again")
         if status.server_version:
             self.sidecar.server_version = status.server_version
         self._async_update_sidecar_device(status)

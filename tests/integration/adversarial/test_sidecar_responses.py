@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 import pytest
+from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -21,7 +22,7 @@ from custom_components.secmon.const import (
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.link.proto import secmon_pb2
 
-from ..helpers import image_bytes, wait_for, write_image
+from ..helpers import image_bytes, state_of, wait_for, write_image
 from ..sidecar_process import free_port
 from .hostile_sidecar import Answer, HostileSidecar, ok_result, start_hostile_sidecar, stop
 
@@ -217,3 +218,18 @@ async def test_frames_in_flight_follow_the_sidecars_capacity(
     )
     await wait_for(hass, lambda: coordinator.stream.sessions == 1, "session")
     await wait_for(hass, lambda: coordinator.stream.max_in_flight == 2, "capacity applied")
+
+
+@pytest.mark.skipif("storage_error" not in _STATUS_FIELDS, reason="no storage_error in status")
+async def test_sidecar_storage_problem_shows_in_home_assistant(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """The sidecar reports that its disk is full: a problem sensor turns on (and off again)."""
+    status = secmon_pb2.SidecarStatus(ready=True, storage_error="database or disk is full")
+    servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f), status)  # type: ignore[misc]
+    entity_id = "binary_sensor.secmon_sidecar_storage_problem"
+    await wait_for(hass, lambda: state_of(hass, entity_id) == STATE_ON, "problem on")
+    servicer.status.storage_error = ""
+    coordinator.async_on_status(servicer.status)
+    await hass.async_block_till_done()
+    assert state_of(hass, entity_id) == STATE_OFF
