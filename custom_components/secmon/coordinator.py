@@ -442,6 +442,16 @@ class SecmonCoordinator:
         return limit
 
     @property
+    def files_refused(self) -> int:
+        """Files and frames refused as hostile or unusable: not regular files, outside the
+        allow-list, too large, or set aside after breaking sessions (details in diagnostics)."""
+        return sum(
+            count
+            for name, count in self.counters.items()
+            if name.startswith("files_refused_") or name in {"frames_set_aside", "frames_too_large"}
+        )
+
+    @property
     def sidecar_storage_error(self) -> str:
         """Why the sidecar cannot write its state (disk full, read-only), empty when it can."""
         status = self.sidecar.status

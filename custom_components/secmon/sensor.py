@@ -222,6 +222,14 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.counters["frames_skipped"],
     ),
+    SidecarSensorDescription(
+        key="files_refused",
+        translation_key="files_refused",
+        needs_sidecar=False,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.files_refused,
+    ),
 )
 
 

@@ -28,7 +28,7 @@ from custom_components.secmon.ingest.imaging import (
     render_detections,
 )
 
-from ..helpers import image_bytes, wait_for, write_image
+from ..helpers import image_bytes, state_of, wait_for, write_image
 from .images import jpeg_with_orientation, png_header_only
 
 
@@ -68,6 +68,7 @@ async def test_fifo_and_device_link_do_not_block_ingest(
         ),
         "both refused",
     )
+    assert state_of(hass, "sensor.secmon_sidecar_files_refused") == "2"
 
 
 async def test_symlinks_out_of_the_allow_list_are_refused(
