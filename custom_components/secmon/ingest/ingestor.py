@@ -72,7 +72,7 @@ class FrameIngestor:
         self._on_enqueued = on_enqueued
         self._paths: asyncio.Queue[Path] = asyncio.Queue()
         self._recent: OrderedDict[Path, tuple[int, float]] = OrderedDict()
-        self._refused: OrderedDict[Path, None] = OrderedDict()
+        self._refused: OrderedDict[tuple[Path, str], None] = OrderedDict()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -189,13 +189,15 @@ class FrameIngestor:
         self._on_enqueued()
 
     async def _async_refuse(self, path: Path, err: RefusedFileError) -> None:
-        """A file that must not be read: one warning per path, counted by reason."""
+        """A file that must not be read: one warning and one count per path and reason."""
+        key = (path, err.reason)
+        if key in self._refused:
+            return
+        self._refused[key] = None
+        while len(self._refused) > _RECENT_PATHS:
+            self._refused.popitem(last=False)
+        LOGGER.warning("Refusing %s: %s", path, err)
         counter = f"files_refused_{err.reason}"
-        if path not in self._refused:
-            self._refused[path] = None
-            while len(self._refused) > _RECENT_PATHS:
-                self._refused.popitem(last=False)
-            LOGGER.warning("Refusing %s: %s", path, err)
         await self.hass.async_add_executor_job(self.queue.bump, counter, 1)
         self.coordinator.async_count(counter)
 
