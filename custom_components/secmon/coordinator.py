@@ -207,7 +207,7 @@ class SecmonCoordinator:
         self._tasks.append(
             entry.async_create_background_task(
                 self.hass,
-                self.ingestor.async_catch_up(folders),
+                self.ingestor.async_catch_up(folders, self.watcher.async_check_later),
                 f"{DOMAIN} catch-up {entry.entry_id}",
             )
         )

@@ -9,6 +9,7 @@ submits the files that landed while secmon was not running.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from ..const import LOGGER
 from ..storage.frame_queue import FrameQueue, QueuedFrame
 from .files import RefusedFileError, read_untrusted
 from .imaging import CheckedImage, InvalidImageError, check_image
-from .watcher import scan_images
+from .watcher import WRITE_GRACE, scan_images
 
 if TYPE_CHECKING:
     from ..coordinator import SecmonCoordinator
@@ -85,8 +86,13 @@ class FrameIngestor:
         """Wait until every submitted path has been handled (tests, diagnostics)."""
         await self._idle.wait()
 
-    async def async_catch_up(self, folders: list[Path]) -> None:
-        """Take files newer than the newest one seen per camera (those that landed while down)."""
+    async def async_catch_up(
+        self, folders: list[Path], settle: Callable[[Path], None] | None = None
+    ) -> None:
+        """Take files newer than the newest one seen per camera (those that landed while down).
+
+        A file changed within the last WRITE_GRACE seconds may still be being written: it goes
+        to `settle` (the watcher's completeness check) instead of straight in."""
         known = await self.hass.async_add_executor_job(self.queue.cameras)
         baseline = await self.hass.async_add_executor_job(self.queue.baseline)
         found: list[tuple[float, Path]] = []
@@ -103,8 +109,12 @@ class FrameIngestor:
             LOGGER.info(
                 "Catching up on %s image(s) that arrived while secmon was not running", len(found)
             )
-        for _mtime, path in found:
-            self.submit(path)
+        recent = time.time() - WRITE_GRACE
+        for mtime, path in found:
+            if settle is not None and mtime >= recent:
+                settle(path)
+            else:
+                self.submit(path)
 
     async def async_run(self) -> None:
         """The worker (an entry background task)."""

@@ -7,8 +7,9 @@ timers live on the loop and everything that touches the disk runs in the executo
 
 An image is reported once it is complete: renamed into place or closed after writing (inotify's
 close-write), or, where no such event comes (polling, a writer that keeps the file open), once
-its size and mtime stayed the same over one debounce interval. A camera folder that resolves
-outside the allowed folders is not a camera.
+its size and mtime stayed the same over one debounce interval and for at least QUIET_SECONDS.
+Files the start-up catch-up finds changed recently go through the same check. A camera folder
+that resolves outside the allowed folders is not a camera.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from ..const import IMAGE_EXTENSIONS, LOGGER, POLLING_INTERVAL
 
 # How long a file written without a close-write event may stay open before its size alone decides.
 WRITE_GRACE = 30.0
+# Without an event saying the writer is done, a file must also be unchanged for this long (a
+# writer pausing between chunks for less is not mistaken for one that finished).
+QUIET_SECONDS = 2.0
 _TRACKED_PATHS = 4096
 
 
@@ -254,6 +258,15 @@ class FolderWatcher:
         self._debounce(path)
 
     @callback
+    def async_check_later(self, path: Path) -> None:
+        """Report `path` once it is complete (a file found by a scan, not announced by an
+        event)."""
+        if self._stopped:
+            return
+        self._unvouched.add(path)
+        self._debounce(path)
+
+    @callback
     def _async_ignored(self, path: Path) -> None:
         """A file that is not an image: logged once per extension, reported once per path."""
         if path in self._ignored:
@@ -278,8 +291,7 @@ class FolderWatcher:
         except OSError:
             return
         for _mtime, path in images:
-            self._unvouched.add(path)
-            self._debounce(path)
+            self.async_check_later(path)
 
     @callback
     def _debounce(self, path: Path) -> None:
@@ -308,7 +320,8 @@ class FolderWatcher:
     async def _async_check_complete(self, path: Path) -> None:
         """No event said the writer is done: a special file goes on at once (the ingestor
         refuses it), an open one waits for its close-write (up to WRITE_GRACE), anything else
-        once its size and mtime stayed the same for one debounce interval."""
+        once its size and mtime stayed the same over one debounce interval and it has not
+        changed for QUIET_SECONDS."""
         signature = await self.hass.async_add_executor_job(file_signature, path)
         if self._stopped:
             return
@@ -323,7 +336,8 @@ class FolderWatcher:
         if changed_at is not None and time.monotonic() - changed_at < WRITE_GRACE:
             self._debounce(path)
             return
-        if self._signatures.get(path) == signature:
+        quiet = time.time() - signature[1] / 1e9 >= max(self.debounce, QUIET_SECONDS)
+        if quiet and self._signatures.get(path) == signature:
             self._forget(path)
             self._on_image(path)
             return

@@ -122,21 +122,37 @@ async def test_oversized_file_is_refused_before_reading(
     assert coordinator.stream.sessions == 1
 
 
+@pytest.mark.parametrize("started_before_setup", [False, True])
 async def test_upload_written_in_chunks_is_read_once(
     hass: HomeAssistant,
-    init_integration: MockConfigEntry,
+    mock_config_entry: MockConfigEntry,
     camera_root: Path,
     caplog: pytest.LogCaptureFixture,
+    started_before_setup: bool,
 ) -> None:
-    """A file written slowly (pauses longer than the debounce) is read once, when closed."""
-    coordinator = coordinator_of(init_integration)
+    """A file written slowly (pauses longer than the debounce) is read once, when closed; also
+    when the start-up catch-up finds it half written."""
+    if started_before_setup:
+        # A first run, so the database (and its catch-up baseline) predates the upload.
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+        assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
     data = image_bytes(3, size=(640, 480))
     step = len(data) // 5 + 1
+    chunks = [data[start : start + step] for start in range(0, len(data), step)]
     with (camera_root / "Front Door" / "slow.jpg").open("wb") as f:
-        for start in range(0, len(data), step):
-            f.write(data[start : start + step])
+        if started_before_setup:
+            f.write(chunks.pop(0))
+            f.flush()
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+        await asyncio.sleep(0.8)
+        for chunk in chunks:
+            f.write(chunk)
             f.flush()
             await asyncio.sleep(0.8)  # four debounce intervals
+    coordinator = coordinator_of(mock_config_entry)
     await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "the frame")
     await coordinator.ingestor.async_wait_idle()
     assert coordinator.counters["frames_skipped"] == 0
