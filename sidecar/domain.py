@@ -23,16 +23,30 @@ class FrameErrorCode(enum.Enum):
     INVALID_REQUEST = "INVALID_REQUEST"
     INTERNAL = "INTERNAL"
     UNAVAILABLE = "UNAVAILABLE"
+    STORAGE_UNAVAILABLE = "STORAGE_UNAVAILABLE"
 
     @property
     def retryable(self) -> bool:
         """Whether sending the same frame again may succeed (so its result must not be cached)."""
-        return self in (FrameErrorCode.INTERNAL, FrameErrorCode.UNAVAILABLE)
+        return self in (
+            FrameErrorCode.INTERNAL,
+            FrameErrorCode.UNAVAILABLE,
+            FrameErrorCode.STORAGE_UNAVAILABLE,
+        )
 
 
 class StartupError(RuntimeError):
     """Start-up cannot continue (a model that cannot be loaded, ...). The message is shown to the
-    user as the one error line before the process exits non-zero, so it says what to do."""
+    user as the one error line before the process exits with `exit_code`, so it says what to do."""
+
+    exit_code = 2
+
+
+class StateStorageError(StartupError):
+    """The state file cannot be written at all (read-only or missing data directory, ...): the
+    sidecar cannot keep its promise not to lose batches, so it does not start."""
+
+    exit_code = 4
 
 
 class FrameError(Exception):

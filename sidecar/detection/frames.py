@@ -3,17 +3,24 @@
 Checks run cheapest first: size limits on the bytes, then the image header (format and pixel count,
 without decoding), and only then the decode itself, so a decompression bomb is refused before it
 allocates anything.
+
+The EXIF orientation is applied after decoding (a phone's portrait photo is stored sideways with
+orientation 6): the model sees the image upright, and boxes and sizes are in the upright frame.
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ..domain import FrameError, FrameErrorCode
+
+# EXIF orientations that swap width and height (transpose, rotations by 90 or 270 degrees).
+_SWAPS_AXES = frozenset({5, 6, 7, 8})
 
 # Formats the sidecar decodes; PIL does not even try the others.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
@@ -28,8 +35,8 @@ class FrameLimits:
 
 @dataclass(frozen=True, slots=True)
 class DecodedFrame:
-    """A decoded RGB image and the size of the original (the image may be smaller after a JPEG
-    draft-mode decode)."""
+    """A decoded RGB image, upright, and the size of the upright original (the image may be
+    smaller after a JPEG draft-mode decode)."""
 
     image: Image.Image
     width: int
@@ -108,6 +115,20 @@ def decode_frame(
             else FrameErrorCode.NOT_AN_IMAGE
         )
         raise FrameError(code, f"the {image.format} data cannot be decoded: {text}") from err
+    orientation = exif_orientation(image)
+    if orientation != 1:
+        image = ImageOps.exif_transpose(image)
+        if orientation in _SWAPS_AXES:
+            width, height = height, width
     if image.mode != "RGB":
         image = image.convert("RGB")
     return DecodedFrame(image, width, height)
+
+
+def exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1-8); 1 (as stored) when there is none or it is unreadable."""
+    try:
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except (OSError, SyntaxError, ValueError, TypeError, struct.error):
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1

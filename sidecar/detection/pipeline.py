@@ -34,6 +34,8 @@ _MODEL = "model"  # the key of the model's arrival line
 
 # Called once per unique successful stream frame before its result is sent; returns the id of the
 # event batch the frame joined ("" for none). The stream observer (event batching) plugs in here.
+# Raising domain.FrameError turns the frame's result into that error (STORAGE_UNAVAILABLE when the
+# state file cannot record it); any other exception into INTERNAL. Both are retryable.
 FrameHook = Callable[[FrameRequest, FrameOutcome], Awaitable[str]]
 
 
@@ -153,15 +155,21 @@ class DetectionPipeline:
             outcome = await self._detect_owned(request, model_turn)
             await hook_turn.wait()
             if hook is not None and outcome.ok:
+                arrived = time.monotonic() - outcome.total_ms / 1000.0
+                # A frame the event path could not take gets a retryable error, never an OK that
+                # would let the client drop it: it comes again and joins its batch then.
                 try:
                     batch_id = await hook(request, outcome)
-                except Exception:
+                except FrameError as err:
+                    return self._failed(request, err, arrived)
+                except Exception as exc:
                     _LOGGER.exception(
                         "Frame hook failed for %s/%s", request.camera_id, request.frame_id
                     )
-                else:
-                    if batch_id:
-                        outcome = replace(outcome, batch_id=batch_id)
+                    internal = FrameError(FrameErrorCode.INTERNAL, f"event batching failed: {exc}")
+                    return self._failed(request, internal, arrived)
+                if batch_id:
+                    outcome = replace(outcome, batch_id=batch_id)
             return outcome
         finally:
             hook_turn.end()
@@ -218,7 +226,7 @@ class DetectionPipeline:
 
     def _failed(self, request: FrameRequest, err: FrameError, started: float) -> FrameOutcome:
         self.stats.frame_failed(err.code.name)
-        if err.code in (FrameErrorCode.INTERNAL, FrameErrorCode.UNAVAILABLE):
+        if err.code.retryable:
             _LOGGER.warning("Frame %s/%s: %s", request.camera_id, request.frame_id, err.message)
         else:
             _LOGGER.info(

@@ -9,6 +9,8 @@ and the verdict outbox.
 
 from __future__ import annotations
 
+from datetime import tzinfo
+
 from ..domain import FrameObservation, LabelCount, Verdict
 from ..llm.analyzer import AnalysisOutcome, RiskAnalyzer
 from ..llm.prompt import PromptInput
@@ -30,21 +32,28 @@ async def assess_batch(
     *,
     fast_path: bool,
     close_reason: str,
+    time_zone: tzinfo | None = None,
 ) -> tuple[Verdict, AnalysisOutcome]:
     """The verdict for `frames` of `batch` (all of them, or the one fast-path frame)."""
-    prompt = prompt_input(frames, batch.camera_name, fast_path=fast_path)
+    prompt = prompt_input(frames, batch.camera_name, fast_path=fast_path, time_zone=time_zone)
     outcome = await analyzer.assess(prompt)
     verdict = build_verdict(batch, frames, outcome, fast_path=fast_path, close_reason=close_reason)
     return verdict, outcome
 
 
-def prompt_input(frames: list[FrameObservation], camera_name: str, fast_path: bool) -> PromptInput:
+def prompt_input(
+    frames: list[FrameObservation],
+    camera_name: str,
+    fast_path: bool,
+    time_zone: tzinfo | None = None,
+) -> PromptInput:
     return PromptInput(
         camera_name=camera_name,
         started_at=min(f.captured_at for f in frames),
         ended_at=max(f.captured_at for f in frames),
         frames=frames,
         fast_path=fast_path,
+        time_zone=time_zone,
     )
 
 

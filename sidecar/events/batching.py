@@ -10,12 +10,20 @@
   the event.
 - Replayed backlogs (frames captured long ago) are split by capture time with the same window and
   idle limits, so hours of catch-up never collapse into one batch.
+- A batch closes ("max_frames") once `max_frames` frames joined it, so no batch (nor its prompt or
+  its state) grows without bound.
+- Rules are per client (Hello.client_id): a batch follows the rules of the client whose frame
+  opened it; clients that sent none get the sidecar's defaults.
+
+Adding a frame is two steps, so the caller can store the change before it happens in memory:
+`prepare` (closes what has expired, plans the join) and `commit` (applies the join).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 
 from ..domain import Detection, FrameObservation
 
@@ -32,6 +40,7 @@ class BatchingRules:
     fast_path_enabled: bool = True
     # Empty: every label is of interest.
     labels_of_interest: frozenset[str] = frozenset()
+    max_frames: int = 300
 
     def of_interest(self, detections: tuple[Detection, ...]) -> tuple[Detection, ...]:
         if not self.labels_of_interest:
@@ -58,6 +67,16 @@ class OpenBatch:
     last_detection_at: float  # sidecar clock of its last frame
     frames: list[FrameObservation] = field(default_factory=list)
     fast_path_sent: bool = False
+    # The client whose frame opened the batch: its rules govern it ("" = the defaults).
+    client_id: str = ""
+    # Kept as frames join, so a join costs the same whatever the batch's size.
+    _frame_ids: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
+    _first_captured: datetime | None = field(default=None, init=False, repr=False, compare=False)
+    _last_captured: datetime | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for frame in self.frames:
+            self._note(frame)
 
     @property
     def event_id(self) -> str:
@@ -65,7 +84,28 @@ class OpenBatch:
 
     @property
     def frame_ids(self) -> set[str]:
-        return {f.frame_id for f in self.frames}
+        return set(self._frame_ids)
+
+    def has_frame(self, frame_id: str) -> bool:
+        return frame_id in self._frame_ids
+
+    def append(self, frame: FrameObservation, now: float) -> None:
+        self.frames.append(frame)
+        self._note(frame)
+        self.last_detection_at = now
+        self.camera_name = frame.camera_name or self.camera_name
+
+    def capture_span(self) -> tuple[datetime, datetime] | None:
+        """Earliest and latest capture time of its frames (None while it has none)."""
+        if self._first_captured is None or self._last_captured is None:
+            return None
+        return self._first_captured, self._last_captured
+
+    def _note(self, frame: FrameObservation) -> None:
+        self._frame_ids.add(frame.frame_id)
+        first, last = self._first_captured, self._last_captured
+        self._first_captured = frame.captured_at if first is None else min(first, frame.captured_at)
+        self._last_captured = frame.captured_at if last is None else max(last, frame.captured_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,43 +121,82 @@ class FastPathRequest:
     detection: Detection
 
 
+@dataclass(frozen=True, slots=True)
+class Join:
+    """A frame about to join `batch` (a new batch is not open until the join is committed)."""
+
+    batch: OpenBatch
+    frame: FrameObservation  # with only the detections of interest
+    new: bool
+    fast_path: Detection | None
+    now: float
+
+    @property
+    def seq(self) -> int:
+        """The frame's position in its batch."""
+        return len(self.batch.frames)
+
+    def header(self) -> OpenBatch:
+        """The batch as it will be after the join, without its frames."""
+        batch = self.batch
+        return OpenBatch(
+            batch_id=batch.batch_id,
+            camera_id=batch.camera_id,
+            camera_name=self.frame.camera_name or batch.camera_name,
+            opened_at=batch.opened_at,
+            last_detection_at=self.now,
+            fast_path_sent=batch.fast_path_sent or self.fast_path is not None,
+            client_id=batch.client_id,
+        )
+
+
 @dataclass(slots=True)
 class AddOutcome:
     batch: OpenBatch | None = None
     closed: list[ClosedBatch] = field(default_factory=list)
     fast_path: FastPathRequest | None = None
     duplicate: bool = False
+    join: Join | None = None
 
 
 class EventBatcher:
     def __init__(self, rules: BatchingRules | None = None) -> None:
-        self.rules = rules or BatchingRules()
+        self.rules = rules or BatchingRules()  # for clients that sent none
+        self._client_rules: dict[str, BatchingRules] = {}
         self._open: dict[str, OpenBatch] = {}
 
     @property
     def open_batches(self) -> list[OpenBatch]:
         return list(self._open.values())
 
+    def configure(self, client_id: str, rules: BatchingRules) -> None:
+        self._client_rules[client_id] = rules
+
+    def rules_for(self, client_id: str) -> BatchingRules:
+        return self._client_rules.get(client_id, self.rules)
+
     def restore(self, batches: list[OpenBatch]) -> None:
         for batch in batches:
             self._open[batch.camera_id] = batch
 
-    def add(self, frame: FrameObservation, now: float) -> AddOutcome:
+    def add(self, frame: FrameObservation, now: float, client_id: str = "") -> AddOutcome:
+        """`prepare` and `commit` in one step."""
+        outcome = self.prepare(frame, now, client_id)
+        if outcome.join is not None:
+            outcome.closed += self.commit(outcome.join, outcome)
+        return outcome
+
+    def prepare(self, frame: FrameObservation, now: float, client_id: str = "") -> AddOutcome:
+        """Close the camera's batch if it has expired (or the frame's capture time is past its
+        limits) and plan the frame's join (`outcome.join`; None when the frame joins nothing or is
+        already in the batch)."""
         outcome = AddOutcome()
-        interesting = self.rules.of_interest(frame.detections)
+        interesting = self.rules_for(client_id).of_interest(frame.detections)
         if not interesting:
             return outcome
-        frame = FrameObservation(
-            frame.frame_id,
-            frame.camera_id,
-            frame.camera_name,
-            frame.captured_at,
-            frame.width,
-            frame.height,
-            interesting,
-        )
+        frame = replace(frame, detections=interesting)
         batch = self._open.get(frame.camera_id)
-        if batch is not None and frame.frame_id in batch.frame_ids:
+        if batch is not None and batch.has_frame(frame.frame_id):
             outcome.batch, outcome.duplicate = batch, True
             return outcome
         if batch is not None:
@@ -125,6 +204,7 @@ class EventBatcher:
             if reason:
                 outcome.closed.append(ClosedBatch(self._open.pop(frame.camera_id), reason))
                 batch = None
+        new = batch is None
         if batch is None:
             batch = OpenBatch(
                 batch_id=uuid.uuid4().hex,
@@ -132,18 +212,30 @@ class EventBatcher:
                 camera_name=frame.camera_name,
                 opened_at=now,
                 last_detection_at=now,
+                client_id=client_id,
             )
-            self._open[frame.camera_id] = batch
-        batch.frames.append(frame)
-        batch.last_detection_at = now
-        batch.camera_name = frame.camera_name or batch.camera_name
-        outcome.batch = batch
+        hit = None
         if not batch.fast_path_sent:
-            hit = self.rules.fast_path_detection(interesting)
-            if hit is not None:
-                batch.fast_path_sent = True
-                outcome.fast_path = FastPathRequest(batch, frame, hit)
+            hit = self.rules_for(batch.client_id).fast_path_detection(interesting)
+        outcome.batch = batch
+        outcome.join = Join(batch, frame, new, hit, now)
         return outcome
+
+    def commit(self, join: Join, outcome: AddOutcome | None = None) -> list[ClosedBatch]:
+        """Apply a prepared join; returns the batch if the frame filled it (closed at once)."""
+        batch = join.batch
+        if join.new:
+            self._open[batch.camera_id] = batch
+        batch.append(join.frame, join.now)
+        if join.fast_path is not None:
+            batch.fast_path_sent = True
+            if outcome is not None:
+                outcome.fast_path = FastPathRequest(batch, join.frame, join.fast_path)
+        if len(batch.frames) >= self.rules_for(batch.client_id).max_frames:
+            if self._open.get(batch.camera_id) is batch:
+                del self._open[batch.camera_id]
+            return [ClosedBatch(batch, "max_frames")]
+        return []
 
     def due(self, now: float) -> list[ClosedBatch]:
         """Close and return every batch whose window or idle time has run out."""
@@ -161,26 +253,28 @@ class EventBatcher:
 
     def next_deadline(self) -> float | None:
         """Sidecar-clock time at which the next batch expires, if any is open."""
-        return min(
-            (
-                min(b.opened_at + self.rules.window_s, b.last_detection_at + self.rules.idle_s)
-                for b in self._open.values()
-            ),
-            default=None,
-        )
+        deadlines = []
+        for b in self._open.values():
+            rules = self.rules_for(b.client_id)
+            deadlines.append(min(b.opened_at + rules.window_s, b.last_detection_at + rules.idle_s))
+        return min(deadlines, default=None)
 
     def _expiry(self, batch: OpenBatch, now: float) -> str:
-        if now >= batch.opened_at + self.rules.window_s:
+        rules = self.rules_for(batch.client_id)
+        if now >= batch.opened_at + rules.window_s:
             return "window"
-        if now >= batch.last_detection_at + self.rules.idle_s:
+        if now >= batch.last_detection_at + rules.idle_s:
             return "idle"
         return ""
 
     def _capture_gap(self, batch: OpenBatch, frame: FrameObservation) -> str:
-        first = min(f.captured_at for f in batch.frames)
-        last = max(f.captured_at for f in batch.frames)
-        if (frame.captured_at - first).total_seconds() >= self.rules.window_s:
+        span = batch.capture_span()
+        if span is None:
+            return ""
+        first, last = span
+        rules = self.rules_for(batch.client_id)
+        if (frame.captured_at - first).total_seconds() >= rules.window_s:
             return "window"
-        if (frame.captured_at - last).total_seconds() >= self.rules.idle_s:
+        if (frame.captured_at - last).total_seconds() >= rules.idle_s:
             return "idle"
         return ""

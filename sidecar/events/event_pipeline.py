@@ -1,10 +1,15 @@
 """The event pipeline: observations -> per-camera batches (batching.py) -> verdicts
 (analysis.py) -> the verdict outbox (store.py) -> the clients' streams (delivery.py).
 
-Durability: every batch change is written to the store before anything else happens; a closed batch
+Durability: every batch change is written to the store before it happens in memory; a frame whose
+write fails (a full disk, a read-only file) joins nothing and `observe` raises a retryable
+STORAGE_UNAVAILABLE FrameError, so the client keeps the frame and sends it again. A closed batch
 stays in the store until its verdict is stored (atomically, in one transaction); a verdict stays in
 the outbox until a client acknowledges it and is re-sent until then. After a restart, open batches
 resume (and close by the same rules), closed ones are analysed, pending verdicts are offered again.
+
+Store calls run on the state file's thread (`EventStore.run`), never on the event loop; one lock
+keeps the batcher and the store in step (a frame's join, a timer's close).
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import ParamSpec, TypeVar
 
 from ..detection.stats import LatencyWindow
-from ..domain import FrameObservation, Verdict
+from ..domain import FrameError, FrameErrorCode, FrameObservation, Verdict
 from ..llm.analyzer import RiskAnalyzer
 from .analysis import assess_batch, verdict_id
 from .batching import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
@@ -27,6 +34,9 @@ from .delivery import VerdictDelivery
 from .store import EventStore
 
 _LOGGER = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 _FAST, _FINAL = 0, 1
 _RETRY_S = 5.0
@@ -46,6 +56,9 @@ class EventStats:
     verdicts_produced: int = 0
     fallback_verdicts: int = 0
     llm_latency: LatencyWindow = field(default_factory=LatencyWindow)
+    # Why the last write to the state file failed ("" once one succeeds again), and how many did.
+    storage_error: str = ""
+    storage_errors: int = 0
 
 
 class EventPipeline:
@@ -68,22 +81,30 @@ class EventPipeline:
         self._jobs: asyncio.PriorityQueue[_Job] = asyncio.PriorityQueue()
         self._seq = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        self._zones: dict[str, tzinfo] = {}
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
-        self._store.prune()
-        self._delivery.load()
-        opened, closed = self._store.load_batches()
+        try:
+            await self._write(self._store.run, self._store.prune)
+        except FrameError:
+            _LOGGER.warning("Could not prune the state file; trying again at the next start")
+        await self._delivery.load()
+        opened, closed = await self._store.run(self._store.load_batches)
         self._batcher.restore(opened)
         for batch, reason in closed:
             self._enqueue_final(batch, reason)
         for batch in opened:
             # A fast-path verdict asked for before a crash but never stored: ask again.
             fast_verdict = verdict_id(batch.batch_id, fast_path=True)
-            if batch.fast_path_sent and not self._store.has_verdict(fast_verdict):
+            if batch.fast_path_sent and not await self._store.run(
+                self._store.has_verdict, fast_verdict
+            ):
+                rules = self._batcher.rules_for(batch.client_id)
                 for frame in batch.frames:
-                    if self._batcher.rules.fast_path_detection(frame.detections) is not None:
+                    if rules.fast_path_detection(frame.detections) is not None:
                         self._enqueue(_FAST, batch, [frame], "fast_path")
                         break
         if opened or closed:
@@ -111,49 +132,70 @@ class EventPipeline:
     # -- inputs --------------------------------------------------------------------------------
     @property
     def rules(self) -> BatchingRules:
+        """The rules for clients that sent none."""
         return self._batcher.rules
 
-    def configure(self, rules: BatchingRules) -> None:
-        self._batcher.rules = rules
+    def rules_for(self, client_id: str) -> BatchingRules:
+        return self._batcher.rules_for(client_id)
 
-    def set_time_zone(self, zone: tzinfo) -> None:
-        self._analyzer.tz = zone
+    def configure(self, client_id: str, rules: BatchingRules) -> None:
+        """`client_id`'s batching rules (other clients keep theirs)."""
+        self._batcher.configure(client_id, rules)
 
-    def observe(self, frame: FrameObservation, client_id: str) -> str:
+    def set_time_zone(self, zone: tzinfo, client_id: str | None = None) -> None:
+        """The home's time zone for the prompts of `client_id`'s batches (None: the default for
+        every client that sent none)."""
+        if client_id is None:
+            self._analyzer.tz = zone
+        else:
+            self._zones[client_id] = zone
+
+    async def observe(self, frame: FrameObservation, client_id: str) -> str:
         """Feed one processed frame of a client's; returns the id of the batch it joined ('' if
-        none)."""
-        self._delivery.note_camera(client_id, frame.camera_id)
-        if joined := self._store.batch_of_frame(frame.camera_id, frame.frame_id):
-            return joined  # re-sent (e.g. its result was lost with a restart): never twice
-        outcome = self._batcher.add(frame, self._clock())
-        for closed in outcome.closed:
-            self._close(closed)
-        if outcome.batch is None:
-            return ""
-        if not outcome.duplicate:
-            self._store.save_open(outcome.batch)
-        if outcome.fast_path is not None:
-            self._enqueue(_FAST, outcome.batch, [outcome.fast_path.frame], "fast_path")
-        return outcome.batch.batch_id
+        none). Raises a retryable FrameError (STORAGE_UNAVAILABLE) when the state file cannot
+        record the join: then the frame has joined nothing."""
+        async with self._lock:
+            if not self._delivery.watches(client_id, frame.camera_id):
+                await self._write(self._delivery.note_camera, client_id, frame.camera_id)
+            joined = await self._store.run(
+                self._store.batch_of_frame, frame.camera_id, frame.frame_id
+            )
+            if joined:
+                return joined  # re-sent (e.g. its result was lost with a restart): never twice
+            outcome = self._batcher.prepare(frame, self._clock(), client_id)
+            for closed in outcome.closed:
+                await self._close(closed)
+            join = outcome.join
+            if join is None:
+                return outcome.batch.batch_id if outcome.batch is not None else ""
+            await self._write(self._store.run, self._store.append_frame, join.header(), join.frame,
+                              join.seq)
+            filled = self._batcher.commit(join, outcome)
+            if outcome.fast_path is not None:
+                self._enqueue(_FAST, join.batch, [outcome.fast_path.frame], "fast_path")
+            for closed in filled:
+                await self._close(closed)
+            return join.batch.batch_id
 
-    def flush(self, reason: str = "flush") -> int:
+    async def flush(self, reason: str = "flush") -> int:
         """Close every open batch now (e.g. on request); returns how many were closed."""
-        closed = self._batcher.close_all(reason)
-        for item in closed:
-            self._close(item)
+        async with self._lock:
+            closed = self._batcher.close_all(reason)
+            for item in closed:
+                await self._close(item)
         return len(closed)
 
-    def ack(self, client_id: str, verdict_ids: list[str]) -> int:
-        return self._delivery.ack(client_id, verdict_ids)
+    async def ack(self, client_id: str, verdict_ids: list[str]) -> int:
+        return await self._write(self._delivery.ack, client_id, verdict_ids)
 
     # -- outputs -------------------------------------------------------------------------------
-    def subscribe(self, client_id: str) -> asyncio.Queue[Verdict]:
+    async def subscribe(self, client_id: str) -> asyncio.Queue[Verdict]:
         """A queue that receives every new verdict, starting with the ones this client has not
         acknowledged; unacknowledged ones come again every `resend_after_s`."""
-        return self._delivery.subscribe(client_id)
+        return await self._delivery.subscribe(client_id)
 
-    def unsubscribe(self, queue: asyncio.Queue[Verdict]) -> None:
-        self._delivery.unsubscribe(queue)
+    async def unsubscribe(self, queue: asyncio.Queue[Verdict]) -> None:
+        await self._delivery.unsubscribe(queue)
 
     @property
     def open_batches(self) -> int:
@@ -168,11 +210,33 @@ class EventPipeline:
         return self._analyzer.model_name
 
     # -- internals -----------------------------------------------------------------------------
-    def _close(self, closed: ClosedBatch) -> None:
+    async def _write(
+        self, fn: Callable[_P, Awaitable[_T]], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _T:
+        """Await a store write; a failed one is recorded (status) and raised as a retryable
+        STORAGE_UNAVAILABLE FrameError."""
         try:
-            self._store.mark_closed(closed.batch, closed.reason)
-        except Exception:  # still analysed now; after a restart it closes again, same verdict id
-            _LOGGER.exception("Could not record batch %s as closed", closed.batch.batch_id)
+            result = await fn(*args, **kwargs)
+        except sqlite3.Error as err:
+            self.stats.storage_errors += 1
+            if self.stats.storage_error != str(err):
+                _LOGGER.error("Cannot write the state file: %s", err)  # noqa: TRY400 - one line
+            self.stats.storage_error = str(err)
+            raise FrameError(
+                FrameErrorCode.STORAGE_UNAVAILABLE,
+                f"the sidecar cannot record the frame in its state file ({err}); send it again "
+                "later",
+            ) from err
+        if self.stats.storage_error:
+            _LOGGER.warning("The state file can be written again")
+            self.stats.storage_error = ""
+        return result
+
+    async def _close(self, closed: ClosedBatch) -> None:
+        try:
+            await self._write(self._store.run, self._store.mark_closed, closed.batch, closed.reason)
+        except FrameError:  # still analysed now; after a restart it closes again, same verdict id
+            _LOGGER.warning("Could not record batch %s as closed", closed.batch.batch_id)
         self._enqueue_final(closed.batch, closed.reason)
 
     def _enqueue_final(self, batch: OpenBatch, reason: str) -> None:
@@ -185,9 +249,10 @@ class EventPipeline:
 
     async def _close_due_batches(self) -> None:
         while True:
-            for closed in self._batcher.due(self._clock()):
-                _LOGGER.debug("Batch %s closed (%s)", closed.batch.batch_id, closed.reason)
-                self._close(closed)
+            async with self._lock:
+                for closed in self._batcher.due(self._clock()):
+                    _LOGGER.debug("Batch %s closed (%s)", closed.batch.batch_id, closed.reason)
+                    await self._close(closed)
             await asyncio.sleep(self._tick_s)
 
     async def _analyse(self) -> None:
@@ -202,12 +267,18 @@ class EventPipeline:
 
     async def _produce_verdict(self, job: _Job) -> None:
         fast = job.priority == _FAST
-        if self._store.has_verdict(verdict_id(job.batch.batch_id, fast_path=fast)):
+        store = self._store
+        if await store.run(store.has_verdict, verdict_id(job.batch.batch_id, fast_path=fast)):
             return  # already produced before a restart
         verdict, outcome = await assess_batch(
-            self._analyzer, job.batch, job.frames, fast_path=fast, close_reason=job.reason
+            self._analyzer,
+            job.batch,
+            job.frames,
+            fast_path=fast,
+            close_reason=job.reason,
+            time_zone=self._zones.get(job.batch.client_id),
         )
-        if not self._store.add_verdict(verdict, finishes_batch=not fast):
+        if not await self._write(store.run, store.add_verdict, verdict, finishes_batch=not fast):
             return
         self.stats.verdicts_produced += 1
         if verdict.fallback:
@@ -223,4 +294,5 @@ class EventPipeline:
             " (fast path)" if fast else "",
             " (fallback)" if verdict.fallback else "",
         )
+        await self._delivery.refresh_pending()
         self._delivery.publish(verdict)

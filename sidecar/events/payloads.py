@@ -1,7 +1,8 @@
 """The JSON payloads the state file keeps for batches and verdicts.
 
 Readers accept every format the sidecar has written: a detection written without its class index
-(six items) reads back with `label_id` -1.
+(six items) reads back with `label_id` -1; a batch header without `client_id` belongs to no client
+(the default rules).
 """
 
 from __future__ import annotations
@@ -51,7 +52,16 @@ def frame_from_json(data: dict[str, Any]) -> FrameObservation:
     )
 
 
+def frame_row_to_json(frame: FrameObservation) -> str:
+    return json.dumps(frame_to_json(frame))
+
+
+def frame_row_from_json(text: str) -> FrameObservation:
+    return frame_from_json(json.loads(text))
+
+
 def batch_to_json(batch: OpenBatch) -> str:
+    """The batch's header; its frames are stored as rows of their own (frame_row_to_json)."""
     return json.dumps(
         {
             "batch_id": batch.batch_id,
@@ -59,22 +69,27 @@ def batch_to_json(batch: OpenBatch) -> str:
             "camera_name": batch.camera_name,
             "opened_at": batch.opened_at,
             "last_detection_at": batch.last_detection_at,
-            "frames": [frame_to_json(f) for f in batch.frames],
             "fast_path_sent": batch.fast_path_sent,
+            "client_id": batch.client_id,
         }
     )
 
 
-def batch_from_json(text: str) -> OpenBatch:
+def batch_from_json(text: str, frames: list[FrameObservation] | None = None) -> OpenBatch:
+    """A batch from its header and its frames (or, for headers written before frames had rows of
+    their own, the frames inside it)."""
     data: dict[str, Any] = json.loads(text)
+    if frames is None:
+        frames = [frame_from_json(f) for f in data.get("frames", [])]
     return OpenBatch(
         batch_id=data["batch_id"],
         camera_id=data["camera_id"],
         camera_name=data["camera_name"],
         opened_at=float(data["opened_at"]),
         last_detection_at=float(data["last_detection_at"]),
-        frames=[frame_from_json(f) for f in data["frames"]],
+        frames=frames,
         fast_path_sent=bool(data["fast_path_sent"]),
+        client_id=str(data.get("client_id", "")),
     )
 
 

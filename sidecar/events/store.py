@@ -1,18 +1,31 @@
 """The event path's durable state: open and closed-but-unanalysed batches, the frame -> batch map,
 and the verdict outbox with its per-client deliveries.
 
-The tables are defined in sidecar/storage/schema.py. Writes are a few KB and take well under a
-millisecond, so they run inline on the event loop; the model work is what goes to threads.
+The tables are defined in sidecar/storage/schema.py. The methods are synchronous; code on the
+event loop calls them through `run` (the state file's own thread). A frame joining a batch is one
+row (plus the batch's fixed-size header), whatever the batch's size.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
-from ..domain import Verdict
+from ..domain import FrameObservation, Verdict
 from ..storage.database import StateDatabase
 from .batching import OpenBatch
-from .payloads import batch_from_json, batch_to_json, verdict_from_json, verdict_to_json
+from .payloads import (
+    batch_from_json,
+    batch_to_json,
+    frame_row_from_json,
+    frame_row_to_json,
+    verdict_from_json,
+    verdict_to_json,
+)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 # Frame -> batch records are kept this long (longer than any client's replay of a frame).
 BATCHED_FRAME_RETENTION_S = 2 * 24 * 3600
@@ -50,23 +63,30 @@ class EventStore:
     def close(self) -> None:
         self.database.close()
 
+    async def run(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """Call one of these methods on the state file's thread (from the event loop)."""
+        return await self.database.run(fn, *args, **kwargs)
+
     # -- batches -------------------------------------------------------------------------------
-    def save_open(self, batch: OpenBatch) -> None:
+    def append_frame(self, header: OpenBatch, frame: FrameObservation, seq: int) -> None:
+        """Frame number `seq` joins the batch; `header` is the batch after the join (its frames
+        are not read). One transaction: the frame's row, its frame -> batch record, the header."""
         now = self.now()
         with self.database.transaction():
             self._db.execute(
                 "INSERT INTO batches (batch_id, camera_id, state, payload, updated_at) "
                 "VALUES (?, ?, 'open', ?, ?) ON CONFLICT (batch_id) DO UPDATE SET "
                 "payload = excluded.payload, updated_at = excluded.updated_at",
-                (batch.batch_id, batch.camera_id, batch_to_json(batch), now),
+                (header.batch_id, header.camera_id, batch_to_json(header), now),
             )
-            self._db.executemany(
+            self._db.execute(
+                "INSERT OR REPLACE INTO batch_frames (batch_id, seq, payload) VALUES (?, ?, ?)",
+                (header.batch_id, seq, frame_row_to_json(frame)),
+            )
+            self._db.execute(
                 "INSERT OR IGNORE INTO batched_frames (frame_key, batch_id, added_at) "
                 "VALUES (?, ?, ?)",
-                [
-                    (_frame_key(batch.camera_id, f.frame_id), batch.batch_id, now)
-                    for f in batch.frames
-                ],
+                (_frame_key(header.camera_id, frame.frame_id), header.batch_id, now),
             )
 
     def batch_of_frame(self, camera_id: str, frame_id: str) -> str:
@@ -89,10 +109,13 @@ class EventStore:
     def load_batches(self) -> tuple[list[OpenBatch], list[tuple[OpenBatch, str]]]:
         """(open batches, closed batches still waiting for a verdict with their close reason)."""
         opened, closed = [], []
-        for state, reason, payload in self._db.execute(
-            "SELECT state, close_reason, payload FROM batches ORDER BY updated_at"
-        ):
-            batch = batch_from_json(payload)
+        for batch_id, state, reason, payload in self._db.execute(
+            "SELECT batch_id, state, close_reason, payload FROM batches ORDER BY updated_at"
+        ).fetchall():
+            rows = self._db.execute(
+                "SELECT payload FROM batch_frames WHERE batch_id = ? ORDER BY seq", (batch_id,)
+            )
+            batch = batch_from_json(payload, [frame_row_from_json(row[0]) for row in rows])
             if state == "open":
                 opened.append(batch)
             else:
@@ -126,6 +149,9 @@ class EventStore:
                 )
             if finishes_batch:
                 self._db.execute("DELETE FROM batches WHERE batch_id = ?", (verdict.batch_id,))
+                self._db.execute(
+                    "DELETE FROM batch_frames WHERE batch_id = ?", (verdict.batch_id,)
+                )
         return cursor.rowcount == 1
 
     def has_verdict(self, verdict_id: str) -> bool:

@@ -131,7 +131,8 @@ class RiskAnalyzer:
         if time.monotonic() >= deadline:
             raise LlmInferenceError("LLM deadline passed before the model was free")
         budget = self._backend.n_ctx - MAX_COMPLETION_TOKENS - 64
-        messages = build_messages(batch, self._tz, self._backend.count_tokens, budget)
+        tz = batch.time_zone or self._tz
+        messages = build_messages(batch, tz, self._backend.count_tokens, budget)
         completion = self._backend.infer(messages, deadline)
         assessment = parse_assessment(completion.text)
         return AnalysisOutcome(
@@ -144,7 +145,7 @@ class RiskAnalyzer:
 
     def _fallback(self, batch: PromptInput, reason: str) -> AnalysisOutcome:
         return AnalysisOutcome(
-            assessment=fallback_assessment(batch, self._tz, reason),
+            assessment=fallback_assessment(batch, batch.time_zone or self._tz, reason),
             fallback=True,
             model=self.model_name,
             error=reason,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16secmon/v1/secmon.proto\x12\tsecmon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n\x05\x46rame\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bsource_path\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mera_name\x18\x07 \x01(\t\"A\n\x03\x42ox\x12\r\n\x05x_min\x18\x01 \x01(\x02\x12\r\n\x05y_min\x18\x02 \x01(\x02\x12\r\n\x05x_max\x18\x03 \x01(\x02\x12\r\n\x05y_max\x18\x04 \x01(\x02\"]\n\tDetection\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x1b\n\x03\x62ox\x18\x03 \x01(\x0b\x32\x0e.secmon.v1.Box\x12\x10\n\x08label_id\x18\x04 \x01(\x05\"F\n\nFrameError\x12\'\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x19.secmon.v1.FrameErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa6\x02\n\x0b\x46rameResult\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12(\n\ndetections\x18\x05 \x03(\x0b\x32\x14.secmon.v1.Detection\x12\x14\n\x0cinference_ms\x18\x06 \x01(\x02\x12\x10\n\x08total_ms\x18\x07 \x01(\x02\x12$\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x15.secmon.v1.FrameError\x12/\n\x0b\x63\x61ptured_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10model_batch_size\x18\n \x01(\x05\x12\x10\n\x08\x62\x61tch_id\x18\x0b \x01(\t\"\xb6\x01\n\rClientMessage\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.secmon.v1.HelloH\x00\x12!\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x10.secmon.v1.FrameH\x00\x12,\n\x0bverdict_ack\x18\x03 \x01(\x0b\x32\x15.secmon.v1.VerdictAckH\x00\x12)\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x17.secmon.v1.StreamConfigH\x00\x42\x06\n\x04kind\"\xbc\x01\n\rServerMessage\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.secmon.v1.HelloReplyH\x00\x12(\n\x06result\x18\x02 \x01(\x0b\x32\x16.secmon.v1.FrameResultH\x00\x12%\n\x07verdict\x18\x03 \x01(\x0b\x32\x12.secmon.v1.VerdictH\x00\x12*\n\x06status\x18\x04 \x01(\x0b\x32\x18.secmon.v1.SidecarStatusH\x00\x42\x06\n\x04kind\"n\n\x05Hello\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63lient_version\x18\x02 \x01(\t\x12\'\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x17.secmon.v1.StreamConfig\x12\x11\n\ttime_zone\x18\x04 \x01(\t\"N\n\nHelloReply\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0b\x32\x18.secmon.v1.SidecarStatus\"X\n\x0cStreamConfig\x12\x1b\n\x13\x64\x65tection_threshold\x18\x01 \x01(\x02\x12+\n\x08\x62\x61tching\x18\x02 \x01(\x0b\x32\x19.secmon.v1.BatchingConfig\"\xae\x01\n\x0e\x42\x61tchingConfig\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x01\x12\x14\n\x0cidle_seconds\x18\x02 \x01(\x01\x12\x18\n\x10\x66\x61st_path_labels\x18\x03 \x03(\t\x12\x1c\n\x14\x66\x61st_path_confidence\x18\x04 \x01(\x02\x12\x1a\n\x12labels_of_interest\x18\x05 \x03(\t\x12\x1a\n\x12\x66\x61st_path_disabled\x18\x06 \x01(\x08\"B\n\nLabelCount\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x16\n\x0emax_confidence\x18\x03 \x01(\x02\"\xd6\x04\n\x07Verdict\x12\x12\n\nverdict_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12\x11\n\tcamera_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mera_name\x18\x05 \x01(\t\x12\x12\n\nrisk_score\x18\x06 \x01(\x05\x12(\n\nrisk_level\x18\x07 \x01(\x0e\x32\x14.secmon.v1.RiskLevel\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x11\n\treasoning\x18\t \x01(\t\x12\x11\n\tfast_path\x18\n \x01(\x08\x12\x10\n\x08\x66\x61llback\x18\x0b \x01(\x08\x12.\n\nstarted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06labels\x18\x0e \x03(\x0b\x32\x15.secmon.v1.LabelCount\x12\x11\n\tframe_ids\x18\x0f \x03(\t\x12\x19\n\x11snapshot_frame_id\x18\x10 \x01(\t\x12\x31\n\x13snapshot_detections\x18\x11 \x03(\x0b\x32\x14.secmon.v1.Detection\x12\x14\n\x0c\x63lose_reason\x18\x12 \x01(\t\x12\r\n\x05model\x18\x13 \x01(\t\x12\x0e\n\x06llm_ms\x18\x14 \x01(\x02\x12\x19\n\x11\x63ompletion_tokens\x18\x15 \x01(\x05\x12.\n\ncreated_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"!\n\nVerdictAck\x12\x13\n\x0bverdict_ids\x18\x01 \x03(\t\"D\n\x0e\x41nalyzeRequest\x12\x1f\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x10.secmon.v1.Frame\x12\x11\n\tthreshold\x18\x02 \x01(\x02\"9\n\x0f\x41nalyzeResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.secmon.v1.FrameResult\"\x12\n\x10GetStatusRequest\"=\n\x11GetStatusResponse\x12(\n\x06status\x18\x01 \x01(\x0b\x32\x18.secmon.v1.SidecarStatus\"^\n\x0cLatencyStats\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0f\n\x07mean_ms\x18\x02 \x01(\x02\x12\x0e\n\x06p50_ms\x18\x03 \x01(\x02\x12\x0e\n\x06p95_ms\x18\x04 \x01(\x02\x12\x0e\n\x06max_ms\x18\x05 \x01(\x02\"\x95\x01\n\tGpuStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1b\n\x13utilization_percent\x18\x02 \x01(\x02\x12\x19\n\x11memory_used_bytes\x18\x03 \x01(\x04\x12\x1a\n\x12memory_total_bytes\x18\x04 \x01(\x04\x12\x15\n\rtemperature_c\x18\x05 \x01(\x02\x12\x0f\n\x07power_w\x18\x06 \x01(\x02\"\x9e\x06\n\rSidecarStatus\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12\r\n\x05ready\x18\x02 \x01(\x08\x12\x16\n\x0e\x64\x65tector_model\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\r\n\x05\x64type\x18\x05 \x01(\t\x12\x19\n\x11\x64\x65\x66\x61ult_threshold\x18\x06 \x01(\x02\x12\x11\n\tmax_batch\x18\x07 \x01(\x05\x12\x14\n\x0cmax_delay_ms\x18\x08 \x01(\x02\x12\x13\n\x0bqueue_depth\x18\t \x01(\r\x12\x17\n\x0f\x66rames_received\x18\n \x01(\x04\x12\x18\n\x10\x66rames_processed\x18\x0b \x01(\x04\x12\x15\n\rframes_failed\x18\x0c \x01(\x04\x12\x15\n\rmodel_batches\x18\r \x01(\x04\x12\x1d\n\x15mean_model_batch_size\x18\x0e \x01(\x02\x12\x32\n\x11inference_latency\x18\x0f \x01(\x0b\x32\x17.secmon.v1.LatencyStats\x12.\n\rframe_latency\x18\x10 \x01(\x0b\x32\x17.secmon.v1.LatencyStats\x12\x16\n\x0euptime_seconds\x18\x11 \x01(\x02\x12\x16\n\x0e\x61\x63tive_streams\x18\x12 \x01(\x05\x12\"\n\x04gpus\x18\x13 \x03(\x0b\x32\x14.secmon.v1.GpuStatus\x12\x42\n\x0e\x65rrors_by_code\x18\x14 \x03(\x0b\x32*.secmon.v1.SidecarStatus.ErrorsByCodeEntry\x12\x11\n\tllm_model\x18\x15 \x01(\t\x12\x14\n\x0copen_batches\x18\x16 \x01(\r\x12\x18\n\x10pending_verdicts\x18\x17 \x01(\r\x12\x19\n\x11verdicts_produced\x18\x18 \x01(\x04\x12\x19\n\x11\x66\x61llback_verdicts\x18\x19 \x01(\x04\x12,\n\x0bllm_latency\x18\x1a \x01(\x0b\x32\x17.secmon.v1.LatencyStats\x1a\x33\n\x11\x45rrorsByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*\xbe\x02\n\x0e\x46rameErrorCode\x12 \n\x1c\x46RAME_ERROR_CODE_UNSPECIFIED\x10\x00\x12!\n\x1d\x46RAME_ERROR_CODE_NOT_AN_IMAGE\x10\x01\x12\x1e\n\x1a\x46RAME_ERROR_CODE_TRUNCATED\x10\x02\x12\x1a\n\x16\x46RAME_ERROR_CODE_EMPTY\x10\x03\x12$\n FRAME_ERROR_CODE_TOO_MANY_PIXELS\x10\x04\x12\x1e\n\x1a\x46RAME_ERROR_CODE_TOO_LARGE\x10\x05\x12$\n FRAME_ERROR_CODE_INVALID_REQUEST\x10\x06\x12\x1d\n\x19\x46RAME_ERROR_CODE_INTERNAL\x10\x07\x12 \n\x1c\x46RAME_ERROR_CODE_UNAVAILABLE\x10\x08*\x80\x01\n\tRiskLevel\x12\x1a\n\x16RISK_LEVEL_UNSPECIFIED\x10\x00\x12\x12\n\x0eRISK_LEVEL_LOW\x10\x01\x12\x15\n\x11RISK_LEVEL_MEDIUM\x10\x02\x12\x13\n\x0fRISK_LEVEL_HIGH\x10\x03\x12\x17\n\x13RISK_LEVEL_CRITICAL\x10\x04\x32\xd5\x01\n\x07Sidecar\x12@\n\x06Stream\x12\x18.secmon.v1.ClientMessage\x1a\x18.secmon.v1.ServerMessage(\x01\x30\x01\x12@\n\x07\x41nalyze\x12\x19.secmon.v1.AnalyzeRequest\x1a\x1a.secmon.v1.AnalyzeResponse\x12\x46\n\tGetStatus\x12\x1b.secmon.v1.GetStatusRequest\x1a\x1c.secmon.v1.GetStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16secmon/v1/secmon.proto\x12\tsecmon.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xac\x01\n\x05\x46rame\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\r\n\x05image\x18\x03 \x01(\x0c\x12\x14\n\x0c\x63ontent_type\x18\x04 \x01(\t\x12/\n\x0b\x63\x61ptured_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bsource_path\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mera_name\x18\x07 \x01(\t\"A\n\x03\x42ox\x12\r\n\x05x_min\x18\x01 \x01(\x02\x12\r\n\x05y_min\x18\x02 \x01(\x02\x12\r\n\x05x_max\x18\x03 \x01(\x02\x12\r\n\x05y_max\x18\x04 \x01(\x02\"]\n\tDetection\x12\r\n\x05label\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\x12\x1b\n\x03\x62ox\x18\x03 \x01(\x0b\x32\x0e.secmon.v1.Box\x12\x10\n\x08label_id\x18\x04 \x01(\x05\"F\n\nFrameError\x12\'\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x19.secmon.v1.FrameErrorCode\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xb9\x02\n\x0b\x46rameResult\x12\x10\n\x08\x66rame_id\x18\x01 \x01(\t\x12\x11\n\tcamera_id\x18\x02 \x01(\t\x12\r\n\x05width\x18\x03 \x01(\x05\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12(\n\ndetections\x18\x05 \x03(\x0b\x32\x14.secmon.v1.Detection\x12\x14\n\x0cinference_ms\x18\x06 \x01(\x02\x12\x10\n\x08total_ms\x18\x07 \x01(\x02\x12$\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x15.secmon.v1.FrameError\x12/\n\x0b\x63\x61ptured_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10model_batch_size\x18\n \x01(\x05\x12\x10\n\x08\x62\x61tch_id\x18\x0b \x01(\t\x12\x11\n\tretryable\x18\x0c \x01(\x08\"\xb6\x01\n\rClientMessage\x12!\n\x05hello\x18\x01 \x01(\x0b\x32\x10.secmon.v1.HelloH\x00\x12!\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x10.secmon.v1.FrameH\x00\x12,\n\x0bverdict_ack\x18\x03 \x01(\x0b\x32\x15.secmon.v1.VerdictAckH\x00\x12)\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x17.secmon.v1.StreamConfigH\x00\x42\x06\n\x04kind\"\xec\x01\n\rServerMessage\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.secmon.v1.HelloReplyH\x00\x12(\n\x06result\x18\x02 \x01(\x0b\x32\x16.secmon.v1.FrameResultH\x00\x12%\n\x07verdict\x18\x03 \x01(\x0b\x32\x12.secmon.v1.VerdictH\x00\x12*\n\x06status\x18\x04 \x01(\x0b\x32\x18.secmon.v1.SidecarStatusH\x00\x12.\n\x0c\x63onfig_reply\x18\x05 \x01(\x0b\x32\x16.secmon.v1.ConfigReplyH\x00\x42\x06\n\x04kind\"n\n\x05Hello\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x16\n\x0e\x63lient_version\x18\x02 \x01(\t\x12\'\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x17.secmon.v1.StreamConfig\x12\x11\n\ttime_zone\x18\x04 \x01(\t\"g\n\nHelloReply\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12(\n\x06status\x18\x02 \x01(\x0b\x32\x18.secmon.v1.SidecarStatus\x12\x17\n\x0f\x63onfig_warnings\x18\x03 \x03(\t\"&\n\x0b\x43onfigReply\x12\x17\n\x0f\x63onfig_warnings\x18\x01 \x03(\t\"X\n\x0cStreamConfig\x12\x1b\n\x13\x64\x65tection_threshold\x18\x01 \x01(\x02\x12+\n\x08\x62\x61tching\x18\x02 \x01(\x0b\x32\x19.secmon.v1.BatchingConfig\"\xcc\x01\n\x0e\x42\x61tchingConfig\x12\x16\n\x0ewindow_seconds\x18\x01 \x01(\x01\x12\x14\n\x0cidle_seconds\x18\x02 \x01(\x01\x12\x18\n\x10\x66\x61st_path_labels\x18\x03 \x03(\t\x12\x1c\n\x14\x66\x61st_path_confidence\x18\x04 \x01(\x02\x12\x1a\n\x12labels_of_interest\x18\x05 \x03(\t\x12\x1a\n\x12\x66\x61st_path_disabled\x18\x06 \x01(\x08\x12\x1c\n\x14max_frames_per_batch\x18\x07 \x01(\r\"B\n\nLabelCount\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\x16\n\x0emax_confidence\x18\x03 \x01(\x02\"\xd6\x04\n\x07Verdict\x12\x12\n\nverdict_id\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12\x11\n\tcamera_id\x18\x04 \x01(\t\x12\x13\n\x0b\x63\x61mera_name\x18\x05 \x01(\t\x12\x12\n\nrisk_score\x18\x06 \x01(\x05\x12(\n\nrisk_level\x18\x07 \x01(\x0e\x32\x14.secmon.v1.RiskLevel\x12\x0f\n\x07summary\x18\x08 \x01(\t\x12\x11\n\treasoning\x18\t \x01(\t\x12\x11\n\tfast_path\x18\n \x01(\x08\x12\x10\n\x08\x66\x61llback\x18\x0b \x01(\x08\x12.\n\nstarted_at\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nded_at\x18\r \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12%\n\x06labels\x18\x0e \x03(\x0b\x32\x15.secmon.v1.LabelCount\x12\x11\n\tframe_ids\x18\x0f \x03(\t\x12\x19\n\x11snapshot_frame_id\x18\x10 \x01(\t\x12\x31\n\x13snapshot_detections\x18\x11 \x03(\x0b\x32\x14.secmon.v1.Detection\x12\x14\n\x0c\x63lose_reason\x18\x12 \x01(\t\x12\r\n\x05model\x18\x13 \x01(\t\x12\x0e\n\x06llm_ms\x18\x14 \x01(\x02\x12\x19\n\x11\x63ompletion_tokens\x18\x15 \x01(\x05\x12.\n\ncreated_at\x18\x16 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"!\n\nVerdictAck\x12\x13\n\x0bverdict_ids\x18\x01 \x03(\t\"D\n\x0e\x41nalyzeRequest\x12\x1f\n\x05\x66rame\x18\x01 \x01(\x0b\x32\x10.secmon.v1.Frame\x12\x11\n\tthreshold\x18\x02 \x01(\x02\"9\n\x0f\x41nalyzeResponse\x12&\n\x06result\x18\x01 \x01(\x0b\x32\x16.secmon.v1.FrameResult\"\x12\n\x10GetStatusRequest\"=\n\x11GetStatusResponse\x12(\n\x06status\x18\x01 \x01(\x0b\x32\x18.secmon.v1.SidecarStatus\"^\n\x0cLatencyStats\x12\r\n\x05\x63ount\x18\x01 \x01(\x04\x12\x0f\n\x07mean_ms\x18\x02 \x01(\x02\x12\x0e\n\x06p50_ms\x18\x03 \x01(\x02\x12\x0e\n\x06p95_ms\x18\x04 \x01(\x02\x12\x0e\n\x06max_ms\x18\x05 \x01(\x02\"\x95\x01\n\tGpuStatus\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1b\n\x13utilization_percent\x18\x02 \x01(\x02\x12\x19\n\x11memory_used_bytes\x18\x03 \x01(\x04\x12\x1a\n\x12memory_total_bytes\x18\x04 \x01(\x04\x12\x15\n\rtemperature_c\x18\x05 \x01(\x02\x12\x0f\n\x07power_w\x18\x06 \x01(\x02\"\x96\x07\n\rSidecarStatus\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12\r\n\x05ready\x18\x02 \x01(\x08\x12\x16\n\x0e\x64\x65tector_model\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x04 \x01(\t\x12\r\n\x05\x64type\x18\x05 \x01(\t\x12\x19\n\x11\x64\x65\x66\x61ult_threshold\x18\x06 \x01(\x02\x12\x11\n\tmax_batch\x18\x07 \x01(\x05\x12\x14\n\x0cmax_delay_ms\x18\x08 \x01(\x02\x12\x13\n\x0bqueue_depth\x18\t \x01(\r\x12\x17\n\x0f\x66rames_received\x18\n \x01(\x04\x12\x18\n\x10\x66rames_processed\x18\x0b \x01(\x04\x12\x15\n\rframes_failed\x18\x0c \x01(\x04\x12\x15\n\rmodel_batches\x18\r \x01(\x04\x12\x1d\n\x15mean_model_batch_size\x18\x0e \x01(\x02\x12\x32\n\x11inference_latency\x18\x0f \x01(\x0b\x32\x17.secmon.v1.LatencyStats\x12.\n\rframe_latency\x18\x10 \x01(\x0b\x32\x17.secmon.v1.LatencyStats\x12\x16\n\x0euptime_seconds\x18\x11 \x01(\x02\x12\x16\n\x0e\x61\x63tive_streams\x18\x12 \x01(\x05\x12\"\n\x04gpus\x18\x13 \x03(\x0b\x32\x14.secmon.v1.GpuStatus\x12\x42\n\x0e\x65rrors_by_code\x18\x14 \x03(\x0b\x32*.secmon.v1.SidecarStatus.ErrorsByCodeEntry\x12\x11\n\tllm_model\x18\x15 \x01(\t\x12\x14\n\x0copen_batches\x18\x16 \x01(\r\x12\x18\n\x10pending_verdicts\x18\x17 \x01(\r\x12\x19\n\x11verdicts_produced\x18\x18 \x01(\x04\x12\x19\n\x11\x66\x61llback_verdicts\x18\x19 \x01(\x04\x12,\n\x0bllm_latency\x18\x1a \x01(\x0b\x32\x17.secmon.v1.LatencyStats\x12\x15\n\rstorage_error\x18\x1b \x01(\t\x12\x16\n\x0estorage_errors\x18\x1c \x01(\x04\x12\x1a\n\x12\x64\x61maged_state_file\x18\x1d \x01(\t\x12\x17\n\x0fmax_frame_bytes\x18\x1e \x01(\x04\x12\x12\n\nmax_pixels\x18\x1f \x01(\x04\x1a\x33\n\x11\x45rrorsByCodeEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01*\xe8\x02\n\x0e\x46rameErrorCode\x12 \n\x1c\x46RAME_ERROR_CODE_UNSPECIFIED\x10\x00\x12!\n\x1d\x46RAME_ERROR_CODE_NOT_AN_IMAGE\x10\x01\x12\x1e\n\x1a\x46RAME_ERROR_CODE_TRUNCATED\x10\x02\x12\x1a\n\x16\x46RAME_ERROR_CODE_EMPTY\x10\x03\x12$\n FRAME_ERROR_CODE_TOO_MANY_PIXELS\x10\x04\x12\x1e\n\x1a\x46RAME_ERROR_CODE_TOO_LARGE\x10\x05\x12$\n FRAME_ERROR_CODE_INVALID_REQUEST\x10\x06\x12\x1d\n\x19\x46RAME_ERROR_CODE_INTERNAL\x10\x07\x12 \n\x1c\x46RAME_ERROR_CODE_UNAVAILABLE\x10\x08\x12(\n$FRAME_ERROR_CODE_STORAGE_UNAVAILABLE\x10\t*\x80\x01\n\tRiskLevel\x12\x1a\n\x16RISK_LEVEL_UNSPECIFIED\x10\x00\x12\x12\n\x0eRISK_LEVEL_LOW\x10\x01\x12\x15\n\x11RISK_LEVEL_MEDIUM\x10\x02\x12\x13\n\x0fRISK_LEVEL_HIGH\x10\x03\x12\x17\n\x13RISK_LEVEL_CRITICAL\x10\x04\x32\xd5\x01\n\x07Sidecar\x12@\n\x06Stream\x12\x18.secmon.v1.ClientMessage\x1a\x18.secmon.v1.ServerMessage(\x01\x30\x01\x12@\n\x07\x41nalyze\x12\x19.secmon.v1.AnalyzeRequest\x1a\x1a.secmon.v1.AnalyzeResponse\x12\x46\n\tGetStatus\x12\x1b.secmon.v1.GetStatusRequest\x1a\x1c.secmon.v1.GetStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,10 +34,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SIDECARSTATUS_ERRORSBYCODEENTRY']._loaded_options = None
   _globals['_SIDECARSTATUS_ERRORSBYCODEENTRY']._serialized_options = b'8\001'
-  _globals['_FRAMEERRORCODE']._serialized_start=3577
-  _globals['_FRAMEERRORCODE']._serialized_end=3895
-  _globals['_RISKLEVEL']._serialized_start=3898
-  _globals['_RISKLEVEL']._serialized_end=4026
+  _globals['_FRAMEERRORCODE']._serialized_start=3859
+  _globals['_FRAMEERRORCODE']._serialized_end=4219
+  _globals['_RISKLEVEL']._serialized_start=4222
+  _globals['_RISKLEVEL']._serialized_end=4350
   _globals['_FRAME']._serialized_start=71
   _globals['_FRAME']._serialized_end=243
   _globals['_BOX']._serialized_start=245
@@ -47,41 +47,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FRAMEERROR']._serialized_start=407
   _globals['_FRAMEERROR']._serialized_end=477
   _globals['_FRAMERESULT']._serialized_start=480
-  _globals['_FRAMERESULT']._serialized_end=774
-  _globals['_CLIENTMESSAGE']._serialized_start=777
-  _globals['_CLIENTMESSAGE']._serialized_end=959
-  _globals['_SERVERMESSAGE']._serialized_start=962
-  _globals['_SERVERMESSAGE']._serialized_end=1150
-  _globals['_HELLO']._serialized_start=1152
-  _globals['_HELLO']._serialized_end=1262
-  _globals['_HELLOREPLY']._serialized_start=1264
-  _globals['_HELLOREPLY']._serialized_end=1342
-  _globals['_STREAMCONFIG']._serialized_start=1344
-  _globals['_STREAMCONFIG']._serialized_end=1432
-  _globals['_BATCHINGCONFIG']._serialized_start=1435
-  _globals['_BATCHINGCONFIG']._serialized_end=1609
-  _globals['_LABELCOUNT']._serialized_start=1611
-  _globals['_LABELCOUNT']._serialized_end=1677
-  _globals['_VERDICT']._serialized_start=1680
-  _globals['_VERDICT']._serialized_end=2278
-  _globals['_VERDICTACK']._serialized_start=2280
-  _globals['_VERDICTACK']._serialized_end=2313
-  _globals['_ANALYZEREQUEST']._serialized_start=2315
-  _globals['_ANALYZEREQUEST']._serialized_end=2383
-  _globals['_ANALYZERESPONSE']._serialized_start=2385
-  _globals['_ANALYZERESPONSE']._serialized_end=2442
-  _globals['_GETSTATUSREQUEST']._serialized_start=2444
-  _globals['_GETSTATUSREQUEST']._serialized_end=2462
-  _globals['_GETSTATUSRESPONSE']._serialized_start=2464
-  _globals['_GETSTATUSRESPONSE']._serialized_end=2525
-  _globals['_LATENCYSTATS']._serialized_start=2527
-  _globals['_LATENCYSTATS']._serialized_end=2621
-  _globals['_GPUSTATUS']._serialized_start=2624
-  _globals['_GPUSTATUS']._serialized_end=2773
-  _globals['_SIDECARSTATUS']._serialized_start=2776
-  _globals['_SIDECARSTATUS']._serialized_end=3574
-  _globals['_SIDECARSTATUS_ERRORSBYCODEENTRY']._serialized_start=3523
-  _globals['_SIDECARSTATUS_ERRORSBYCODEENTRY']._serialized_end=3574
-  _globals['_SIDECAR']._serialized_start=4029
-  _globals['_SIDECAR']._serialized_end=4242
+  _globals['_FRAMERESULT']._serialized_end=793
+  _globals['_CLIENTMESSAGE']._serialized_start=796
+  _globals['_CLIENTMESSAGE']._serialized_end=978
+  _globals['_SERVERMESSAGE']._serialized_start=981
+  _globals['_SERVERMESSAGE']._serialized_end=1217
+  _globals['_HELLO']._serialized_start=1219
+  _globals['_HELLO']._serialized_end=1329
+  _globals['_HELLOREPLY']._serialized_start=1331
+  _globals['_HELLOREPLY']._serialized_end=1434
+  _globals['_CONFIGREPLY']._serialized_start=1436
+  _globals['_CONFIGREPLY']._serialized_end=1474
+  _globals['_STREAMCONFIG']._serialized_start=1476
+  _globals['_STREAMCONFIG']._serialized_end=1564
+  _globals['_BATCHINGCONFIG']._serialized_start=1567
+  _globals['_BATCHINGCONFIG']._serialized_end=1771
+  _globals['_LABELCOUNT']._serialized_start=1773
+  _globals['_LABELCOUNT']._serialized_end=1839
+  _globals['_VERDICT']._serialized_start=1842
+  _globals['_VERDICT']._serialized_end=2440
+  _globals['_VERDICTACK']._serialized_start=2442
+  _globals['_VERDICTACK']._serialized_end=2475
+  _globals['_ANALYZEREQUEST']._serialized_start=2477
+  _globals['_ANALYZEREQUEST']._serialized_end=2545
+  _globals['_ANALYZERESPONSE']._serialized_start=2547
+  _globals['_ANALYZERESPONSE']._serialized_end=2604
+  _globals['_GETSTATUSREQUEST']._serialized_start=2606
+  _globals['_GETSTATUSREQUEST']._serialized_end=2624
+  _globals['_GETSTATUSRESPONSE']._serialized_start=2626
+  _globals['_GETSTATUSRESPONSE']._serialized_end=2687
+  _globals['_LATENCYSTATS']._serialized_start=2689
+  _globals['_LATENCYSTATS']._serialized_end=2783
+  _globals['_GPUSTATUS']._serialized_start=2786
+  _globals['_GPUSTATUS']._serialized_end=2935
+  _globals['_SIDECARSTATUS']._serialized_start=2938
+  _globals['_SIDECARSTATUS']._serialized_end=3856
+  _globals['_SIDECARSTATUS_ERRORSBYCODEENTRY']._serialized_start=3805
+  _globals['_SIDECARSTATUS_ERRORSBYCODEENTRY']._serialized_end=3856
+  _globals['_SIDECAR']._serialized_start=4353
+  _globals['_SIDECAR']._serialized_end=4566
 # @@protoc_insertion_point(module_scope)

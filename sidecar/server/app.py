@@ -40,6 +40,8 @@ SERVICE_NAME: str = secmon_pb2.DESCRIPTOR.services_by_name["Sidecar"].full_name
 EXIT_OK = 0
 EXIT_STARTUP_ERROR = 2
 EXIT_BIND_ERROR = 3
+# The data directory or its state file cannot be written (StateStorageError).
+EXIT_STATE_ERROR = 4
 
 class SidecarServer:
     def __init__(
@@ -173,9 +175,9 @@ async def serve(
 
     try:
         server = SidecarServer(settings, observer_factory=observer_factory)
-    except StartupError as err:  # e.g. a state file from a newer sidecar
+    except StartupError as err:  # a state file from a newer sidecar, a read-only data dir, ...
         _LOGGER.error("Cannot start: %s", err)  # noqa: TRY400
-        return EXIT_STARTUP_ERROR
+        return err.exit_code
     try:
         await server.start()
     except OSError as err:
@@ -191,7 +193,7 @@ async def serve(
         _LOGGER.error("Cannot start: %s", message)
         stopping.cancel()
         await server.server.stop(0)
-        return EXIT_STARTUP_ERROR
+        return failure.exit_code if isinstance(failure, StartupError) else EXIT_STARTUP_ERROR
     await stop.wait()
     await server.shutdown()
     if not loading.done():

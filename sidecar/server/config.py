@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..domain import PreprocessMode
 from ..events.batching import BatchingRules
+from .client_config import IDLE_S_LIMITS, WINDOW_S_LIMITS
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 # The default models: RT-DETRv2 R18 and NVIDIA Nemotron 3 Nano 30B-A3B (Q4_K_M GGUF).
@@ -48,6 +50,8 @@ class Settings:
     # Used for clients that send no batching rules of their own.
     batching: BatchingRules = field(default_factory=BatchingRules)
     verdict_resend_s: float = 30.0
+    # Largest size of the state file in MiB (0: no limit); past it, writes fail as on a full disk.
+    state_max_mib: float = 0.0
 
     @property
     def grpc_message_limit(self) -> int:
@@ -69,9 +73,19 @@ def _positive_int(text: str) -> int:
 
 def _non_negative_float(text: str) -> float:
     value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
     return value
+
+
+def _seconds_within(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        value = float(text)
+        if not low <= value <= high:  # also refuses NaN
+            raise argparse.ArgumentTypeError(f"must be within [{low:g}, {high:g}] s, got {text}")
+        return value
+
+    return parse
 
 
 def _threshold(text: str) -> float:
@@ -145,11 +159,11 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="model name sent to an OpenAI-compatible endpoint (SECMON_LLM_MODEL_NAME)")
     add("--llm-api-key", default=env.get("SECMON_LLM_API_KEY") or None,
         help="bearer key for an OpenAI-compatible endpoint (SECMON_LLM_API_KEY)")
-    add("--batch-window-s", type=_non_negative_float,
+    add("--batch-window-s", type=_seconds_within(*WINDOW_S_LIMITS),
         default=_env(env, "BATCH_WINDOW_S", str(d.batching.window_s)),
         help="a camera's batch closes this long after it opened; the integration's options "
         "override it (SECMON_BATCH_WINDOW_S)")
-    add("--batch-idle-s", type=_non_negative_float,
+    add("--batch-idle-s", type=_seconds_within(*IDLE_S_LIMITS),
         default=_env(env, "BATCH_IDLE_S", str(d.batching.idle_s)),
         help="...or this long after its last detection (SECMON_BATCH_IDLE_S)")
     add("--fast-path-labels",
@@ -161,6 +175,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     add("--verdict-resend-s", type=_non_negative_float,
         default=_env(env, "VERDICT_RESEND_S", str(d.verdict_resend_s)),
         help="unacknowledged verdicts are sent again after this long (SECMON_VERDICT_RESEND_S)")
+    add("--batch-max-frames", type=_positive_int,
+        default=_env(env, "BATCH_MAX_FRAMES", str(d.batching.max_frames)),
+        help="a batch closes when this many frames joined it (SECMON_BATCH_MAX_FRAMES)")
+    add("--state-max-mib", type=_non_negative_float,
+        default=_env(env, "STATE_MAX_MIB", str(d.state_max_mib)),
+        help="largest size of the state file in MiB, 0 for no limit; past it frames that would "
+        "join a batch get STORAGE_UNAVAILABLE, as on a full disk (SECMON_STATE_MAX_MIB)")
     return p
 
 
@@ -198,8 +219,10 @@ def settings_from_namespace(ns: argparse.Namespace) -> Settings:
                 x.strip() for x in str(ns.fast_path_labels).split(",") if x.strip()
             ),
             fast_path_confidence=float(ns.fast_path_confidence),
+            max_frames=int(ns.batch_max_frames),
         ),
         verdict_resend_s=float(ns.verdict_resend_s),
+        state_max_mib=float(ns.state_max_mib),
     )
 
 
@@ -213,6 +236,8 @@ def parse_settings(
         parser.error(f"--device/SECMON_DEVICE must be auto, cpu or cuda, got {ns.device!r}")
     if ns.preprocess not in ("fast", "exact"):
         parser.error(f"--preprocess/SECMON_PREPROCESS must be fast or exact, got {ns.preprocess!r}")
+    if float(ns.batch_idle_s) > float(ns.batch_window_s):
+        parser.error("--batch-idle-s must not exceed --batch-window-s")
     return settings_from_namespace(ns)
 
 

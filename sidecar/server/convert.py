@@ -9,8 +9,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from .. import __version__
 from ..detection.stats import LatencySummary, StatsSnapshot
 from ..domain import Detection, FrameOutcome, FrameRequest, Verdict
-from ..events.batching import BatchingRules
 from ..proto import secmon_pb2 as pb
+from .client_config import RequestedRules, resolve_threshold
 from .gpu import GpuInfo
 
 
@@ -30,8 +30,8 @@ def frame_request(frame: pb.Frame, threshold: float | None) -> FrameRequest:
 
 
 def threshold_or_none(value: float) -> float | None:
-    """Proto convention: 0 means the server's default."""
-    return float(value) if value > 0 else None
+    """Proto convention: 0 means the server's default (so do values outside [0, 1])."""
+    return resolve_threshold(value)[0]
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -67,6 +67,7 @@ def frame_result(outcome: FrameOutcome) -> pb.FrameResult:
                 code=f"FRAME_ERROR_CODE_{outcome.error.code.name}", message=outcome.error.message
             )
         )
+        result.retryable = outcome.error.code.retryable
     if outcome.captured_at is not None:
         result.captured_at.CopyFrom(timestamp(outcome.captured_at))
     return result
@@ -106,6 +107,8 @@ def sidecar_status(
     active_streams: int,
     stats: StatsSnapshot,
     gpus: list[GpuInfo],
+    max_frame_bytes: int = 0,
+    max_pixels: int = 0,
 ) -> pb.SidecarStatus:
     return pb.SidecarStatus(
         server_version=__version__,
@@ -128,6 +131,8 @@ def sidecar_status(
         active_streams=active_streams,
         gpus=[gpu_status(g) for g in gpus],
         errors_by_code=stats.errors_by_code,
+        max_frame_bytes=max_frame_bytes,
+        max_pixels=max_pixels,
     )
 
 
@@ -173,13 +178,14 @@ def verdict_message(v: Verdict) -> pb.Verdict:
     )
 
 
-def batching_rules(config: pb.BatchingConfig, defaults: BatchingRules) -> BatchingRules:
-    """Proto convention: zero/empty fields keep the sidecar's defaults."""
-    return BatchingRules(
-        window_s=config.window_seconds or defaults.window_s,
-        idle_s=config.idle_seconds or defaults.idle_s,
-        fast_path_labels=frozenset(config.fast_path_labels) or defaults.fast_path_labels,
-        fast_path_confidence=config.fast_path_confidence or defaults.fast_path_confidence,
+def requested_rules(config: pb.BatchingConfig) -> RequestedRules:
+    """A client's batching settings as sent (client_config.py checks them)."""
+    return RequestedRules(
+        window_s=config.window_seconds,
+        idle_s=config.idle_seconds,
+        fast_path_labels=tuple(config.fast_path_labels),
+        fast_path_confidence=config.fast_path_confidence,
         fast_path_enabled=not config.fast_path_disabled,
-        labels_of_interest=frozenset(config.labels_of_interest) or defaults.labels_of_interest,
+        labels_of_interest=tuple(config.labels_of_interest),
+        max_frames=config.max_frames_per_batch,
     )

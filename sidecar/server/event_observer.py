@@ -4,7 +4,8 @@ it from the settings (`event_observer`, the factory `python -m sidecar` passes t
 - every successfully processed stream frame is observed (joins a batch, may take the fast path);
 - every open stream receives verdicts: first all unacknowledged ones, then each new one, and
   unacknowledged ones again until the client acknowledges them;
-- `StreamConfig.batching` sets the batching rules, `Hello.time_zone` the prompts' local time.
+- `StreamConfig.batching` sets the client's batching rules (checked by client_config.py; other
+  clients keep theirs), `Hello.time_zone` the local time in the prompts of its batches.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..domain import FrameObservation, FrameOutcome, FrameRequest, Verdict
@@ -24,20 +26,31 @@ from ..llm.backends import create_backend
 from ..proto import secmon_pb2 as pb
 from ..storage.database import STATE_FILE, StateDatabase
 from . import convert
-from .config import Settings
+from .client_config import resolve_batching
+from .config import MIB, Settings
 from .observer import StreamObserver
 from .sessions import SessionRegistry, StreamSession
 
 _LOGGER = logging.getLogger(__name__)
 
+# IANA names are short ("America/Argentina/ComodRivadavia" is among the longest).
+_MAX_ZONE_CHARS = 64
+
 
 class EventObserver(StreamObserver):
     def __init__(
-        self, pipeline: EventPipeline, default_rules: BatchingRules, analyzer: RiskAnalyzer
+        self,
+        pipeline: EventPipeline,
+        default_rules: BatchingRules,
+        analyzer: RiskAnalyzer,
+        *,
+        damaged_file: Path | None = None,
     ) -> None:
         self._pipeline = pipeline
         self._default_rules = default_rules
         self._analyzer = analyzer
+        # Where a damaged state file found at start-up was moved.
+        self._damaged_file = damaged_file
         self._subscriptions: dict[int, asyncio.Queue[Verdict]] = {}
 
     async def start(self) -> None:
@@ -57,16 +70,16 @@ class EventObserver(StreamObserver):
     # Verdicts go to streams whose client said Hello: they are delivered per client id.
     async def on_hello(self, session: StreamSession, hello: pb.Hello) -> None:
         if hello.time_zone and (zone := _zone(hello.time_zone)) is not None:
-            self._pipeline.set_time_zone(zone)
+            self._pipeline.set_time_zone(zone, _client_id(session))
         await self.on_session_closed(session)  # a second Hello re-subscribes
-        queue = self._pipeline.subscribe(_client_id(session))
+        queue = await self._pipeline.subscribe(_client_id(session))
         self._subscriptions[session.session_id] = queue
         session.spawn(self._forward(session, queue), name=f"secmon-verdicts-{session.session_id}")
 
     async def on_session_closed(self, session: StreamSession) -> None:
         queue = self._subscriptions.pop(session.session_id, None)
         if queue is not None:
-            self._pipeline.unsubscribe(queue)
+            await self._pipeline.unsubscribe(queue)
 
     async def _forward(self, session: StreamSession, queue: asyncio.Queue[Verdict]) -> None:
         while True:
@@ -75,14 +88,18 @@ class EventObserver(StreamObserver):
                 return  # stream ended; the verdict stays pending for the client's next stream
 
     # -- client messages -----------------------------------------------------------------------
-    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
-        if config.HasField("batching"):
-            rules = convert.batching_rules(config.batching, self._default_rules)
-            self._pipeline.configure(rules)
-            _LOGGER.info("Batching rules from %s: %s", session.client_id or session.peer, rules)
+    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> list[str]:
+        if not config.HasField("batching"):
+            return []
+        rules, warnings = resolve_batching(
+            convert.requested_rules(config.batching), self._default_rules
+        )
+        self._pipeline.configure(_client_id(session), rules)
+        _LOGGER.info("Batching rules of %s: %s", _client_id(session), rules)
+        return warnings
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
-        self._pipeline.ack(_client_id(session), list(ack.verdict_ids))
+        await self._pipeline.ack(_client_id(session), list(ack.verdict_ids))
 
     async def on_frame_result(
         self, session: StreamSession, frame: FrameRequest, outcome: FrameOutcome
@@ -96,7 +113,7 @@ class EventObserver(StreamObserver):
             height=outcome.height,
             detections=outcome.detections,
         )
-        return self._pipeline.observe(observation, _client_id(session))
+        return await self._pipeline.observe(observation, _client_id(session))
 
     def fill_status(self, status: pb.SidecarStatus) -> None:
         stats = self._pipeline.stats
@@ -106,6 +123,10 @@ class EventObserver(StreamObserver):
         status.verdicts_produced = stats.verdicts_produced
         status.fallback_verdicts = stats.fallback_verdicts
         status.llm_latency.CopyFrom(convert.latency(stats.llm_latency.summary()))
+        status.storage_error = stats.storage_error
+        status.storage_errors = stats.storage_errors
+        if self._damaged_file is not None:
+            status.damaged_state_file = str(self._damaged_file)
 
 
 def _client_id(session: StreamSession) -> str:
@@ -113,9 +134,12 @@ def _client_id(session: StreamSession) -> str:
 
 
 def _zone(name: str) -> tzinfo | None:
-    with contextlib.suppress(ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(name)
-    _LOGGER.warning("Unknown time zone %r from client; keeping the current one", name)
+    if len(name) <= _MAX_ZONE_CHARS and name.isprintable():
+        with contextlib.suppress(ZoneInfoNotFoundError, ValueError, OSError):
+            return ZoneInfo(name)
+    _LOGGER.warning(
+        "Unknown time zone %r from client; keeping the current one", name[:_MAX_ZONE_CHARS]
+    )
     return None
 
 
@@ -143,10 +167,10 @@ def event_observer(settings: Settings, _sessions: SessionRegistry) -> StreamObse
     assert local_zone is not None
     analyzer = RiskAnalyzer(backend, tz=local_zone, timeout_s=settings.llm_timeout_s)
     rules = settings.batching
-    pipeline = EventPipeline(
-        EventStore(StateDatabase(settings.data_dir / STATE_FILE)),
-        analyzer,
-        rules,
-        resend_after_s=settings.verdict_resend_s,
+    database = StateDatabase(
+        settings.data_dir / STATE_FILE, max_bytes=int(settings.state_max_mib * MIB)
     )
-    return EventObserver(pipeline, rules, analyzer)
+    pipeline = EventPipeline(
+        EventStore(database), analyzer, rules, resend_after_s=settings.verdict_resend_s
+    )
+    return EventObserver(pipeline, rules, analyzer, damaged_file=database.damaged_file)

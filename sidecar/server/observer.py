@@ -21,7 +21,8 @@ class StreamObserver(Protocol):
     defaults do nothing.
 
     Hooks run on the event loop: keep them short and never block (send work to a thread).
-    The servicer logs an exception raised by a hook; it does not end the stream.
+    The servicer logs an exception raised by a hook; it does not end the stream (for
+    `on_frame_result`, see there).
     """
 
     async def start(self) -> None:
@@ -49,9 +50,11 @@ class StreamObserver(Protocol):
         config, `on_config` is called for it first."""
         return
 
-    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
-        """After `session.config` and `session.threshold` are updated."""
-        return
+    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> list[str]:
+        """After `session.config` and `session.threshold` are updated. Returns what it had to
+        change to use the config (a value replaced or clamped), one sentence each; they go back
+        to the client."""
+        return []
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
         return
@@ -66,7 +69,9 @@ class StreamObserver(Protocol):
         """A frame processed without error, before its result is sent. Called once per unique
         (camera id, frame id), in arrival order per camera: a re-sent frame gets the stored
         result. Returns the id of the event batch the frame joined, or "" (it goes into
-        FrameResult.batch_id)."""
+        FrameResult.batch_id). Raising domain.FrameError answers the frame with that error
+        instead (STORAGE_UNAVAILABLE when it could not be recorded); any other exception gives
+        INTERNAL. Both are retryable: the client sends the frame again and this runs again."""
         return ""
 
     def fill_status(self, status: pb.SidecarStatus) -> None:

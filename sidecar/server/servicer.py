@@ -14,6 +14,7 @@ from ..domain import FrameOutcome, FrameRequest
 from ..proto import secmon_pb2 as pb
 from ..proto import secmon_pb2_grpc
 from . import convert
+from .client_config import MAX_CLIENT_ID_CHARS, resolve_client_id, resolve_threshold
 from .gpu import GpuMonitor
 from .observer import NoObserver, StreamObserver
 from .sessions import SessionRegistry, StreamSession
@@ -87,28 +88,42 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             session.emit_result(request.camera_id, result)
         elif kind == "hello":
             hello = message.hello
-            session.client_id = hello.client_id
-            session.client_version = hello.client_version
+            session.client_id, warnings = resolve_client_id(hello.client_id)
+            session.client_version = hello.client_version[:MAX_CLIENT_ID_CHARS]
             if hello.HasField("config"):
-                await self._apply_config(session, hello.config)
+                warnings += await self._apply_config(session, hello.config)
             session.send(
                 pb.ServerMessage(
-                    hello=pb.HelloReply(server_version=__version__, status=await self._status())
+                    hello=pb.HelloReply(
+                        server_version=__version__,
+                        status=await self._status(),
+                        config_warnings=warnings,
+                    )
                 )
             )
             await self._notify(self._observer.on_hello(session, hello))
         elif kind == "config":
-            await self._apply_config(session, message.config)
+            warnings = await self._apply_config(session, message.config)
+            session.send(
+                pb.ServerMessage(config_reply=pb.ConfigReply(config_warnings=warnings))
+            )
         elif kind == "verdict_ack":
             await self._notify(self._observer.on_verdict_ack(session, message.verdict_ack))
         else:  # a newer client's message kind, or an empty envelope: ignore
             _LOGGER.debug("Stream %d: ignoring message kind %s", session.session_id, kind)
             await self._notify(self._observer.on_other_message(session, message))
 
-    async def _apply_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
+    async def _apply_config(self, session: StreamSession, config: pb.StreamConfig) -> list[str]:
+        """Take a client's settings; returns what had to be changed to use them."""
         session.config = config
-        session.threshold = convert.threshold_or_none(config.detection_threshold)
-        await self._notify(self._observer.on_config(session, config))
+        session.threshold, warnings = resolve_threshold(config.detection_threshold)
+        try:
+            warnings += await self._observer.on_config(session, config)
+        except Exception:
+            _LOGGER.exception("Stream observer hook failed")
+        for warning in warnings:
+            _LOGGER.warning("Config from %s: %s", session.client_id or session.peer, warning)
+        return warnings
 
     def _frame_hook(
         self, session: StreamSession
@@ -160,6 +175,8 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             active_streams=len(self._sessions),
             stats=pipeline.stats.snapshot(),
             gpus=await asyncio.to_thread(self._gpus.read),
+            max_frame_bytes=pipeline.limits.max_frame_bytes,
+            max_pixels=pipeline.limits.max_pixels,
         )
         try:
             self._observer.fill_status(status)

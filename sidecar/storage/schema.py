@@ -82,7 +82,30 @@ def _verdict_camera_column(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX verdicts_camera ON verdicts (camera_id)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_batches_and_verdict_outbox, _verdict_camera_column)
+def _batch_frames_table(db: sqlite3.Connection) -> None:
+    """Version 3: a batch's frames as rows of their own, so a frame joining a batch is one insert
+    whatever the batch's size; the batch row keeps only its header (ids, times, flags)."""
+    db.execute(
+        """CREATE TABLE batch_frames (
+            batch_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,           -- the frame's position in its batch
+            payload TEXT NOT NULL,
+            PRIMARY KEY (batch_id, seq)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        "INSERT INTO batch_frames (batch_id, seq, payload) "
+        "SELECT b.batch_id, CAST(f.key AS INTEGER), f.value "
+        "FROM batches b, json_each(b.payload, '$.frames') f"
+    )
+    db.execute("UPDATE batches SET payload = json_remove(payload, '$.frames')")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _batches_and_verdict_outbox,
+    _verdict_camera_column,
+    _batch_frames_table,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

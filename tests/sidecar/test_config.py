@@ -99,3 +99,31 @@ def test_batching_flags_build_the_default_rules() -> None:
         window_s=60, idle_s=12, fast_path_labels=frozenset({"person", "car"}),
         fast_path_confidence=0.8,
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--batch-window-s", "nan"],
+        ["--batch-window-s", "0"],
+        ["--batch-window-s", "1e12"],
+        ["--batch-idle-s", "-1"],
+        ["--batch-idle-s", "inf"],
+        ["--batch-window-s", "10", "--batch-idle-s", "20"],
+        ["--max-delay-ms", "nan"],
+        ["--llm-timeout-s", "inf"],
+        ["--state-max-mib", "-1"],
+        ["--batch-max-frames", "0"],
+    ],
+)
+def test_unusable_values_are_refused_at_start(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_settings(argv, env={})
+    assert exited.value.code == 2
+
+
+def test_batch_limits_from_flags() -> None:
+    s = parse_settings(["--batch-max-frames", "50", "--state-max-mib", "64"], env={})
+    assert s.batching.max_frames == 50 and s.state_max_mib == 64
+    with pytest.raises(SystemExit):
+        parse_settings([], env={"SECMON_BATCH_WINDOW_S": "nan"})

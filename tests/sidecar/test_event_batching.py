@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from sidecar.domain import Box, Detection, FrameObservation
 from sidecar.events.batching import BatchingRules, EventBatcher
-from sidecar.events.payloads import batch_from_json, batch_to_json
+from sidecar.events.payloads import (
+    batch_from_json,
+    batch_to_json,
+    frame_row_from_json,
+    frame_row_to_json,
+)
 
 T0 = datetime(2026, 11, 20, 12, 0, 0, tzinfo=UTC)
 
@@ -115,8 +120,11 @@ def test_batch_round_trips_through_json() -> None:
     batcher = EventBatcher()
     batch = batcher.add(frame("f1", "door", ("person", 0.95)), now=3).batch
     assert batch is not None
-    again = batch_from_json(batch_to_json(batch))
+    # The header goes into the batch row, each frame into a row of its own.
+    rows = [frame_row_to_json(f) for f in batch.frames]
+    again = batch_from_json(batch_to_json(batch), [frame_row_from_json(r) for r in rows])
     assert again == batch
+    assert again.has_frame("f1") and again.capture_span() == batch.capture_span()
     restored = EventBatcher()
     restored.restore([again])
     assert restored.due(now=3 + 30) and not restored.open_batches

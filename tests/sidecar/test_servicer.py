@@ -91,10 +91,11 @@ class RecordingObserver(StreamObserver):
         # As the event observer does: push pending verdicts to the client after its hello.
         session.send(pb.ServerMessage(verdict=pb.Verdict(verdict_id="v1", camera_id="cam")))
 
-    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> None:
+    async def on_config(self, session: StreamSession, config: pb.StreamConfig) -> list[str]:
         self.events.append(("config", session.threshold))
         if self.fail_messages:
             raise RuntimeError("observer bug")
+        return []
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
         self.events.append(("ack", list(ack.verdict_ids)))
@@ -294,7 +295,9 @@ async def test_hello_config_ack_and_unknown_kinds_reach_the_observer(running: Ru
     await call.write(pb.ClientMessage(verdict_ack=pb.VerdictAck(verdict_ids=["v1"])))
     await call.write(pb.ClientMessage())  # an envelope of a kind this version does not know
     await call.write(frame_msg("f1", "cam", jpeg(64, 48)))
-    (result,) = await collect(call, 1)
+    config_reply, result = await collect(call, 2)
+    assert config_reply.WhichOneof("kind") == "config_reply"
+    assert list(config_reply.config_reply.config_warnings) == []
     assert all(d.confidence > 0.2 for d in result.result.detections)
 
     observer = running.observer
@@ -349,16 +352,24 @@ async def test_observer_sees_each_unique_frame_once_and_sets_batch_ids(running: 
     assert status.frames_received == 2 == status.frames_processed
 
 
-async def test_an_observer_failure_does_not_lose_the_result(running: Running) -> None:
+async def test_an_observer_failure_gives_a_retryable_error_and_the_retry_joins(
+    running: Running,
+) -> None:
+    """A frame the event path could not take is never answered OK (the client would drop it): it
+    gets a retryable error, is not kept as the frame's result, and its re-send joins."""
     assert running.observer is not None
     running.observer.fail_frames = True
     call = running.stub.Stream()
     await call.write(frame_msg("x", "cam", jpeg(64, 48)))
     (message,) = await collect(call, 1)
+    assert message.result.error.code == pb.FRAME_ERROR_CODE_INTERNAL
+    assert message.result.retryable and not message.result.detections
+    running.observer.fail_frames = False
+    await call.write(frame_msg("x", "cam", jpeg(64, 48)))
+    (again,) = await collect(call, 1)
     await call.done_writing()
-    assert not message.result.HasField("error")
-    assert message.result.batch_id == ""
-    assert message.result.detections
+    assert not again.result.HasField("error") and not again.result.retryable
+    assert again.result.batch_id == "batch-cam" and again.result.detections
 
 
 async def test_a_failing_observer_hook_does_not_end_the_stream(running: Running) -> None:
@@ -367,7 +378,7 @@ async def test_a_failing_observer_hook_does_not_end_the_stream(running: Running)
     call = running.stub.Stream()
     await call.write(pb.ClientMessage(config=pb.StreamConfig(detection_threshold=0.3)))
     await call.write(frame_msg("after", "cam", jpeg(64, 48)))
-    (message,) = await collect(call, 1)
+    _config_reply, message = await collect(call, 2)
     await call.done_writing()
     assert message.result.frame_id == "after" and not message.result.HasField("error")
     assert all(d.confidence > 0.3 for d in message.result.detections)  # the config still applied

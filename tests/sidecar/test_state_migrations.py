@@ -6,6 +6,7 @@ still resumes its batches and delivers its verdicts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import sqlite3
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from sidecar_harness import run_sidecar_to_exit
 
-from sidecar.domain import Box, Detection, Verdict
+from sidecar.domain import Box, Detection, FrameObservation, Verdict
 from sidecar.events.batching import BatchingRules
 from sidecar.events.event_pipeline import EventPipeline
 from sidecar.events.store import EventStore
@@ -143,14 +144,14 @@ async def test_upgraded_state_resumes_batches_and_delivers_verdicts(unversioned:
     await pipeline.start()
     try:
         assert pipeline.open_batches == 1
-        home, cabin = pipeline.subscribe("home"), pipeline.subscribe("cabin")
+        home, cabin = await pipeline.subscribe("home"), await pipeline.subscribe("cabin")
         assert (await next_verdict(cabin)).verdict_id == "shed-batch:final"
         got = {(await next_verdict(home)).verdict_id for _ in range(4)}
         # The three stored for home, and the closed drive batch's verdict, made after the upgrade.
         assert got == {"porch-batch:fast", "shed-batch:final", "garden-batch:final",
                        "drive-batch:final"}
-        assert pipeline.ack("home", sorted(got)) == 4
-        assert pipeline.ack("cabin", ["shed-batch:final"]) == 1
+        assert await pipeline.ack("home", sorted(got)) == 4
+        assert await pipeline.ack("cabin", ["shed-batch:final"]) == 1
         assert pipeline.pending_verdicts == 0
 
         clock.now = CLOCK + 30  # porch idle for 40 s: it closes with both of its frames
@@ -217,3 +218,60 @@ def test_the_sidecar_refuses_a_newer_state_file_with_one_message(
     errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "written by a newer sidecar" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+V2_FIXTURE = Path(__file__).parent / "fixtures" / "state_v2.sqlite"
+
+
+@pytest.fixture
+def version_2(tmp_path: Path) -> Path:
+    copy = tmp_path / "events.sqlite"
+    shutil.copyfile(V2_FIXTURE, copy)
+    return copy
+
+
+def test_a_version_2_file_moves_each_batchs_frames_into_rows(version_2: Path) -> None:
+    assert user_version(version_2) == 2
+    store = EventStore(StateDatabase(version_2, clock=Clock(CLOCK + 5)))
+    try:
+        assert user_version(version_2) == schema.SCHEMA_VERSION
+        db = store.database.connection
+        rows = db.execute("SELECT batch_id, seq FROM batch_frames ORDER BY batch_id, seq")
+        assert rows.fetchall() == [("drive-batch", 0), ("drive-batch", 1),
+                                   ("porch-batch", 0), ("porch-batch", 1)]
+        headers = [r[0] for r in db.execute("SELECT payload FROM batches")]
+        assert all("frames" not in json.loads(h) for h in headers)
+        opened, closed = store.load_batches()
+        (porch,) = opened
+        assert [f.frame_id for f in porch.frames] == ["p1", "p2"] and porch.fast_path_sent
+        assert porch.frames[1].detections[0].label == "cat" and porch.client_id == ""
+        assert [(b.batch_id, [f.frame_id for f in b.frames], reason) for b, reason in closed] == [
+            ("drive-batch", ["d1", "d2"], "idle")
+        ]
+        assert store.batch_of_frame("porch", "p2") == "porch-batch"
+    finally:
+        store.close()
+
+
+async def test_upgraded_version_2_state_resumes_and_grows_by_rows(version_2: Path) -> None:
+    clock = Clock(CLOCK + 5)
+    store = EventStore(StateDatabase(version_2, clock=clock))
+    pipeline = EventPipeline(
+        store, RiskAnalyzer(None, tz=UTC), BatchingRules(window_s=90, idle_s=30), clock=clock,
+        tick_s=0.01, resend_after_s=3600,
+    )
+    await pipeline.start()
+    try:
+        home = await pipeline.subscribe("home")
+        seen = {(await next_verdict(home)).verdict_id for _ in range(2)}
+        assert seen == {"porch-batch:fast", "drive-batch:final"}
+        p3 = FrameObservation("p3", "porch", "Porch", datetime.fromtimestamp(CLOCK, UTC), 640, 480,
+                              (Detection("person", 0, 0.7, Box(1, 2, 30, 40)),))
+        assert await pipeline.observe(p3, "home") == "porch-batch"
+        clock.now = CLOCK + 40
+        final = await next_verdict(home)
+        assert final.verdict_id == "porch-batch:final"
+        assert final.frame_ids == ("p1", "p2", "p3")
+    finally:
+        await pipeline.stop()
+        pipeline.close()

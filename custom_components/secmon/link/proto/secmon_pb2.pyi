@@ -18,6 +18,7 @@ class FrameErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FRAME_ERROR_CODE_INVALID_REQUEST: _ClassVar[FrameErrorCode]
     FRAME_ERROR_CODE_INTERNAL: _ClassVar[FrameErrorCode]
     FRAME_ERROR_CODE_UNAVAILABLE: _ClassVar[FrameErrorCode]
+    FRAME_ERROR_CODE_STORAGE_UNAVAILABLE: _ClassVar[FrameErrorCode]
 
 class RiskLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -35,6 +36,7 @@ FRAME_ERROR_CODE_TOO_LARGE: FrameErrorCode
 FRAME_ERROR_CODE_INVALID_REQUEST: FrameErrorCode
 FRAME_ERROR_CODE_INTERNAL: FrameErrorCode
 FRAME_ERROR_CODE_UNAVAILABLE: FrameErrorCode
+FRAME_ERROR_CODE_STORAGE_UNAVAILABLE: FrameErrorCode
 RISK_LEVEL_UNSPECIFIED: RiskLevel
 RISK_LEVEL_LOW: RiskLevel
 RISK_LEVEL_MEDIUM: RiskLevel
@@ -92,7 +94,7 @@ class FrameError(_message.Message):
     def __init__(self, code: _Optional[_Union[FrameErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class FrameResult(_message.Message):
-    __slots__ = ("frame_id", "camera_id", "width", "height", "detections", "inference_ms", "total_ms", "error", "captured_at", "model_batch_size", "batch_id")
+    __slots__ = ("frame_id", "camera_id", "width", "height", "detections", "inference_ms", "total_ms", "error", "captured_at", "model_batch_size", "batch_id", "retryable")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +106,7 @@ class FrameResult(_message.Message):
     CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
     MODEL_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     frame_id: str
     camera_id: str
     width: int
@@ -115,7 +118,8 @@ class FrameResult(_message.Message):
     captured_at: _timestamp_pb2.Timestamp
     model_batch_size: int
     batch_id: str
-    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ...) -> None: ...
+    retryable: bool
+    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ..., retryable: bool = ...) -> None: ...
 
 class ClientMessage(_message.Message):
     __slots__ = ("hello", "frame", "verdict_ack", "config")
@@ -130,16 +134,18 @@ class ClientMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., verdict_ack: _Optional[_Union[VerdictAck, _Mapping]] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
-    __slots__ = ("hello", "result", "verdict", "status")
+    __slots__ = ("hello", "result", "verdict", "status", "config_reply")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_REPLY_FIELD_NUMBER: _ClassVar[int]
     hello: HelloReply
     result: FrameResult
     verdict: Verdict
     status: SidecarStatus
-    def __init__(self, hello: _Optional[_Union[HelloReply, _Mapping]] = ..., result: _Optional[_Union[FrameResult, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ...) -> None: ...
+    config_reply: ConfigReply
+    def __init__(self, hello: _Optional[_Union[HelloReply, _Mapping]] = ..., result: _Optional[_Union[FrameResult, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, _Mapping]] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ..., config_reply: _Optional[_Union[ConfigReply, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("client_id", "client_version", "config", "time_zone")
@@ -154,12 +160,20 @@ class Hello(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., client_version: _Optional[str] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class HelloReply(_message.Message):
-    __slots__ = ("server_version", "status")
+    __slots__ = ("server_version", "status", "config_warnings")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    CONFIG_WARNINGS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     status: SidecarStatus
-    def __init__(self, server_version: _Optional[str] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ...) -> None: ...
+    config_warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, server_version: _Optional[str] = ..., status: _Optional[_Union[SidecarStatus, _Mapping]] = ..., config_warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ConfigReply(_message.Message):
+    __slots__ = ("config_warnings",)
+    CONFIG_WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    config_warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, config_warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StreamConfig(_message.Message):
     __slots__ = ("detection_threshold", "batching")
@@ -170,20 +184,22 @@ class StreamConfig(_message.Message):
     def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ...) -> None: ...
 
 class BatchingConfig(_message.Message):
-    __slots__ = ("window_seconds", "idle_seconds", "fast_path_labels", "fast_path_confidence", "labels_of_interest", "fast_path_disabled")
+    __slots__ = ("window_seconds", "idle_seconds", "fast_path_labels", "fast_path_confidence", "labels_of_interest", "fast_path_disabled", "max_frames_per_batch")
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
     IDLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FAST_PATH_LABELS_FIELD_NUMBER: _ClassVar[int]
     FAST_PATH_CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
     LABELS_OF_INTEREST_FIELD_NUMBER: _ClassVar[int]
     FAST_PATH_DISABLED_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAMES_PER_BATCH_FIELD_NUMBER: _ClassVar[int]
     window_seconds: float
     idle_seconds: float
     fast_path_labels: _containers.RepeatedScalarFieldContainer[str]
     fast_path_confidence: float
     labels_of_interest: _containers.RepeatedScalarFieldContainer[str]
     fast_path_disabled: bool
-    def __init__(self, window_seconds: _Optional[float] = ..., idle_seconds: _Optional[float] = ..., fast_path_labels: _Optional[_Iterable[str]] = ..., fast_path_confidence: _Optional[float] = ..., labels_of_interest: _Optional[_Iterable[str]] = ..., fast_path_disabled: bool = ...) -> None: ...
+    max_frames_per_batch: int
+    def __init__(self, window_seconds: _Optional[float] = ..., idle_seconds: _Optional[float] = ..., fast_path_labels: _Optional[_Iterable[str]] = ..., fast_path_confidence: _Optional[float] = ..., labels_of_interest: _Optional[_Iterable[str]] = ..., fast_path_disabled: bool = ..., max_frames_per_batch: _Optional[int] = ...) -> None: ...
 
 class LabelCount(_message.Message):
     __slots__ = ("label", "count", "max_confidence")
@@ -304,7 +320,7 @@ class GpuStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., utilization_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class SidecarStatus(_message.Message):
-    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency")
+    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency", "storage_error", "storage_errors", "damaged_state_file", "max_frame_bytes", "max_pixels")
     class ErrorsByCodeEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -338,6 +354,11 @@ class SidecarStatus(_message.Message):
     VERDICTS_PRODUCED_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_VERDICTS_FIELD_NUMBER: _ClassVar[int]
     LLM_LATENCY_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_ERROR_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_ERRORS_FIELD_NUMBER: _ClassVar[int]
+    DAMAGED_STATE_FILE_FIELD_NUMBER: _ClassVar[int]
+    MAX_FRAME_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_PIXELS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     ready: bool
     detector_model: str
@@ -364,4 +385,9 @@ class SidecarStatus(_message.Message):
     verdicts_produced: int
     fallback_verdicts: int
     llm_latency: LatencyStats
-    def __init__(self, server_version: _Optional[str] = ..., ready: bool = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ...) -> None: ...
+    storage_error: str
+    storage_errors: int
+    damaged_state_file: str
+    max_frame_bytes: int
+    max_pixels: int
+    def __init__(self, server_version: _Optional[str] = ..., ready: bool = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., storage_error: _Optional[str] = ..., storage_errors: _Optional[int] = ..., damaged_state_file: _Optional[str] = ..., max_frame_bytes: _Optional[int] = ..., max_pixels: _Optional[int] = ...) -> None: ...
