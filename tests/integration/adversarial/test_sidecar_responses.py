@@ -4,12 +4,15 @@ server scripts the answers (a real sidecar gives them too rarely to test against
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.const import (
@@ -21,6 +24,7 @@ from custom_components.secmon.const import (
 )
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.storage.frame_queue import QueuedFrame
 
 from ..helpers import image_bytes, state_of, wait_for, write_image
 from ..sidecar_process import free_port
@@ -198,7 +202,11 @@ async def test_frames_over_the_sidecars_limits_are_answered_here(
     assert coordinator.max_frame_bytes == 20_000
     assert coordinator.max_pixels == 100_000
     folder = camera_root / "Front Door"
-    write_image(folder / "big.png", image_bytes(6, size=(300, 300), fmt="PNG"))
+    noise = Image.frombytes("RGB", (200, 200), os.urandom(200 * 200 * 3))
+    big = io.BytesIO()
+    noise.save(big, format="PNG")
+    assert len(big.getvalue()) > 20_000
+    write_image(folder / "big.png", big.getvalue())
     write_image(folder / "wide.jpg", image_bytes(7, size=(400, 300)))
     write_image(folder / "small.jpg", image_bytes(8, size=(160, 120)))
     await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "small frame")
@@ -233,3 +241,28 @@ async def test_sidecar_storage_problem_shows_in_home_assistant(
     coordinator.async_on_status(servicer.status)
     await hass.async_block_till_done()
     assert state_of(hass, entity_id) == STATE_OFF
+
+
+async def test_queued_frame_over_the_limit_is_answered_here(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """A frame already queued when the sidecar's (smaller) limit became known never leaves HA:
+    answered TOO_LARGE here, counted, off the queue; the one behind it is sent."""
+    status = secmon_pb2.SidecarStatus(ready=True, max_frame_bytes=20_000)
+    servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f), status)  # type: ignore[misc]
+    await wait_for(hass, lambda: coordinator.stream.max_frame_bytes == 20_000, "limit known")
+    big = QueuedFrame(
+        frame_id="f" * 32,
+        camera_id="front_door",
+        camera_name="Front Door",
+        path=str(camera_root / "Front Door" / "old.jpg"),
+        content_type="image/jpeg",
+        captured_at=1.0,
+        image=b"\xff" * 30_000,
+    )
+    await hass.async_add_executor_job(coordinator.queue.enqueue, big, "big-hash")
+    write_image(camera_root / "Front Door" / "next.jpg", image_bytes(9))
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "next frame")
+    await wait_for(hass, lambda: coordinator.counters["frames_too_large"] == 1, "too large")
+    assert "f" * 32 not in servicer.seen
+    assert coordinator.queue_depth == 0
