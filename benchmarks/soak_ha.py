@@ -109,6 +109,20 @@ class Soak:
             await asyncio.sleep(TICK)
             self.lags.append(max(0.0, time.monotonic() - before - TICK))
 
+    async def sample_loop(
+        self, coordinator: SecmonCoordinator, sidecar_pid: int, until: float, every: float
+    ) -> None:
+        """Print RSS of both processes, queue depth and frames analysed every `every` seconds."""
+        started = time.monotonic()
+        while time.monotonic() + every <= until:
+            await asyncio.sleep(every)
+            print(
+                f"  t={time.monotonic() - started:4.0f} s  RSS HA {rss_mib(os.getpid()):.0f} MiB,"
+                f" sidecar {rss_mib(sidecar_pid):.0f} MiB; queued {coordinator.queue_depth},"
+                f" analysed {coordinator.counters['frames_processed']}",
+                flush=True,
+            )
+
     def on_camera_update(self, coordinator: SecmonCoordinator, camera_id: str) -> None:
         camera = coordinator.cameras[camera_id]
         if camera.frame_id is not None and (at := self.written.pop(camera.frame_id, None)):
@@ -167,6 +181,7 @@ async def run(args: argparse.Namespace) -> None:
             )
             await asyncio.gather(
                 soak.lag_loop(until + args.drain),
+                soak.sample_loop(coordinator, sidecar_pid, until + args.drain, args.sample),
                 *(soak.write_loop(name, until) for name in soak.cameras),
             )
             rss_end = (rss_mib(os.getpid()), rss_mib(sidecar_pid))
@@ -196,6 +211,13 @@ async def run(args: argparse.Namespace) -> None:
                 f" p99 {percentile(soak.latencies, 99):.2f} s"
                 f" (n={len(soak.latencies)}, mean {statistics.fmean(soak.latencies or [0]):.2f} s)"
             )
+            if status is not None:
+                print(
+                    f"sidecar              processed {status.frames_processed},"
+                    f" arrival->result p50 {status.frame_latency.p50_ms:.0f} ms,"
+                    f" model p50 {status.inference_latency.p50_ms:.0f} ms per batch of"
+                    f" {status.mean_model_batch_size:.1f}"
+                )
             print(
                 f"HA loop lag          p99 {1000 * percentile(soak.lags, 99):.1f} ms,"
                 f" max {1000 * max(soak.lags or [0]):.1f} ms"
@@ -216,10 +238,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of uploads")
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to let the queue drain")
     parser.add_argument("--debounce", type=float, default=0.5)
+    parser.add_argument("--sample", type=float, default=60.0, help="seconds between RSS samples")
     parser.add_argument("--short", action="store_true", help="smoke run: 30 s, 10 s drain")
     args = parser.parse_args()
     if args.short:
-        args.duration, args.drain = 30.0, 10.0
+        args.duration, args.drain, args.sample = 30.0, 10.0, 10.0
     asyncio.run(run(args))
 
 
