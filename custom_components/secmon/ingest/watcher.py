@@ -174,8 +174,9 @@ class FolderWatcher:
         self._timers: dict[Path, CALLBACK_TYPE] = {}
         # Written but not yet closed (native events): path -> when its last change was seen.
         self._writing: dict[Path, float] = {}
-        # Size and mtime at the previous settle check, for files no completion event vouches for.
-        self._signatures: dict[Path, tuple[int, int]] = {}
+        # Size and mtime at the settle checks, for files no completion event vouches for, with
+        # when (monotonic) they were first seen that way.
+        self._signatures: dict[Path, tuple[tuple[int, int], float]] = {}
         # Paths whose last event did not say the writer is done.
         self._unvouched: set[Path] = set()
         self._ignored: OrderedDict[Path, None] = OrderedDict()
@@ -336,14 +337,18 @@ class FolderWatcher:
         if changed_at is not None and time.monotonic() - changed_at < WRITE_GRACE:
             self._debounce(path)
             return
-        quiet = time.time() - signature[1] / 1e9 >= max(self.debounce, QUIET_SECONDS)
-        if quiet and self._signatures.get(path) == signature:
-            self._forget(path)
-            self._on_image(path)
-            return
-        self._signatures[path] = signature
-        while len(self._signatures) > _TRACKED_PATHS:
-            del self._signatures[next(iter(self._signatures))]
+        # Measured on our clock, not by the file's mtime (cameras and FTP servers set any time).
+        now = time.monotonic()
+        seen = self._signatures.get(path)
+        if seen is not None and seen[0] == signature:
+            if now - seen[1] >= max(self.debounce, QUIET_SECONDS):
+                self._forget(path)
+                self._on_image(path)
+                return
+        else:
+            self._signatures[path] = (signature, now)
+            while len(self._signatures) > _TRACKED_PATHS:
+                del self._signatures[next(iter(self._signatures))]
         self._debounce(path)
 
     @callback

@@ -159,6 +159,23 @@ async def test_upload_written_in_chunks_is_read_once(
     assert "not a valid image" not in caplog.text
 
 
+async def test_catch_up_takes_files_with_odd_mtimes(
+    hass: HomeAssistant, init_integration: MockConfigEntry, camera_root: Path
+) -> None:
+    """Files that landed while secmon was down with an mtime in the future (a camera's clock) or
+    just now are taken by the catch-up, once each."""
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    write_image(camera_root / "Front Door" / "future.jpg", image_bytes(30), mtime=1_900_000_000)
+    write_image(camera_root / "Front Door" / "now.jpg", image_bytes(31))
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    await hass.async_block_till_done()
+    coordinator = coordinator_of(init_integration)
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 2, "both frames")
+    await coordinator.ingestor.async_wait_idle()
+    assert coordinator.counters["duplicates"] == 0
+
+
 async def test_folders_with_colliding_names_stay_distinct_cameras(
     hass: HomeAssistant, init_integration: MockConfigEntry, camera_root: Path
 ) -> None:
