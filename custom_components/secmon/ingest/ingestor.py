@@ -180,7 +180,7 @@ class FrameIngestor:
             image=read.data,
         )
         outcome = await self.hass.async_add_executor_job(
-            self.queue.enqueue, frame, read.checked.sha256
+            self.queue.enqueue, frame, read.checked.sha256, self.coordinator.stream.in_flight_ids
         )
         await self.hass.async_add_executor_job(
             self.queue.mark_seen, camera_id, camera_name, read.mtime

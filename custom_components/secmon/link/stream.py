@@ -156,6 +156,11 @@ class SidecarStream:
         """Frames sent in this session and still waiting for a result."""
         return len(self._in_flight)
 
+    @property
+    def in_flight_ids(self) -> frozenset[str]:
+        """The frames sent in this session and still waiting for a result."""
+        return frozenset(self._in_flight)
+
     @callback
     def wake(self) -> None:
         """New frames are waiting (or a slot freed up)."""

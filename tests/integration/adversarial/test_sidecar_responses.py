@@ -24,7 +24,8 @@ from custom_components.secmon.const import (
 )
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.link.proto import secmon_pb2
-from custom_components.secmon.storage.frame_queue import QueuedFrame
+from custom_components.secmon.storage.database import Database
+from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
 
 from ..helpers import image_bytes, state_of, wait_for, write_image
 from ..sidecar_process import free_port
@@ -266,3 +267,33 @@ async def test_queued_frame_over_the_limit_is_answered_here(
     await wait_for(hass, lambda: coordinator.counters["frames_too_large"] == 1, "too large")
     assert "f" * 32 not in servicer.seen
     assert coordinator.queue_depth == 0
+
+
+def test_a_full_queue_never_drops_frames_in_flight(tmp_path: Path) -> None:
+    """A sidecar slower than the cameras for good: the full queue drops the oldest frames not
+    yet sent, never those whose result is on the way (dropping those, every result would arrive
+    for a frame already gone and nothing would ever be analysed)."""
+    database = Database(tmp_path / "q.db")
+    database.open()
+    queue = FrameQueue(database, 3)
+
+    def frame(n: int) -> QueuedFrame:
+        return QueuedFrame(
+            frame_id=f"f{n}",
+            camera_id="cam",
+            camera_name="Cam",
+            path=f"/x/{n}.jpg",
+            content_type="image/jpeg",
+            captured_at=float(n),
+            image=b"x",
+        )
+
+    try:
+        for n in range(3):
+            queue.enqueue(frame(n), f"h{n}")
+        outcome = queue.enqueue(frame(3), "h3", in_flight={"f0", "f1"})
+        assert outcome.dropped == ("f2",)
+        assert queue.complete("f0", b"") is not None
+        assert queue.complete("f1", b"") is not None
+    finally:
+        database.close()
