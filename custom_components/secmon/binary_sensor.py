@@ -32,6 +32,8 @@ class SidecarBinaryDescription(BinarySensorEntityDescription):
     """A sidecar binary sensor."""
 
     is_on_fn: Callable[[SecmonCoordinator], bool]
+    # Shows what the sidecar reports: unavailable while it is away.
+    needs_sidecar: bool = False
 
 
 OCCUPANCY_SENSORS: tuple[OccupancyDescription, ...] = (
@@ -62,6 +64,14 @@ SIDECAR_SENSORS: tuple[SidecarBinaryDescription, ...] = (
         # Not diagnostic: the dashboard shows when the sidecar is down.
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         is_on_fn=lambda coordinator: coordinator.sidecar.connected,
+    ),
+    SidecarBinaryDescription(
+        key="storage_problem",
+        translation_key="storage_problem",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda coordinator: bool(coordinator.sidecar_storage_error),
+        needs_sidecar=True,
     ),
 )
 
@@ -142,6 +152,11 @@ class SidecarBinarySensor(SecmonSidecarEntity, BinarySensorEntity):
         """One sensor of the sidecar."""
         super().__init__(entry.runtime_data, description.key)
         self.entity_description = description
+
+    @property
+    def available(self) -> bool:
+        """Sensors of what the sidecar reports follow its connectivity."""
+        return not self.entity_description.needs_sidecar or self.coordinator.sidecar.connected
 
     @property
     def is_on(self) -> bool:

@@ -106,7 +106,7 @@ async def async_validate_connection(
         user_input[CONF_CAMERA_ROOT] = str(root)
     if not root.is_absolute() or not await hass.async_add_executor_job(root.is_dir):
         errors[CONF_CAMERA_ROOT] = "folder_not_found"
-    elif not hass.config.is_allowed_path(str(root)):
+    elif not await hass.async_add_executor_job(hass.config.is_allowed_path, str(root)):
         errors[CONF_CAMERA_ROOT] = "folder_not_allowed"
 
     if address is not None:

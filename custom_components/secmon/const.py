@@ -54,7 +54,11 @@ IMAGE_EXTENSIONS: Final = frozenset({".jpg", ".jpeg", ".png"})
 # Stream behaviour.
 MAX_IN_FLIGHT: Final = 8
 MAX_FRAME_ATTEMPTS: Final = 5
+# Sessions a frame may end (sent, then the stream broke before any answer) before it is set aside.
+MAX_SESSION_BREAKS: Final = 3
 GRPC_MAX_MESSAGE_BYTES: Final = 32 * 1024 * 1024
+# The largest image sent: leaves room in a stream message for the frame's other fields.
+MAX_FRAME_BYTES: Final = GRPC_MAX_MESSAGE_BYTES - 64 * 1024
 HEALTH_TIMEOUT: Final = 5.0
 # Seconds the sidecar may be away before a repair issue is raised.
 UNREACHABLE_ISSUE_DELAY: Final = 180.0
@@ -83,5 +87,9 @@ SIDECAR_KEY: Final = "__sidecar__"
 ISSUE_SIDECAR_UNREACHABLE: Final = "sidecar_unreachable"
 ISSUE_QUEUE_OVERFLOW: Final = "queue_overflow"
 ISSUE_RANDOM_MODELS: Final = "random_models"
+ISSUE_DATABASE_DAMAGED: Final = "database_damaged"
+ISSUE_DATABASE_RESTORED: Final = "database_restored"
+# How often the database file is checked for having been deleted underneath us (seconds).
+DATABASE_CHECK_INTERVAL: Final = 60.0
 
 CLIENT_VERSION: Final = "0.1.0"

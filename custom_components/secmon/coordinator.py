@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -32,8 +32,10 @@ from homeassistant.util import dt as dt_util
 from . import repairs
 from .const import (
     ANIMAL_LABELS,
+    DATABASE_CHECK_INTERVAL,
     DOMAIN,
     LOGGER,
+    MAX_FRAME_BYTES,
     PERSON_LABELS,
     SIDECAR_KEY,
     STALE_CAMERA_GRACE,
@@ -42,9 +44,9 @@ from .const import (
     VEHICLE_LABELS,
 )
 from .entity import camera_device_identifier, sidecar_device_identifier, sidecar_device_info
-from .ingest.imaging import Box, render_detections
+from .ingest.imaging import DEFAULT_MAX_PIXELS, Box, render_detections
 from .ingest.ingestor import FrameIngestor
-from .ingest.watcher import FolderWatcher
+from .ingest.watcher import FolderWatcher, camera_id_for, name_hash
 from .link.convert import boxes_of, stream_config
 from .link.proto import secmon_pb2
 from .link.stream import SidecarStream
@@ -145,6 +147,9 @@ class SecmonCoordinator:
             debounce=self.settings.debounce,
             on_camera=self._async_on_camera,
             on_image=self.ingestor.submit,
+            on_ignored=self._async_on_ignored,
+            resolve_camera_id=self.camera_id_for,
+            is_allowed=hass.config.is_allowed_path,
         )
 
         self._listeners: dict[str, list[CALLBACK_TYPE]] = {}
@@ -156,12 +161,29 @@ class SecmonCoordinator:
         self._down_since: float | None = None
         self._unreachable_timer: CALLBACK_TYPE | None = None
         self._stale_check: CALLBACK_TYPE | None = None
+        self._cancel_database_check: CALLBACK_TYPE | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def async_load(self) -> None:
         """Open the database and restore cameras, their last frames, verdicts and counters."""
         await self.hass.async_add_executor_job(self.database.open)
+        if (damaged := self.database.damaged) is not None:
+            LOGGER.error(
+                "The secmon database %s could not be read (%s); it was moved to %s and secmon"
+                " starts with an empty database (%s pending frames lost)",
+                self.database.path,
+                damaged.error,
+                damaged.moved_to,
+                damaged.pending_frames if damaged.pending_frames is not None else "unknown",
+            )
+            repairs.async_create_database_damaged(
+                self.hass,
+                self.entry.entry_id,
+                str(damaged.moved_to),
+                damaged.error,
+                damaged.pending_frames,
+            )
         await self.hass.async_add_executor_job(self.queue.prune)
         cameras = await self.hass.async_add_executor_job(self.queue.cameras)
         missing = await self.hass.async_add_executor_job(self.queue.missing_cameras)
@@ -194,7 +216,7 @@ class SecmonCoordinator:
         self._tasks.append(
             entry.async_create_background_task(
                 self.hass,
-                self.ingestor.async_catch_up(folders),
+                self.ingestor.async_catch_up(folders, self.watcher.async_check_later),
                 f"{DOMAIN} catch-up {entry.entry_id}",
             )
         )
@@ -217,6 +239,34 @@ class SecmonCoordinator:
             name=f"{DOMAIN} camera folders",
             cancel_on_shutdown=True,
         )
+        self._cancel_database_check = async_track_time_interval(
+            self.hass,
+            self._async_check_database_now,
+            timedelta(seconds=DATABASE_CHECK_INTERVAL),
+            cancel_on_shutdown=True,
+        )
+
+    async def _async_check_database_now(self, _now: datetime) -> None:
+        await self.async_check_database()
+
+    async def async_check_database(self) -> bool:
+        """Notice a database file deleted (or replaced) underneath us and write it back from the
+        open connection; True if that happened."""
+        try:
+            restored = await self.hass.async_add_executor_job(self.database.restore_if_gone)
+        except (OSError, sqlite3.Error):
+            LOGGER.exception("Could not write back the secmon database %s", self.database.path)
+            return False
+        if restored:
+            LOGGER.error(
+                "The secmon database %s was deleted or replaced while running; written back"
+                " from the open copy",
+                self.database.path,
+            )
+            repairs.async_create_database_restored(
+                self.hass, self.entry.entry_id, str(self.database.path)
+            )
+        return restored
 
     async def async_stop(self) -> None:
         """Stop every task, the watcher thread and timers, then close the database. Idempotent."""
@@ -226,6 +276,9 @@ class SecmonCoordinator:
         if self._stale_check is not None:
             self._stale_check()
             self._stale_check = None
+        if self._cancel_database_check is not None:
+            self._cancel_database_check()
+            self._cancel_database_check = None
         await self.watcher.async_stop()
         for task in self._tasks:
             task.cancel()
@@ -287,8 +340,27 @@ class SecmonCoordinator:
     # -- cameras --------------------------------------------------------------------------------
 
     @callback
+    def camera_id_for(self, folder_name: str) -> str:
+        """The camera id of a folder: its slug, unless another folder already holds that slug
+        (`Front Door` and `FRONT-DOOR`); then the slug with a hash of the name. The first folder
+        seen keeps the plain slug (cameras are restored before the watcher starts), so ids stay
+        stable across restarts and two folders never share one camera."""
+        for camera in self.cameras.values():
+            if camera.name == folder_name:
+                return camera.camera_id
+        camera_id = camera_id_for(folder_name)
+        if camera_id in self.cameras:
+            camera_id = f"{camera_id}_{name_hash(folder_name)}"
+        return camera_id
+
+    @callback
     def _async_on_camera(self, camera_id: str, name: str, folder: Path) -> None:
         self.async_ensure_camera(camera_id, name, folder)
+
+    @callback
+    def _async_on_ignored(self, path: Path) -> None:
+        self.async_count("files_ignored")
+        self.hass.async_add_executor_job(self.queue.bump, "files_ignored", 1)
 
     @callback
     def async_ensure_camera(self, camera_id: str, name: str, folder: Path) -> CameraState:
@@ -445,6 +517,40 @@ class SecmonCoordinator:
 
     # -- sidecar and queue ----------------------------------------------------------------------
 
+    @property
+    def max_frame_bytes(self) -> int:
+        """The largest image we send: the sidecar's limit where its status gives one, never more
+        than fits in one stream message."""
+        limit = MAX_FRAME_BYTES
+        status = self.sidecar.status
+        if status is not None and (advertised := int(getattr(status, "max_frame_bytes", 0))) > 0:
+            limit = min(limit, advertised)
+        return limit
+
+    @property
+    def files_refused(self) -> int:
+        """Files and frames refused as hostile or unusable: not regular files, outside the
+        allow-list, too large, or set aside after breaking sessions (details in diagnostics)."""
+        return sum(
+            count
+            for name, count in self.counters.items()
+            if name.startswith("files_refused_") or name in {"frames_set_aside", "frames_too_large"}
+        )
+
+    @property
+    def sidecar_storage_error(self) -> str:
+        """Why the sidecar cannot write its state (disk full, read-only), empty when it can."""
+        status = self.sidecar.status
+        return str(getattr(status, "storage_error", "")) if status is not None else ""
+
+    @property
+    def max_pixels(self) -> int:
+        """The most pixels an image may have: the sidecar's limit where its status gives one."""
+        status = self.sidecar.status
+        if status is not None and (advertised := int(getattr(status, "max_pixels", 0))) > 0:
+            return advertised
+        return DEFAULT_MAX_PIXELS
+
     @callback
     def async_set_queue_depth(self, depth: int) -> None:
         """Pending frames in the queue; a drained queue clears the overflow issue."""
@@ -522,7 +628,18 @@ class SecmonCoordinator:
     @callback
     def async_on_status(self, status: secmon_pb2.SidecarStatus) -> None:
         """Keep the sidecar's latest self-reported status; its device follows it."""
+        before = self.sidecar_storage_error
         self.sidecar.status = status
+        self.stream.max_frame_bytes = self.max_frame_bytes
+        if (now_error := self.sidecar_storage_error) != before:
+            if now_error:
+                LOGGER.warning(
+                    "The secmon sidecar cannot write its state (%s); frames stay queued here"
+                    " until it can",
+                    now_error,
+                )
+            else:
+                LOGGER.info("The secmon sidecar can write its state again")
         if status.server_version:
             self.sidecar.server_version = status.server_version
         self._async_update_sidecar_device(status)
@@ -539,7 +656,9 @@ class SecmonCoordinator:
         """Ask the user for the token the sidecar accepts (one reauth flow at a time)."""
         self.entry.async_start_reauth(self.hass)
 
-    async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
+    async def async_on_result(
+        self, result: secmon_pb2.FrameResult, *, set_aside: bool = False
+    ) -> None:
         """Store the result (the frame leaves the queue), then show it."""
         failed = result.HasField("error")
         frame = await self.hass.async_add_executor_job(
@@ -558,6 +677,12 @@ class SecmonCoordinator:
                 result.error.message,
             )
             self.async_count("frames_failed")
+            if set_aside:
+                await self.hass.async_add_executor_job(self.queue.bump, "frames_set_aside", 1)
+                self.async_count("frames_set_aside")
+            elif result.error.code == secmon_pb2.FRAME_ERROR_CODE_TOO_LARGE:
+                await self.hass.async_add_executor_job(self.queue.bump, "frames_too_large", 1)
+                self.async_count("frames_too_large")
             return
         self.async_count("frames_processed")
         self.async_apply_result(result, frame.image, frame.captured_at)

@@ -11,9 +11,22 @@ from homeassistant.components.repairs import ConfirmRepairFlow, RepairsFlow
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
-from .const import DOMAIN, ISSUE_QUEUE_OVERFLOW, ISSUE_RANDOM_MODELS, ISSUE_SIDECAR_UNREACHABLE
+from .const import (
+    DOMAIN,
+    ISSUE_DATABASE_DAMAGED,
+    ISSUE_DATABASE_RESTORED,
+    ISSUE_QUEUE_OVERFLOW,
+    ISSUE_RANDOM_MODELS,
+    ISSUE_SIDECAR_UNREACHABLE,
+)
 
-ISSUES = (ISSUE_SIDECAR_UNREACHABLE, ISSUE_QUEUE_OVERFLOW, ISSUE_RANDOM_MODELS)
+ISSUES = (
+    ISSUE_SIDECAR_UNREACHABLE,
+    ISSUE_QUEUE_OVERFLOW,
+    ISSUE_RANDOM_MODELS,
+    ISSUE_DATABASE_DAMAGED,
+    ISSUE_DATABASE_RESTORED,
+)
 
 
 def issue_id(issue: str, entry_id: str) -> str:
@@ -74,6 +87,24 @@ def async_create_random_models(hass: HomeAssistant, entry_id: str, models: list[
         severity=ir.IssueSeverity.WARNING,
         translation_key=ISSUE_RANDOM_MODELS,
         translation_placeholders={"models": ", ".join(models)},
+def async_create_database_damaged(
+    hass: HomeAssistant, entry_id: str, moved_to: str, error: str, pending: int | None
+) -> None:
+    """The database could not be read at start-up: it was moved aside and secmon started clean.
+    Stays until the user dismisses it (nothing clears the loss)."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_DATABASE_DAMAGED, entry_id),
+        is_fixable=True,
+        is_persistent=True,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=ISSUE_DATABASE_DAMAGED,
+        translation_placeholders={
+            "moved_to": moved_to,
+            "error": error,
+            "pending": str(pending) if pending is not None else "an unknown number of",
+        },
     )
 
 
@@ -81,6 +112,18 @@ def async_create_random_models(hass: HomeAssistant, entry_id: str, models: list[
 def async_clear_random_models(hass: HomeAssistant, entry_id: str) -> None:
     """The sidecar runs real models."""
     ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_RANDOM_MODELS, entry_id))
+def async_create_database_restored(hass: HomeAssistant, entry_id: str, path: str) -> None:
+    """The database file was deleted while running and was written back from the open copy."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_DATABASE_RESTORED, entry_id),
+        is_fixable=True,
+        is_persistent=True,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_DATABASE_RESTORED,
+        translation_placeholders={"path": path},
+    )
 
 
 @callback

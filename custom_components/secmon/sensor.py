@@ -211,6 +211,14 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda coordinator: coordinator.counters["frames_skipped"],
     ),
+    SidecarSensorDescription(
+        key="files_refused",
+        translation_key="files_refused",
+        needs_sidecar=False,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda coordinator: coordinator.files_refused,
+    ),
 )
 
 # Created once the sidecar reports a GPU; a CPU sidecar has none.

@@ -22,6 +22,7 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import SecmonConfigEntry
+from .ingest.files import RefusedFileError, read_capped, resolve_allowed
 from .ingest.imaging import InvalidImageError, check_image
 from .link.client import SidecarAuthError, SidecarUnavailableError, async_analyze
 from .link.proto import secmon_pb2
@@ -44,8 +45,9 @@ ANALYZE_SCHEMA = vol.All(
 )
 
 
-def _read_file(path: Path) -> bytes:
-    return path.read_bytes()
+def _checked_path(hass: HomeAssistant, file_path: str) -> Path:
+    """The resolved path, if HA may read it (blocking: the allow-list check resolves symlinks)."""
+    return resolve_allowed(Path(file_path), hass.config.is_allowed_path)
 
 
 @callback
@@ -64,16 +66,33 @@ def async_setup_services(hass: HomeAssistant) -> None:
             raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_sidecar")
         coordinator = entries[0].runtime_data
 
-        if file_path := call.data.get(ATTR_FILE_PATH):
-            path = Path(file_path)
-            if not hass.config.is_allowed_path(str(path)):
+        if ATTR_FILE_PATH in call.data:
+            file_path: str = call.data[ATTR_FILE_PATH]
+            if not file_path.strip() or "\0" in file_path:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="invalid_path",
+                    translation_placeholders={"path": repr(file_path)},
+                )
+            try:
+                path = await hass.async_add_executor_job(_checked_path, hass, file_path)
+            except (RefusedFileError, OSError, ValueError) as err:
                 raise ServiceValidationError(
                     translation_domain=DOMAIN,
                     translation_key="path_not_allowed",
                     translation_placeholders={"path": file_path},
-                )
+                ) from err
             try:
-                data = await hass.async_add_executor_job(_read_file, path)
+                read = await hass.async_add_executor_job(
+                    read_capped, path, coordinator.max_frame_bytes
+                )
+                data = read.data
+            except RefusedFileError as err:
+                raise ServiceValidationError(
+                    translation_domain=DOMAIN,
+                    translation_key="file_not_readable",
+                    translation_placeholders={"path": file_path, "error": str(err)},
+                ) from err
             except OSError as err:
                 raise ServiceValidationError(
                     translation_domain=DOMAIN,
@@ -95,7 +114,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
             source = entity_id
 
         try:
-            checked = await hass.async_add_executor_job(check_image, data)
+            checked = await hass.async_add_executor_job(check_image, data, coordinator.max_pixels)
         except InvalidImageError as err:
             raise ServiceValidationError(
                 translation_domain=DOMAIN,

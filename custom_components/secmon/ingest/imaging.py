@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 # Box colours per class; everything else is drawn white.
 LABEL_COLOURS: dict[str, str] = {
@@ -23,6 +23,9 @@ LABEL_COLOURS: dict[str, str] = {
 OTHER_COLOUR = "#FFFFFF"
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+
+# Pixels an image may have when the sidecar does not say (its own default limit).
+DEFAULT_MAX_PIXELS = 40_000_000
 
 
 class InvalidImageError(Exception):
@@ -51,13 +54,24 @@ class Box:
     y_max: float
 
 
-def check_image(data: bytes) -> CheckedImage:
-    """Decode `data` fully; raise InvalidImageError for empty, corrupt or truncated images."""
+class TooManyPixelsError(InvalidImageError):
+    """The image header declares more pixels than the sidecar takes."""
+
+
+def check_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> CheckedImage:
+    """Decode `data` fully; raise InvalidImageError for empty, corrupt or truncated images, and
+    TooManyPixelsError (from the header, before anything is decoded) for images over
+    `max_pixels`."""
     if not data:
         raise InvalidImageError("empty file")
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format or ""
+            width, height = img.size
+            if width * height > max_pixels:
+                raise TooManyPixelsError(
+                    f"{width}x{height} pixels, more than the {max_pixels} the sidecar takes"
+                )
             img.verify()
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -126,8 +140,10 @@ def place_labels(
 def render_detections(data: bytes, boxes: Iterable[Box]) -> bytes:
     """The image with its detections drawn (box plus a `label confidence` tag where it fits
     without covering another tag; the most confident detections are labelled first), as JPEG."""
+    # Boxes are in the coordinates of the upright image (the sidecar applies EXIF orientation
+    # before detection), so draw on the image turned the same way.
     with Image.open(io.BytesIO(data)) as src:
-        img = src.convert("RGB")
+        img = (ImageOps.exif_transpose(src) or src).convert("RGB")
     draw = ImageDraw.Draw(img)
     width, height = img.size
     line = max(2, round(min(width, height) / 240))

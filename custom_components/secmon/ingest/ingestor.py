@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ from homeassistant.core import HomeAssistant
 
 from ..const import LOGGER
 from ..storage.frame_queue import FrameQueue, QueuedFrame
+from .files import RefusedFileError, read_untrusted
 from .imaging import CheckedImage, InvalidImageError, check_image
-from .watcher import camera_id_for, scan_images
+from .watcher import WRITE_GRACE, scan_images
 
 if TYPE_CHECKING:
     from ..coordinator import SecmonCoordinator
@@ -55,15 +57,16 @@ class _ReadImage:
     mtime: float
 
 
-def _read(path: Path) -> _ReadImage:
-    stat = path.stat()
-    data = path.read_bytes()
+def _read(
+    path: Path, is_allowed: Callable[[str], bool], max_bytes: int, max_pixels: int
+) -> _ReadImage:
+    read = read_untrusted(path, is_allowed, max_bytes)
     try:
-        checked: CheckedImage | None = check_image(data)
+        checked: CheckedImage | None = check_image(read.data, max_pixels)
         error = None
     except InvalidImageError as err:
         checked, error = None, str(err)
-    return _ReadImage(data, checked, error, stat.st_size, stat.st_mtime)
+    return _ReadImage(read.data, checked, error, read.size, read.mtime)
 
 
 class FrameIngestor:
@@ -86,6 +89,7 @@ class FrameIngestor:
         self._on_enqueued = on_enqueued
         self._paths: asyncio.Queue[Path] = asyncio.Queue()
         self._recent: OrderedDict[Path, tuple[int, float]] = OrderedDict()
+        self._refused: OrderedDict[tuple[Path, str], None] = OrderedDict()
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -98,13 +102,19 @@ class FrameIngestor:
         """Wait until every submitted path has been handled (tests, diagnostics)."""
         await self._idle.wait()
 
-    async def async_catch_up(self, folders: list[Path]) -> None:
-        """Take files newer than the newest one seen per camera (those that landed while down)."""
+    async def async_catch_up(
+        self, folders: list[Path], settle: Callable[[Path], None] | None = None
+    ) -> None:
+        """Take files newer than the newest one seen per camera (those that landed while down).
+
+        A file changed within the last WRITE_GRACE seconds may still be being written: it goes
+        to `settle` (the watcher's completeness check) instead of straight in."""
         known = await self.hass.async_add_executor_job(self.queue.cameras)
         baseline = await self.hass.async_add_executor_job(self.queue.baseline)
         found: list[tuple[float, Path]] = []
         for folder in folders:
-            _name, last_seen = known.get(camera_id_for(folder.name), (folder.name, None))
+            camera_id = self.coordinator.camera_id_for(folder.name)
+            _name, last_seen = known.get(camera_id, (folder.name, None))
             since = last_seen if last_seen is not None else baseline
             scanned = await self.hass.async_add_executor_job(scan_images, folder, since)
             # Files as old as the newest one taken may not all have been taken (coarse
@@ -117,8 +127,12 @@ class FrameIngestor:
             LOGGER.info(
                 "Catching up on %s image(s) that arrived while secmon was not running", len(found)
             )
-        for _mtime, path in found:
-            self.submit(path)
+        recent = time.time() - WRITE_GRACE
+        for mtime, path in found:
+            if settle is not None and mtime >= recent:
+                settle(path)
+            else:
+                self.submit(path)
 
     async def async_run(self) -> None:
         """The worker (an entry background task)."""
@@ -142,11 +156,20 @@ class FrameIngestor:
         if len(parts) < 2:
             return
         camera_name = parts[0]
-        camera_id = camera_id_for(camera_name)
+        camera_id = self.coordinator.camera_id_for(camera_name)
         try:
-            read = await self.hass.async_add_executor_job(_read, path)
+            read = await self.hass.async_add_executor_job(
+                _read,
+                path,
+                self.hass.config.is_allowed_path,
+                self.coordinator.max_frame_bytes,
+                self.coordinator.max_pixels,
+            )
         except FileNotFoundError:
             LOGGER.debug("%s vanished before it could be read", path)
+            return
+        except RefusedFileError as err:
+            await self._async_refuse(path, err)
             return
         except OSError as err:
             LOGGER.warning("Could not read %s: %s", path, err)
@@ -176,7 +199,7 @@ class FrameIngestor:
             image=read.data,
         )
         outcome = await self.hass.async_add_executor_job(
-            self.queue.enqueue, frame, key
+            self.queue.enqueue, frame, key, self.coordinator.stream.in_flight_ids
         )
         await self.hass.async_add_executor_job(
             self.queue.mark_seen, camera_id, camera_name, read.mtime
@@ -193,6 +216,19 @@ class FrameIngestor:
         depth = await self.hass.async_add_executor_job(self.queue.pending_count)
         self.coordinator.async_set_queue_depth(depth)
         self._on_enqueued()
+
+    async def _async_refuse(self, path: Path, err: RefusedFileError) -> None:
+        """A file that must not be read: one warning and one count per path and reason."""
+        key = (path, err.reason)
+        if key in self._refused:
+            return
+        self._refused[key] = None
+        while len(self._refused) > _RECENT_PATHS:
+            self._refused.popitem(last=False)
+        LOGGER.warning("Refusing %s: %s", path, err)
+        counter = f"files_refused_{err.reason}"
+        await self.hass.async_add_executor_job(self.queue.bump, counter, 1)
+        self.coordinator.async_count(counter)
 
     def _remember(self, path: Path, size: int, mtime: float) -> None:
         self._recent[path] = (size, mtime)

@@ -3,6 +3,7 @@ for the stream (Hello's config, frames) and for drawing (detections as boxes).""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from ..ingest.imaging import Box
@@ -44,7 +45,8 @@ def frame_message(frame: QueuedFrame) -> secmon_pb2.ClientMessage:
 
 
 def boxes_of(detections: Iterable[secmon_pb2.Detection]) -> list[Box]:
-    """Detections as boxes to draw."""
+    """Detections as boxes to draw (a box with a coordinate that is not a finite number is left
+    out: nothing could draw it)."""
     return [
         Box(
             label=d.label,
@@ -55,4 +57,5 @@ def boxes_of(detections: Iterable[secmon_pb2.Detection]) -> list[Box]:
             y_max=d.box.y_max,
         )
         for d in detections
+        if all(math.isfinite(v) for v in (d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max))
     ]

@@ -23,7 +23,14 @@ from typing import Protocol
 import grpc
 from homeassistant.core import HomeAssistant, callback
 
-from ..const import CLIENT_VERSION, LOGGER, MAX_FRAME_ATTEMPTS, MAX_IN_FLIGHT
+from ..const import (
+    CLIENT_VERSION,
+    LOGGER,
+    MAX_FRAME_ATTEMPTS,
+    MAX_FRAME_BYTES,
+    MAX_IN_FLIGHT,
+    MAX_SESSION_BREAKS,
+)
 from ..storage.frame_queue import FrameQueue
 from .client import SidecarAddress, auth_metadata, create_channel
 from .convert import frame_message
@@ -41,6 +48,10 @@ STATUS_INTERVAL = 30.0
 # After a verdict, wait this long before asking for the status (lets the ack land first).
 STATUS_SETTLE = 0.5
 STATUS_TIMEOUT = 5.0
+# A session that lasted this long (or delivered a result) was healthy: backoff starts over.
+HEALTHY_SESSION = 10.0
+# Most frames in flight whatever the sidecar advertises.
+IN_FLIGHT_CAP = 64
 
 _RETRYABLE = frozenset(
     {
@@ -49,6 +60,32 @@ _RETRYABLE = frozenset(
         secmon_pb2.FRAME_ERROR_CODE_UNAVAILABLE,
     }
 )
+# The sidecar could not keep the frame for now (its store is unavailable, it is shutting down):
+# the frame stays queued and goes again later, however often that takes.
+_KEEP_QUEUED = frozenset(
+    {
+        secmon_pb2.FRAME_ERROR_CODE_UNAVAILABLE,
+        getattr(secmon_pb2, "FRAME_ERROR_CODE_STORAGE_UNAVAILABLE", 9),
+    }
+)
+
+
+def keeps_frame(result: secmon_pb2.FrameResult) -> bool:
+    """Whether the sidecar asks us to keep the frame and send it again later."""
+    return result.HasField("error") and (
+        result.error.code in _KEEP_QUEUED or bool(getattr(result, "retryable", False))
+    )
+
+
+def local_error(
+    frame_id: str, camera_id: str, code: secmon_pb2.FrameErrorCode, message: str
+) -> secmon_pb2.FrameResult:
+    """A result made here, for a frame that must not (or cannot) reach the sidecar."""
+    return secmon_pb2.FrameResult(
+        frame_id=frame_id,
+        camera_id=camera_id,
+        error=secmon_pb2.FrameError(code=code, message=message),
+    )
 
 
 class StreamHandler(Protocol):
@@ -63,8 +100,11 @@ class StreamHandler(Protocol):
     def async_on_token_rejected(self) -> None:
         """The sidecar refused the access token (the stream keeps retrying)."""
 
-    async def async_on_result(self, result: secmon_pb2.FrameResult) -> None:
-        """A frame's result (or error) arrived; store it and apply it."""
+    async def async_on_result(
+        self, result: secmon_pb2.FrameResult, *, set_aside: bool = False
+    ) -> None:
+        """A frame's result (or error) arrived; store it and apply it. `set_aside`: the error
+        was made here for a frame that kept breaking the session."""
 
     async def async_on_verdict(self, verdict: secmon_pb2.Verdict) -> bool:
         """A batch verdict arrived; return True once it is stored (it is then acknowledged)."""
@@ -120,7 +160,19 @@ class SidecarStream:
         self._write_lock = asyncio.Lock()
         self._in_flight: dict[str, float] = {}
         self._retry_at: dict[str, float] = {}
+        # Per frame, how many sessions ended while it was the newest unanswered frame sent.
+        self._breaks: dict[str, int] = {}
+        # Frames sent since the sidecar last said anything (the suspects when a session breaks).
+        self._unanswered: list[tuple[str, str]] = []
+        self._answered = False
+        self._probation = False
+        # Consecutive "keep it for later" answers (backoff); reset by any other result.
+        self._kept_refusals = 0
         self._connected = False
+        # Frames in flight at most: the sidecar's advertised capacity where it gives one.
+        self.max_in_flight = MAX_IN_FLIGHT
+        # Frames larger than this are answered here (TOO_LARGE) instead of sent.
+        self.max_frame_bytes = MAX_FRAME_BYTES
         # Connection attempts and established sessions (diagnostics, tests).
         self.attempts = 0
         self.sessions = 0
@@ -129,6 +181,11 @@ class SidecarStream:
     def in_flight(self) -> int:
         """Frames sent in this session and still waiting for a result."""
         return len(self._in_flight)
+
+    @property
+    def in_flight_ids(self) -> frozenset[str]:
+        """The frames sent in this session and still waiting for a result."""
+        return frozenset(self._in_flight)
 
     @callback
     def wake(self) -> None:
@@ -142,6 +199,9 @@ class SidecarStream:
             self.attempts += 1
             channel = create_channel(self.address)
             error: str
+            started = time.monotonic()
+            self._answered = False
+            self._unanswered.clear()
             try:
                 await self._async_session(channel)
                 error = "the sidecar closed the stream"
@@ -164,11 +224,48 @@ class SidecarStream:
                 self._in_flight.clear()
                 await channel.close()
                 await _async_call_tasks_done()
+            healthy = self._answered or time.monotonic() - started >= HEALTHY_SESSION
             if self._connected:
-                backoff = BACKOFF_MIN
+                await self._async_suspect(error)
+                if healthy:
+                    backoff = BACKOFF_MIN
             self._set_connected(False, error)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RECONNECT_MAX)
+
+    async def _async_suspect(self, error: str) -> None:
+        """A session broke with frames unanswered. The next session sends one frame at a time
+        (probation) until the sidecar answers one, so a break then points at exactly one frame.
+        A frame that broke MAX_SESSION_BREAKS sessions alone is set aside with an error result:
+        one poison frame cannot stop every camera."""
+        unanswered, self._unanswered = self._unanswered, []
+        if not unanswered:
+            return
+        alone = self._probation and len(unanswered) == 1
+        self._probation = True
+        if not alone:
+            return
+        frame_id, camera_id = unanswered[0]
+        breaks = self._breaks.get(frame_id, 0) + 1
+        self._breaks[frame_id] = breaks
+        if breaks < MAX_SESSION_BREAKS:
+            return
+        del self._breaks[frame_id]
+        LOGGER.warning(
+            "Frame %s ended %s sessions with the sidecar in a row (%s); setting it aside",
+            frame_id,
+            breaks,
+            error,
+        )
+        await self.handler.async_on_result(
+            local_error(
+                frame_id,
+                camera_id,
+                secmon_pb2.FRAME_ERROR_CODE_INVALID_REQUEST,
+                f"set aside after breaking {breaks} sessions with the sidecar ({error})",
+            ),
+            set_aside=True,
+        )
 
     async def _async_session(self, channel: grpc.aio.Channel) -> None:
         stub = secmon_pb2_grpc.SidecarStub(channel)
@@ -215,14 +312,27 @@ class SidecarStream:
                 if now - sent > IN_FLIGHT_TIMEOUT:
                     del self._in_flight[frame_id]
             self._retry_at = {k: v for k, v in self._retry_at.items() if v > now}
-            free = MAX_IN_FLIGHT - len(self._in_flight)
+            limit = 1 if self._probation else max(1, min(self.max_in_flight, IN_FLIGHT_CAP))
+            free = limit - len(self._in_flight)
             if free > 0:
                 exclude = set(self._in_flight) | set(self._retry_at)
                 frames = await self.hass.async_add_executor_job(
                     self.queue.next_pending, exclude, free
                 )
                 for frame in frames:
+                    if len(frame.image) > self.max_frame_bytes:
+                        await self.handler.async_on_result(
+                            local_error(
+                                frame.frame_id,
+                                frame.camera_id,
+                                secmon_pb2.FRAME_ERROR_CODE_TOO_LARGE,
+                                f"{len(frame.image)} bytes, more than the"
+                                f" {self.max_frame_bytes} the sidecar takes",
+                            )
+                        )
+                        continue
                     self._in_flight[frame.frame_id] = time.monotonic()
+                    self._unanswered.append((frame.frame_id, frame.camera_id))
                     await self._write(call, frame_message(frame))
                 if frames:
                     continue
@@ -261,11 +371,18 @@ class SidecarStream:
                 )
                 self._status_wake.set()
         elif kind == "hello":
+            self._apply_capacity(message.hello)
             self.handler.async_on_status(message.hello.status)
         elif kind == "status":
             self.handler.async_on_status(message.status)
         else:
             LOGGER.debug("Ignoring a server message of unknown kind")
+
+    def _apply_capacity(self, hello: secmon_pb2.HelloReply) -> None:
+        """Follow the frames in flight the sidecar asks for (0 or absent: an older sidecar, keep
+        our own limit)."""
+        advertised = int(getattr(hello, "max_frames_in_flight", 0))
+        self.max_in_flight = min(MAX_IN_FLIGHT, advertised) if advertised > 0 else MAX_IN_FLIGHT
 
     async def _async_poll_status(self, stub: secmon_pb2_grpc.SidecarStub) -> None:
         """Refresh the sidecar's status now and then; a failed call waits for the next turn."""
@@ -286,21 +403,39 @@ class SidecarStream:
             self.handler.async_on_status(reply.status)
 
     async def _async_on_result(self, result: secmon_pb2.FrameResult) -> None:
-        self._in_flight.pop(result.frame_id, None)
+        self._answered = True
+        self._probation = False
+        self._unanswered.clear()
+        self._breaks.pop(result.frame_id, None)
         try:
+            if keeps_frame(result):
+                self._keep_for_later(result)
+                return
+            self._kept_refusals = 0
             if result.HasField("error") and result.error.code in _RETRYABLE:
                 await self._async_retry_later(result)
             else:
                 await self.handler.async_on_result(result)
         finally:
+            # Only now (the result is stored, or the retry is scheduled): until then the frame
+            # must not look free to send again.
+            self._in_flight.pop(result.frame_id, None)
             self._wake.set()
 
+    def _keep_for_later(self, result: secmon_pb2.FrameResult) -> None:
+        """The frame stays queued; it goes again after a backoff that grows while the sidecar
+        keeps refusing (the queue keeps it meanwhile; nothing is given up)."""
+        self._kept_refusals += 1
+        delay = min(BACKOFF_MAX, BACKOFF_MIN * 2.0 ** min(self._kept_refusals, 8))
+        LOGGER.debug(
+            "The sidecar could not take frame %s now (%s); sending it again in %.1f s",
+            result.frame_id,
+            result.error.message,
+            delay,
+        )
+        self._retry_at[result.frame_id] = time.monotonic() + delay
+
     async def _async_retry_later(self, result: secmon_pb2.FrameResult) -> None:
-        code = result.error.code
-        if code == secmon_pb2.FRAME_ERROR_CODE_UNAVAILABLE:
-            # The sidecar is going away; the frame goes out again on the next session.
-            self._retry_at[result.frame_id] = time.monotonic() + BACKOFF_MIN
-            return
         attempts = await self.hass.async_add_executor_job(
             self.queue.record_attempt, result.frame_id
         )

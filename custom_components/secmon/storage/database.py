@@ -16,10 +16,14 @@ transactions. Every method blocks: callers run them in HA's executor, never on t
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -163,6 +167,52 @@ def migrate(
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class DamagedFile:
+    """A database file that could not be used at start-up, moved aside (kept, not deleted)."""
+
+    moved_to: Path
+    error: str
+    # Frames that were waiting for a result in it, if that much could still be read.
+    pending_frames: int | None
+
+
+def _salvage_count(path: Path) -> int | None:
+    """Pending frames in a damaged file, if SQLite can still count them."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        return int(db.execute("SELECT COUNT(*) FROM frames").fetchone()[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+
+
+class _DamagedError(sqlite3.DatabaseError):
+    """SQLite's integrity check found damage."""
+
+
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+def _is_damage(err: sqlite3.DatabaseError) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    return isinstance(err, _DamagedError) or (
+        code is not None and code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    )
+
+
+def _check_integrity(db: sqlite3.Connection) -> None:
+    """Raise _DamagedError unless SQLite's quick check passes (damaged pages, indexes)."""
+    row = db.execute("PRAGMA quick_check(1)").fetchone()
+    if row is None or row[0] != "ok":
+        raise _DamagedError(f"integrity check failed: {row[0] if row else '?'}")
+
+
 class Database:
     """One SQLite connection shared by the entry's stores, behind one lock."""
 
@@ -171,20 +221,89 @@ class Database:
         self.path = path
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        # The file's identity (device, inode) while open: notices a file deleted or replaced.
+        self._identity: tuple[int, int] | None = None
+        # Set by `open` when the file was damaged and moved aside.
+        self.damaged: DamagedFile | None = None
 
     def open(self) -> int:
-        """Open (creating if needed) and migrate the file; returns the version it had."""
+        """Open (creating if needed) and migrate the file; returns the version it had.
+
+        A file SQLite cannot read (not a database, corrupt pages) is moved aside next to it
+        (`<name>.damaged-<time>`, with its -wal and -shm) and a new, empty file is started;
+        `damaged` then says where it went. A file from a newer secmon is refused
+        (SchemaVersionError), never moved."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            found = self._open()
+        except SchemaVersionError:
+            raise
+        except sqlite3.DatabaseError as err:
+            # Only damage moves the file: a locked or read-only file is not lost.
+            if not _is_damage(err) or not self.path.exists():
+                raise
+            pending = _salvage_count(self.path)
+            moved_to = self._move_aside()
+            self.damaged = DamagedFile(moved_to, str(err), pending)
+            found = self._open()
+        return found
+
+    def _open(self) -> int:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
+            _check_integrity(db)
             found = migrate(db, self.path)
         except BaseException:
             db.close()
             raise
         self._db = db
+        info = os.stat(self.path)
+        self._identity = (info.st_dev, info.st_ino)
         return found
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        os.replace(self.path, target)
+        for suffix in ("-wal", "-shm"):
+            side = self.path.with_name(self.path.name + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(side, target.with_name(target.name + suffix))
+        return target
+
+    def restore_if_gone(self) -> bool:
+        """If the file was deleted (or replaced) while open, write the open connection's content
+        back to the path (nothing is lost: SQLite still holds the deleted file) and continue on
+        it. True if that happened."""
+        with self._lock:
+            db = self._db
+            if db is None or self._identity is None:
+                return False
+            try:
+                info = os.stat(self.path)
+                if (info.st_dev, info.st_ino) == self._identity:
+                    return False
+            except FileNotFoundError:
+                pass
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            restored = self.path.with_name(f"{self.path.name}.restoring")
+            with contextlib.suppress(FileNotFoundError):
+                restored.unlink()
+            copy = sqlite3.connect(restored)
+            try:
+                db.backup(copy)
+            finally:
+                copy.close()
+            db.close()
+            self._db = None
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path.with_name(self.path.name + suffix))
+            os.replace(restored, self.path)
+            self._open()
+            return True
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -81,8 +81,12 @@ class FrameQueue:
 
     # -- frames ---------------------------------------------------------------------------------
 
-    def enqueue(self, frame: QueuedFrame, content_hash: str) -> EnqueueOutcome:
-        """Store a frame unless its content was seen before; drop the oldest beyond the bound."""
+    def enqueue(
+        self, frame: QueuedFrame, content_hash: str, in_flight: Collection[str] = ()
+    ) -> EnqueueOutcome:
+        """Store a frame unless its content was seen before; drop the oldest beyond the bound,
+        never one of `in_flight` (sent, its result on the way: dropping those under sustained
+        overload would discard every result and analyse nothing)."""
         with self.database.transaction() as db:
             row = db.execute(
                 "SELECT frame_id FROM seen WHERE content_hash = ?", (content_hash,)
@@ -111,11 +115,12 @@ class FrameQueue:
             dropped: tuple[str, ...] = ()
             (count,) = db.execute("SELECT COUNT(*) FROM frames").fetchone()
             if count > self.max_frames:
+                excess = count - self.max_frames
                 rows = db.execute(
                     "SELECT frame_id FROM frames ORDER BY captured_at, seq LIMIT ?",
-                    (count - self.max_frames,),
+                    (excess + len(in_flight),),
                 ).fetchall()
-                dropped = tuple(str(r[0]) for r in rows)
+                dropped = tuple(str(r[0]) for r in rows if r[0] not in in_flight)[:excess]
                 db.executemany("DELETE FROM frames WHERE frame_id = ?", [(d,) for d in dropped])
                 self._bump(db, "frames_dropped", len(dropped))
             return EnqueueOutcome(accepted=True, dropped=dropped)
@@ -249,9 +254,7 @@ class FrameQueue:
     def baseline(self) -> float:
         """When this queue was first opened: files older than that are history, not news."""
         with self.database.connection() as db:
-            (value,) = db.execute(
-                "SELECT value FROM meta WHERE key = 'baseline'"
-            ).fetchone()
+            (value,) = db.execute("SELECT value FROM meta WHERE key = 'baseline'").fetchone()
         return float(value)
 
     def cameras(self) -> dict[str, tuple[str, float | None]]:
