@@ -34,7 +34,10 @@ PLATFORMS = [
     Platform.CAMERA,
     Platform.EVENT,
     Platform.IMAGE,
+    Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
+    Platform.SWITCH,
 ]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)

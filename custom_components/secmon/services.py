@@ -1,7 +1,9 @@
-"""`secmon.analyze_image`: detections for one image file or any camera's snapshot."""
+"""`secmon.analyze_image`: detections for one image file or any camera's snapshot.
+`secmon.snooze`: silence alerts for a while, house-wide or per camera."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,12 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import SecmonConfigEntry
+from .entity import camera_unique_id
 from .ingest.imaging import InvalidImageError, check_image
 from .link.client import SidecarAuthError, SidecarUnavailableError, async_analyze
 from .link.proto import secmon_pb2
@@ -30,6 +34,16 @@ SERVICE_ANALYZE_IMAGE = "analyze_image"
 ATTR_FILE_PATH = "file_path"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_THRESHOLD = "threshold"
+SERVICE_SNOOZE = "snooze"
+ATTR_DURATION = "duration"
+ATTR_CAMERAS = "cameras"
+
+SNOOZE_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_DURATION): cv.positive_time_period,
+        vol.Optional(ATTR_CAMERAS): cv.entity_ids,
+    }
+)
 
 ANALYZE_SCHEMA = vol.All(
     vol.Schema(
@@ -42,6 +56,43 @@ ANALYZE_SCHEMA = vol.All(
     ),
     cv.has_at_least_one_key(ATTR_FILE_PATH, ATTR_ENTITY_ID),
 )
+
+
+def _loaded_entries(hass: HomeAssistant) -> list[SecmonConfigEntry]:
+    return [
+        e for e in hass.config_entries.async_entries(DOMAIN) if e.state is ConfigEntryState.LOADED
+    ]
+
+
+@callback
+def _cameras_of(
+    hass: HomeAssistant, entity_ids: list[str]
+) -> dict[str, tuple[SecmonConfigEntry, list[str]]]:
+    """Camera entity ids -> {entry id: (entry, camera ids)}; unknown ones are refused."""
+    registry = er.async_get(hass)
+    entries = {e.entry_id: e for e in _loaded_entries(hass)}
+    found: dict[str, tuple[SecmonConfigEntry, list[str]]] = {}
+    for entity_id in entity_ids:
+        entity = registry.async_get(entity_id)
+        entry = entries.get(entity.config_entry_id or "") if entity is not None else None
+        camera_id = next(
+            (
+                camera_id
+                for camera_id in (entry.runtime_data.cameras if entry is not None else ())
+                if entity is not None
+                and entry is not None
+                and entity.unique_id == camera_unique_id(entry.entry_id, camera_id, "camera")
+            ),
+            None,
+        )
+        if entry is None or camera_id is None:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="unknown_camera",
+                translation_placeholders={"entity_id": entity_id},
+            )
+        found.setdefault(entry.entry_id, (entry, []))[1].append(camera_id)
+    return found
 
 
 def _read_file(path: Path) -> bytes:
@@ -133,6 +184,22 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 translation_placeholders={"source": source, "error": result.error.message},
             )
         return result_to_dict(result, source)
+
+    @callback
+    def snooze(call: ServiceCall) -> None:
+        duration: timedelta = call.data[ATTR_DURATION]
+        until = dt_util.utcnow() + duration if duration > timedelta(0) else None
+        if ATTR_CAMERAS in call.data:
+            for entry, camera_ids in _cameras_of(hass, call.data[ATTR_CAMERAS]).values():
+                entry.runtime_data.alerts.async_snooze(camera_ids, until)
+            return
+        entries = _loaded_entries(hass)
+        if not entries:
+            raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_sidecar")
+        for entry in entries:
+            entry.runtime_data.alerts.async_snooze(None, until)
+
+    hass.services.async_register(DOMAIN, SERVICE_SNOOZE, snooze, schema=SNOOZE_SCHEMA)
 
     hass.services.async_register(
         DOMAIN,

@@ -249,9 +249,7 @@ class FrameQueue:
     def baseline(self) -> float:
         """When this queue was first opened: files older than that are history, not news."""
         with self.database.connection() as db:
-            (value,) = db.execute(
-                "SELECT value FROM meta WHERE key = 'baseline'"
-            ).fetchone()
+            (value,) = db.execute("SELECT value FROM meta WHERE key = 'baseline'").fetchone()
         return float(value)
 
     def cameras(self) -> dict[str, tuple[str, float | None]]:
