@@ -61,7 +61,10 @@ def entry(hass: HomeAssistant, config_dir: Path, camera_root: Path) -> MockConfi
         Platform.CAMERA,
         Platform.EVENT,
         Platform.IMAGE,
+        Platform.NUMBER,
+        Platform.SELECT,
         Platform.SENSOR,
+        Platform.SWITCH,
     ],
 )
 async def test_entities(
