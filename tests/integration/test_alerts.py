@@ -7,6 +7,7 @@ entities are the real ones; the sidecar itself is away. The clock is frozen and 
 from __future__ import annotations
 
 import itertools
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,13 @@ from homeassistant.components.event import ATTR_EVENT_TYPE
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import Event, HomeAssistant, State
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
+    async_mock_service,
     mock_restore_cache_with_extra_data,
 )
 
@@ -328,3 +332,49 @@ async def test_alert_state_survives_restart(
     freezer.tick(timedelta(minutes=50))
     await verdict(hass, entry, "low")
     assert len(events) == 1
+
+
+BLUEPRINT = (
+    Path(__file__).resolve().parents[2] / "blueprints/automation/secmon/notify_on_alerts.yaml"
+)
+
+
+async def test_notify_on_alerts_blueprint(
+    hass: HomeAssistant, entry: MockConfigEntry, config_dir: Path, freezer: FrozenDateTimeFactory
+) -> None:
+    """The shipped blueprint notifies once per alert (not per announced event), for the chosen
+    cameras."""
+    target = config_dir / "blueprints" / "automation" / "secmon" / BLUEPRINT.name
+    target.parent.mkdir(parents=True)
+    shutil.copy(BLUEPRINT, target)
+    calls = async_mock_service(hass, "notify", "test_phone")
+    device = er.async_get(hass).async_get(ALERT)
+    assert device is not None
+
+    def automation(cameras: list[str]) -> dict[str, Any]:
+        return {
+            "alias": f"alerts {cameras}",
+            "use_blueprint": {
+                "path": f"secmon/{BLUEPRINT.name}",
+                "input": {"cameras": cameras, "notify_service": "notify.test_phone"},
+            },
+        }
+
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {"automation": [automation([]), automation([device.device_id]), automation(["other"])]},
+    )
+    await hass.async_block_till_done()
+
+    await verdict(hass, entry, "medium")
+    event_id = await verdict(hass, entry, "high")
+    freezer.tick(timedelta(seconds=10))
+    await verdict(hass, entry, "critical")  # within the cooldown
+    await hass.async_block_till_done()
+    assert len(calls) == 2
+    data = calls[0].data
+    assert data["title"] == "Front Door: high risk (70)"
+    assert data["message"] == "A high event"
+    assert data["data"]["image"].startswith(f"/api/image_proxy/image.{CAMERA}_event_snapshot?")
+    assert data["data"]["tag"] == f"secmon-{event_id}"
