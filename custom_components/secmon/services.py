@@ -1,5 +1,6 @@
 """`secmon.analyze_image`: detections for one image file or any camera's snapshot.
-`secmon.snooze`: silence alerts for a while, house-wide or per camera."""
+`secmon.snooze`: silence alerts for a while, house-wide or per camera.
+`secmon.search_events` / `secmon.get_event`: the stored security events, as response data."""
 
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN
+from .const import DOMAIN, RISK_LEVELS
 from .coordinator import SecmonConfigEntry
 from .entity import camera_unique_id
 from .ingest.imaging import InvalidImageError, check_image
 from .link.client import SidecarAuthError, SidecarUnavailableError, async_analyze
 from .link.proto import secmon_pb2
+from .storage.event_search import EventQuery, StoredEvent, get_event, search_events
+from .verdicts.records import level_rank
 
 SERVICE_ANALYZE_IMAGE = "analyze_image"
 ATTR_FILE_PATH = "file_path"
@@ -56,6 +59,41 @@ ANALYZE_SCHEMA = vol.All(
     ),
     cv.has_at_least_one_key(ATTR_FILE_PATH, ATTR_ENTITY_ID),
 )
+
+SERVICE_SEARCH_EVENTS = "search_events"
+SERVICE_GET_EVENT = "get_event"
+ATTR_START = "start"
+ATTR_END = "end"
+ATTR_MIN_LEVEL = "min_level"
+ATTR_LABELS = "labels"
+ATTR_TEXT = "text"
+ATTR_OFFSET = "offset"
+ATTR_LIMIT = "limit"
+ATTR_EVENT_ID = "event_id"
+MAX_PAGE = 100
+
+SEARCH_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_CAMERAS): cv.entity_ids,
+        vol.Optional(ATTR_START): cv.datetime,
+        vol.Optional(ATTR_END): cv.datetime,
+        vol.Optional(ATTR_MIN_LEVEL, default=RISK_LEVELS[0]): vol.In(RISK_LEVELS),
+        vol.Optional(ATTR_LABELS, default=list): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_TEXT, default=""): vol.All(cv.string, vol.Length(max=200)),
+        vol.Optional(ATTR_OFFSET, default=0): vol.All(vol.Coerce(int), vol.Range(min=0)),
+        vol.Optional(ATTR_LIMIT, default=20): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=MAX_PAGE)
+        ),
+    }
+)
+GET_EVENT_SCHEMA = vol.Schema({vol.Required(ATTR_EVENT_ID): cv.string})
+
+
+def _aware(value: Any) -> Any:
+    """A naive datetime from the service call is in the home's time zone."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt_util.get_default_time_zone())
 
 
 def _loaded_entries(hass: HomeAssistant) -> list[SecmonConfigEntry]:
@@ -200,6 +238,74 @@ def async_setup_services(hass: HomeAssistant) -> None:
             entry.runtime_data.alerts.async_snooze(None, until)
 
     hass.services.async_register(DOMAIN, SERVICE_SNOOZE, snooze, schema=SNOOZE_SCHEMA)
+
+    async def search(call: ServiceCall) -> ServiceResponse:
+        data = call.data
+        if ATTR_CAMERAS in data:
+            targets = [
+                (entry, frozenset(ids))
+                for entry, ids in _cameras_of(hass, data[ATTR_CAMERAS]).values()
+            ]
+        else:
+            targets = [(entry, frozenset[str]()) for entry in _loaded_entries(hass)]
+        offset, limit = data[ATTR_OFFSET], data[ATTR_LIMIT]
+        found: list[StoredEvent] = []
+        total = 0
+        for entry, camera_ids in targets:
+            query = EventQuery(
+                camera_ids=camera_ids,
+                start=_aware(data.get(ATTR_START)),
+                end=_aware(data.get(ATTR_END)),
+                min_rank=level_rank(data[ATTR_MIN_LEVEL]),
+                labels=frozenset(data[ATTR_LABELS]),
+                text=data[ATTR_TEXT],
+                offset=0,
+                limit=offset + limit,
+            )
+            page, count = await hass.async_add_executor_job(
+                search_events, entry.runtime_data.database, query
+            )
+            found.extend(page)
+            total += count
+        found.sort(key=lambda e: e.started, reverse=True)
+        events = [event.as_dict() for event in found[offset : offset + limit]]
+        following = offset + len(events)
+        return {
+            "events": events,
+            "total": total,
+            "offset": offset,
+            "next_offset": following if following < total else None,
+        }
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SEARCH_EVENTS,
+        search,
+        schema=SEARCH_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+
+    async def get(call: ServiceCall) -> ServiceResponse:
+        event_id: str = call.data[ATTR_EVENT_ID]
+        for entry in _loaded_entries(hass):
+            event = await hass.async_add_executor_job(
+                get_event, entry.runtime_data.database, event_id
+            )
+            if event is not None:
+                return event.as_dict(with_verdicts=True)
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_event",
+            translation_placeholders={"event_id": event_id},
+        )
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_EVENT,
+        get,
+        schema=GET_EVENT_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
 
     hass.services.async_register(
         DOMAIN,
