@@ -31,6 +31,7 @@ from .storage.database import SchemaVersionError
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
+    Platform.CALENDAR,
     Platform.CAMERA,
     Platform.EVENT,
     Platform.IMAGE,

@@ -17,6 +17,8 @@ from custom_components.secmon.const import DOMAIN
 
 from .test_alerts import CAMERA, _setup, verdict
 
+CALENDAR = "calendar.secmon_events"
+
 
 @pytest.fixture
 async def entry(
@@ -115,3 +117,38 @@ async def test_get_event(hass: HomeAssistant) -> None:
         await hass.services.async_call(
             DOMAIN, "get_event", {"event_id": "nope"}, blocking=True, return_response=True
         )
+
+
+async def test_calendar(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """`calendar.secmon_events` lists the events of a range and shows the newest one, live."""
+    state = hass.states.get(CALENDAR)
+    assert state is not None
+    assert state.attributes["message"] == "Front Door: critical risk (90)"
+    assert state.state == "off"
+    response = await hass.services.async_call(
+        "calendar",
+        "get_events",
+        {
+            "entity_id": CALENDAR,
+            "start_date_time": "2026-12-07T09:30:00+00:00",
+            "end_date_time": "2026-12-07T11:30:00+00:00",
+        },
+        blocking=True,
+        return_response=True,
+    )
+    assert response is not None
+    items = response[CALENDAR]["events"]  # type: ignore[index]
+    assert [(i["summary"], i["description"]) for i in items] == [
+        ("Front Door: high risk (70)", "A high event"),
+        ("Front Door: high risk (70)", "A high event"),
+    ]
+    assert dt_util.parse_datetime(items[0]["start"]) == datetime(
+        2026, 12, 7, 10, 0, tzinfo=dt_util.UTC
+    )
+
+    await verdict(hass, entry, "medium", event_id="live")
+    await hass.async_block_till_done()
+    state = hass.states.get(CALENDAR)
+    assert state is not None
+    assert state.attributes["message"] == "Front Door: medium risk (40)"
+    assert state.state == "on"

@@ -58,6 +58,7 @@ def entry(hass: HomeAssistant, config_dir: Path, camera_root: Path) -> MockConfi
     "platform",
     [
         Platform.BINARY_SENSOR,
+        Platform.CALENDAR,
         Platform.CAMERA,
         Platform.EVENT,
         Platform.IMAGE,
