@@ -76,6 +76,9 @@ EVENT_SECURITY: Final = "secmon_event"
 EVENT_SECURITY_UPDATED: Final = "secmon_event_updated"
 # `secmon_alert`: a security event passed its camera's alert rules (verdicts/alerts.py).
 EVENT_ALERT: Final = "secmon_alert"
+# `secmon_feedback`: the owner marked an event (`secmon.feedback`).
+EVENT_FEEDBACK: Final = "secmon_feedback"
+FEEDBACK_VERDICTS: Final = ("false_alarm", "confirmed")
 
 # Alert rules a camera starts with (its switch, select and number entities change them).
 DEFAULT_ALERT_LEVEL: Final = "high"

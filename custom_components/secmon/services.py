@@ -1,6 +1,7 @@
 """`secmon.analyze_image`: detections for one image file or any camera's snapshot.
 `secmon.snooze`: silence alerts for a while, house-wide or per camera.
-`secmon.search_events` / `secmon.get_event`: the stored security events, as response data."""
+`secmon.search_events` / `secmon.get_event`: the stored security events, as response data.
+`secmon.feedback`: the owner marks an event as a false alarm or confirms it."""
 
 from __future__ import annotations
 
@@ -24,13 +25,19 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, RISK_LEVELS
+from .const import DOMAIN, EVENT_FEEDBACK, FEEDBACK_VERDICTS, RISK_LEVELS
 from .coordinator import SecmonConfigEntry
 from .entity import camera_unique_id
 from .ingest.imaging import InvalidImageError, check_image
 from .link.client import SidecarAuthError, SidecarUnavailableError, async_analyze
 from .link.proto import secmon_pb2
-from .storage.event_search import EventQuery, StoredEvent, get_event, search_events
+from .storage.event_search import (
+    EventQuery,
+    StoredEvent,
+    get_event,
+    search_events,
+    set_feedback,
+)
 from .verdicts.records import level_rank
 
 SERVICE_ANALYZE_IMAGE = "analyze_image"
@@ -87,6 +94,16 @@ SEARCH_SCHEMA = vol.Schema(
     }
 )
 GET_EVENT_SCHEMA = vol.Schema({vol.Required(ATTR_EVENT_ID): cv.string})
+SERVICE_FEEDBACK = "feedback"
+ATTR_VERDICT = "verdict"
+ATTR_NOTE = "note"
+FEEDBACK_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_EVENT_ID): cv.string,
+        vol.Required(ATTR_VERDICT): vol.In(FEEDBACK_VERDICTS),
+        vol.Optional(ATTR_NOTE, default=""): vol.All(cv.string, vol.Length(max=500)),
+    }
+)
 
 
 def _aware(value: Any) -> Any:
@@ -299,6 +316,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
             translation_placeholders={"event_id": event_id},
         )
 
+    async def feedback(call: ServiceCall) -> None:
+        await async_give_feedback(
+            hass, call.data[ATTR_EVENT_ID], call.data[ATTR_VERDICT], call.data[ATTR_NOTE]
+        )
+
+    hass.services.async_register(DOMAIN, SERVICE_FEEDBACK, feedback, schema=FEEDBACK_SCHEMA)
+
     hass.services.async_register(
         DOMAIN,
         SERVICE_GET_EVENT,
@@ -313,6 +337,29 @@ def async_setup_services(hass: HomeAssistant) -> None:
         analyze_image,
         schema=ANALYZE_SCHEMA,
         supports_response=SupportsResponse.ONLY,
+    )
+
+
+async def async_give_feedback(hass: HomeAssistant, event_id: str, verdict: str, note: str) -> None:
+    """Store the owner's feedback with the event (whichever entry holds it); tell the bus."""
+    for entry in _loaded_entries(hass):
+        if await hass.async_add_executor_job(
+            set_feedback, entry.runtime_data.database, event_id, verdict, note
+        ):
+            hass.bus.async_fire(
+                EVENT_FEEDBACK,
+                {
+                    "event_id": event_id,
+                    "verdict": verdict,
+                    "note": note,
+                    "config_entry_id": entry.entry_id,
+                },
+            )
+            return
+    raise ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_event",
+        translation_placeholders={"event_id": event_id},
     )
 
 

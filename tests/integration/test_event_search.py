@@ -11,7 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 
 from custom_components.secmon.const import DOMAIN
 
@@ -152,3 +152,35 @@ async def test_calendar(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     assert state is not None
     assert state.attributes["message"] == "Front Door: medium risk (40)"
     assert state.state == "on"
+
+
+async def test_feedback(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """`secmon.feedback` stores the owner's word with the event; it shows on the event."""
+    told = async_capture_events(hass, "secmon_feedback")
+    await hass.services.async_call(
+        DOMAIN,
+        "feedback",
+        {"event_id": "e3", "verdict": "false_alarm", "note": "the neighbour"},
+        blocking=True,
+    )
+    response = await hass.services.async_call(
+        DOMAIN, "get_event", {"event_id": "e3"}, blocking=True, return_response=True
+    )
+    assert response is not None
+    feedback = response["feedback"]
+    assert isinstance(feedback, dict)
+    assert (feedback["verdict"], feedback["note"]) == ("false_alarm", "the neighbour")
+    assert [e.data["event_id"] for e in told] == ["e3"]
+    # Changing one's mind replaces it.
+    await hass.services.async_call(
+        DOMAIN, "feedback", {"event_id": "e3", "verdict": "confirmed"}, blocking=True
+    )
+    page = await search(hass, limit=2)
+    events = page["events"]
+    assert isinstance(events, list)
+    assert events[1]["feedback"]["verdict"] == "confirmed"
+    assert events[0]["feedback"] is None
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            DOMAIN, "feedback", {"event_id": "nope", "verdict": "confirmed"}, blocking=True
+        )

@@ -6,9 +6,12 @@ Every function blocks: run them in the executor.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from homeassistant.util import dt as dt_util
 
 from ..verdicts.records import VerdictRecord
 from .database import Database
@@ -28,12 +31,22 @@ class EventQuery:
     limit: int = 20
 
 
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """The owner's word on an event."""
+
+    verdict: str
+    note: str
+    given_at: float
+
+
 @dataclass(slots=True)
 class StoredEvent:
     """An event and all its stored verdicts (oldest first)."""
 
     event_id: str
     verdicts: list[tuple[VerdictRecord, float]] = field(default_factory=list)
+    feedback: Feedback | None = None
 
     @property
     def current(self) -> VerdictRecord:
@@ -82,6 +95,15 @@ class StoredEvent:
             "verdict_count": len(self.verdicts),
         }
         data.pop("update")
+        data["feedback"] = (
+            {
+                "verdict": self.feedback.verdict,
+                "note": self.feedback.note,
+                "given_at": dt_util.utc_from_timestamp(self.feedback.given_at).isoformat(),
+            }
+            if self.feedback is not None
+            else None
+        )
         if with_verdicts:
             data["verdicts"] = [
                 {**record.attributes(update=i > 0), "received_at": received}
@@ -97,11 +119,15 @@ def _events(database: Database, where: str = "", args: tuple[Any, ...] = ()) -> 
             " ORDER BY received_at, rowid",
             args,
         ).fetchall()
+        feedback = {
+            r[0]: Feedback(verdict=r[1], note=r[2], given_at=float(r[3]))
+            for r in db.execute("SELECT event_id, verdict, note, given_at FROM feedback")
+        }
     events: dict[str, StoredEvent] = {}
     for event_id, blob, received in rows:
-        events.setdefault(event_id, StoredEvent(event_id)).verdicts.append(
-            (VerdictRecord.from_bytes(bytes(blob)), float(received))
-        )
+        events.setdefault(
+            event_id, StoredEvent(event_id, feedback=feedback.get(event_id))
+        ).verdicts.append((VerdictRecord.from_bytes(bytes(blob)), float(received)))
     return list(events.values())
 
 
@@ -116,3 +142,16 @@ def get_event(database: Database, event_id: str) -> StoredEvent | None:
     """One event with all its verdicts, None if no verdict of it is stored."""
     events = _events(database, "WHERE event_id = ?", (event_id,))
     return events[0] if events else None
+
+
+def set_feedback(database: Database, event_id: str, verdict: str, note: str) -> bool:
+    """Store (or replace) the owner's feedback on an event; False if no such event is stored."""
+    with database.transaction() as db:
+        if db.execute("SELECT 1 FROM verdicts WHERE event_id = ?", (event_id,)).fetchone() is None:
+            return False
+        db.execute(
+            "INSERT OR REPLACE INTO feedback (event_id, verdict, note, given_at)"
+            " VALUES (?, ?, ?, ?)",
+            (event_id, verdict, note, time.time()),
+        )
+    return True
