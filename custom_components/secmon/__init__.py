@@ -25,6 +25,7 @@ from .link.client import (
     SidecarUnavailableError,
     async_check_sidecar,
 )
+from .notifications import async_setup_notifications
 from .services import async_setup_services
 from .settings import database_path
 from .storage.database import SchemaVersionError
@@ -45,8 +46,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's services."""
+    """Register the integration's services, snapshot view and notification actions."""
     async_setup_services(hass)
+    async_setup_notifications(hass)
     return True
 
 

@@ -16,6 +16,7 @@ from homeassistant.helpers import entity_registry as er
 
 from ..const import DOMAIN, EVENT_ALERT, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
 from ..entity import camera_device_identifier, camera_unique_id
+from ..snapshot_url import async_snapshot_url
 from ..storage.verdict_store import StoredOutcome
 from .records import VerdictRecord
 
@@ -57,8 +58,14 @@ def async_announce_verdict(
     )
     # An announced event may be an alert (verdicts/alerts.py): after the event entity and
     # `secmon_event`, so automations on alerts see the camera's new state.
-    if decision.announce and coordinator.alerts.async_consider(record, attributes):
-        hass.bus.async_fire(EVENT_ALERT, {**attributes, **ids})
+    if not decision.announce:
+        return
+    alert = {
+        **attributes,
+        "snapshot_url": async_snapshot_url(hass, entry_id, record.event_id),
+    }
+    if coordinator.alerts.async_consider(record, alert):
+        hass.bus.async_fire(EVENT_ALERT, {**alert, **ids})
 
 
 def _camera_ids(hass: HomeAssistant, entry_id: str, camera_id: str, name: str) -> dict[str, Any]:
