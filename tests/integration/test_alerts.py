@@ -369,14 +369,28 @@ async def test_notify_on_alerts_blueprint(
     )
     await hass.async_block_till_done()
 
+    alerts: list[Event] = async_capture_events(hass, EVENT_ALERT)
     await verdict(hass, entry, "medium")
     event_id = await verdict(hass, entry, "high")
     freezer.tick(timedelta(seconds=10))
     await verdict(hass, entry, "critical")  # within the cooldown
     await hass.async_block_till_done()
     assert len(calls) == 2
+    freezer.tick(timedelta(minutes=10))
+    await verdict(hass, entry, "critical")
+    await hass.async_block_till_done()
+    assert len(calls) == 4
+    assert calls[-1].data["data"]["push"]["interruption-level"] == "critical"
+    assert calls[-1].data["data"]["channel"] == "alarm_stream"
     data = calls[0].data
     assert data["title"] == "Front Door: high risk (70)"
     assert data["message"] == "A high event"
-    assert data["data"]["image"].startswith(f"/api/image_proxy/image.{CAMERA}_event_snapshot?")
+    assert data["data"]["image"] == alerts[0].data["snapshot_url"]
     assert data["data"]["tag"] == f"secmon-{event_id}"
+    assert [a["action"] for a in data["data"]["actions"]] == [
+        f"SECMON_FALSE_ALARM:{event_id}",
+        f"SECMON_SNOOZE_1H:{CAMERA}",
+        "URI",
+    ]
+    assert data["data"]["push"]["interruption-level"] == "time-sensitive"
+    assert data["data"]["channel"] == "secmon"
