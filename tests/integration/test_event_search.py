@@ -84,6 +84,9 @@ async def test_search_filters(hass: HomeAssistant) -> None:
         await search(hass, start="2026-12-07T09:30:00+00:00", end="2026-12-07T11:30:00+00:00")
     ) == ["e3", "e2"]
     assert ids(await search(hass, cameras=[f"camera.{CAMERA}"], min_level="critical")) == ["e4"]
+    # A time without a zone is the home's (UTC here).
+    await hass.config.async_set_time_zone("UTC")
+    assert ids(await search(hass, start="2026-12-07T11:30:00")) == ["e4"]
     with pytest.raises(ServiceValidationError):
         await search(hass, cameras=["switch.secmon_alerts"])
 

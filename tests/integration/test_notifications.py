@@ -25,6 +25,7 @@ async def test_snapshot_url_and_actions(
     config_dir: Path,
     camera_root: Path,
     hass_client_no_auth: ClientSessionGenerator,
+    hass_client: ClientSessionGenerator,
 ) -> None:
     entry: MockConfigEntry = await _setup(hass, camera_root)
     # The sidecar is away: the frame stays queued, and its image in the database.
@@ -79,6 +80,13 @@ async def test_snapshot_url_and_actions(
     until = dt_util.parse_datetime(armed.attributes["snoozed_until"])
     assert until is not None
     assert timedelta(minutes=59) < until - dt_util.utcnow() <= timedelta(hours=1)
+    # A false alarm for an event that is not stored changes nothing; unknown entries are 404.
+    hass.bus.async_fire("mobile_app_notification_action", {"action": "SECMON_FALSE_ALARM:gone"})
+    await hass.async_block_till_done()
+    authenticated = await hass_client()
+    for path in (f"{entry.entry_id}/gone", f"nope/{event_id}"):
+        response = await authenticated.get(f"/api/secmon/event_snapshot/{path}")
+        assert response.status == HTTPStatus.NOT_FOUND
     # Other apps' actions are left alone.
     hass.bus.async_fire("mobile_app_notification_action", {"action": "SOMETHING_ELSE"})
     await hass.async_block_till_done()
