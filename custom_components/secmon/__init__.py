@@ -16,6 +16,7 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from . import repairs
+from .assist import async_setup_assist
 from .const import CONF_CAMERA_ROOT, DOMAIN, LOGGER
 from .coordinator import SecmonConfigEntry, SecmonCoordinator
 from .entity import sidecar_device_identifier, sidecar_device_info
@@ -25,24 +26,32 @@ from .link.client import (
     SidecarUnavailableError,
     async_check_sidecar,
 )
+from .notifications import async_setup_notifications
 from .services import async_setup_services
 from .settings import database_path
 from .storage.database import SchemaVersionError
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
+    Platform.CALENDAR,
     Platform.CAMERA,
     Platform.EVENT,
     Platform.IMAGE,
+    Platform.NUMBER,
+    Platform.SELECT,
     Platform.SENSOR,
+    Platform.SWITCH,
 ]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's services."""
+    """Register the integration's services, snapshot view, notification actions and the
+    Assist API."""
     async_setup_services(hass)
+    async_setup_notifications(hass)
+    async_setup_assist(hass)
     return True
 
 

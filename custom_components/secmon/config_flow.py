@@ -25,11 +25,13 @@ from homeassistant.helpers.selector import (
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
+    TimeSelector,
 )
 
 from .const import (
     CLASS_CHOICES,
     CONF_ADDRESS,
+    CONF_ALERT_LABELS,
     CONF_BATCH_IDLE,
     CONF_BATCH_WINDOW,
     CONF_CAMERA_ROOT,
@@ -40,8 +42,11 @@ from .const import (
     CONF_FAST_PATH_LABELS,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
+    CONF_QUIET_END,
+    CONF_QUIET_START,
     CONF_THRESHOLD,
     CONF_TOKEN,
+    DEFAULT_ALERT_LABELS,
     DEFAULT_BATCH_IDLE,
     DEFAULT_BATCH_WINDOW,
     DEFAULT_CLASSES,
@@ -346,6 +351,26 @@ class SecmonOptionsFlow(OptionsFlow):
                         min=0.05, max=1.0, step=0.01, mode=NumberSelectorMode.SLIDER
                     )
                 ),
+                vol.Required(
+                    CONF_ALERT_LABELS,
+                    default=options.get(CONF_ALERT_LABELS, DEFAULT_ALERT_LABELS),
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=CLASS_CHOICES,
+                        multiple=True,
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                        translation_key=CONF_CLASSES,
+                    )
+                ),
+                vol.Optional(
+                    CONF_QUIET_START,
+                    description={"suggested_value": options.get(CONF_QUIET_START)},
+                ): TimeSelector(),
+                vol.Optional(
+                    CONF_QUIET_END,
+                    description={"suggested_value": options.get(CONF_QUIET_END)},
+                ): TimeSelector(),
             }
         )
         return self.async_show_form(

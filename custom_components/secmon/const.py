@@ -25,6 +25,9 @@ CONF_BATCH_WINDOW: Final = "batch_window_seconds"
 CONF_BATCH_IDLE: Final = "batch_idle_seconds"
 CONF_FAST_PATH_LABELS: Final = "fast_path_labels"
 CONF_FAST_PATH_CONFIDENCE: Final = "fast_path_confidence"
+CONF_ALERT_LABELS: Final = "alert_labels"
+CONF_QUIET_START: Final = "quiet_hours_start"
+CONF_QUIET_END: Final = "quiet_hours_end"
 
 DEFAULT_THRESHOLD: Final = 0.5
 DEFAULT_DEBOUNCE: Final = 0.5
@@ -36,6 +39,7 @@ DEFAULT_BATCH_WINDOW: Final = 90.0
 DEFAULT_BATCH_IDLE: Final = 30.0
 DEFAULT_FAST_PATH_LABELS: Final[list[str]] = ["person"]  # empty: no fast path
 DEFAULT_FAST_PATH_CONFIDENCE: Final = 0.9
+DEFAULT_ALERT_LABELS: Final[list[str]] = []  # empty: every label alerts
 
 # Labels the occupancy sensors group (COCO names as the detector reports them).
 PERSON_LABELS: Final = frozenset({"person"})
@@ -76,6 +80,16 @@ RISK_LEVELS: Final = ("low", "medium", "high", "critical")
 # verdict (logbook only, not meant for notifications). See verdicts/rule.py for the rule.
 EVENT_SECURITY: Final = "secmon_event"
 EVENT_SECURITY_UPDATED: Final = "secmon_event_updated"
+# `secmon_alert`: a security event passed its camera's alert rules (verdicts/alerts.py).
+EVENT_ALERT: Final = "secmon_alert"
+# `secmon_feedback`: the owner marked an event (`secmon.feedback`).
+EVENT_FEEDBACK: Final = "secmon_feedback"
+FEEDBACK_VERDICTS: Final = ("false_alarm", "confirmed")
+
+# Alert rules a camera starts with (its switch, select and number entities change them).
+DEFAULT_ALERT_LEVEL: Final = "high"
+DEFAULT_ALERT_COOLDOWN: Final = 120.0
+MAX_ALERT_COOLDOWN: Final = 86_400.0
 
 # Verdict history in the integration's SQLite.
 VERDICTS_KEPT_DAYS: Final = 30

@@ -54,6 +54,7 @@ from .settings import SecmonSettings, database_path
 from .storage.database import Database
 from .storage.frame_queue import FrameQueue
 from .storage.verdict_store import VerdictStore
+from .verdicts.alerts import AlertCenter, AlertFilters
 from .verdicts.announce import async_announce_verdict
 from .verdicts.records import VerdictRecord
 
@@ -120,6 +121,13 @@ class SecmonCoordinator:
         self.sidecar = SidecarState()
         self.counters: Counter[str] = Counter()
         self.queue_depth = 0
+        self.alerts = AlertCenter(
+            AlertFilters(
+                labels=frozenset(self.settings.alert_labels),
+                quiet_start=self.settings.quiet_start,
+                quiet_end=self.settings.quiet_end,
+            )
+        )
 
         self.database = Database(database_path(hass, entry.entry_id))
         self.queue = FrameQueue(self.database, self.settings.queue_bound)

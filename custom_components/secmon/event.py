@@ -12,6 +12,7 @@ from typing import Any
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from .const import RISK_LEVELS
 from .coordinator import CameraState, SecmonConfigEntry
@@ -20,9 +21,16 @@ from .verdicts.announce import SECURITY_EVENT_KEY
 
 PARALLEL_UPDATES = 0
 
+ALERT_EVENT_KEY = "alert"
+
 SECURITY_EVENT = EventEntityDescription(
     key=SECURITY_EVENT_KEY,
     translation_key="security_event",
+    event_types=list(RISK_LEVELS),
+)
+ALERT_EVENT = EventEntityDescription(
+    key=ALERT_EVENT_KEY,
+    translation_key="alert",
     event_types=list(RISK_LEVELS),
 )
 
@@ -32,10 +40,12 @@ async def async_setup_entry(
     entry: SecmonConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """A security event entity per camera, also for cameras found later."""
+    """A security event and an alert entity per camera, also for cameras found later."""
 
     async_add_camera_entities(
-        entry, async_add_entities, lambda camera: [SecmonSecurityEvent(entry, camera)]
+        entry,
+        async_add_entities,
+        lambda camera: [SecmonSecurityEvent(entry, camera), SecmonAlertEvent(entry, camera)],
     )
 
 
@@ -53,6 +63,35 @@ class SecmonSecurityEvent(SecmonCameraEntity, EventEntity):
         await super().async_added_to_hass()
         self.async_on_remove(
             self.coordinator.async_add_event_listener(self.camera.camera_id, self._async_fire)
+        )
+
+    @callback
+    def _async_fire(self, level: str, attributes: dict[str, Any]) -> None:
+        self._trigger_event(level, attributes)
+        self.async_write_ha_state()
+
+
+class SecmonAlertEvent(SecmonCameraEntity, EventEntity):
+    """A camera's alerts (verdicts/alerts.py); its restored last firing restarts the cooldown."""
+
+    entity_description = ALERT_EVENT
+
+    def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
+        """The alert entity of one camera."""
+        super().__init__(entry.runtime_data, camera, ALERT_EVENT.key)
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the camera's alerts; the last one (restored) counts for the cooldown."""
+        await super().async_added_to_hass()
+        alerts = self.coordinator.alerts.camera(self.camera.camera_id)
+        if (last := dt_util.parse_datetime(self.state or "")) is not None and (
+            alerts.last_alert_at is None or last > alerts.last_alert_at
+        ):
+            alerts.last_alert_at = last
+        self.async_on_remove(
+            self.coordinator.alerts.async_add_alert_listener(
+                self.camera.camera_id, self._async_fire
+            )
         )
 
     @callback

@@ -87,6 +87,10 @@ def async_create_random_models(hass: HomeAssistant, entry_id: str, models: list[
         severity=ir.IssueSeverity.WARNING,
         translation_key=ISSUE_RANDOM_MODELS,
         translation_placeholders={"models": ", ".join(models)},
+    )
+
+
+@callback
 def async_create_database_damaged(
     hass: HomeAssistant, entry_id: str, moved_to: str, error: str, pending: int | None
 ) -> None:
@@ -112,6 +116,9 @@ def async_create_database_damaged(
 def async_clear_random_models(hass: HomeAssistant, entry_id: str) -> None:
     """The sidecar runs real models."""
     ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_RANDOM_MODELS, entry_id))
+
+
+@callback
 def async_create_database_restored(hass: HomeAssistant, entry_id: str, path: str) -> None:
     """The database file was deleted while running and was written back from the open copy."""
     ir.async_create_issue(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import (
     CONF_ADDRESS,
+    CONF_ALERT_LABELS,
     CONF_BATCH_IDLE,
     CONF_BATCH_WINDOW,
     CONF_CAMERA_ROOT,
@@ -21,8 +23,11 @@ from .const import (
     CONF_FAST_PATH_LABELS,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
+    CONF_QUIET_END,
+    CONF_QUIET_START,
     CONF_THRESHOLD,
     CONF_TOKEN,
+    DEFAULT_ALERT_LABELS,
     DEFAULT_BATCH_IDLE,
     DEFAULT_BATCH_WINDOW,
     DEFAULT_CLASSES,
@@ -55,6 +60,9 @@ class SecmonSettings:
     batch_idle: float
     fast_path_labels: tuple[str, ...]
     fast_path_confidence: float
+    alert_labels: tuple[str, ...] = ()
+    quiet_start: time | None = None
+    quiet_end: time | None = None
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> SecmonSettings:
@@ -76,7 +84,20 @@ class SecmonSettings:
             fast_path_confidence=float(
                 options.get(CONF_FAST_PATH_CONFIDENCE, DEFAULT_FAST_PATH_CONFIDENCE)
             ),
+            alert_labels=tuple(options.get(CONF_ALERT_LABELS, DEFAULT_ALERT_LABELS)),
+            quiet_start=_time_option(options.get(CONF_QUIET_START)),
+            quiet_end=_time_option(options.get(CONF_QUIET_END)),
         )
+
+
+def _time_option(value: Any) -> time | None:
+    """A time of day as the options store it ("HH:MM[:SS]"); None if unset or unreadable."""
+    if not value:
+        return None
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        return None
 
 
 def database_path(hass: HomeAssistant, entry_id: str) -> Path:

@@ -21,6 +21,7 @@ from custom_components.secmon.storage.database import (
     migrate,
     version_of,
 )
+from custom_components.secmon.storage.event_search import get_event, set_feedback
 from custom_components.secmon.storage.frame_queue import FrameQueue
 from custom_components.secmon.storage.verdict_store import VerdictStore
 
@@ -39,6 +40,7 @@ TABLES = {
     "frame_paths",
     "verdicts",
     "camera_risk",
+    "feedback",
 }
 
 
@@ -90,6 +92,28 @@ def test_a_file_from_before_migrations_keeps_its_frames_and_verdicts(tmp_path: P
         (risk,) = verdicts.camera_risks()
         assert (risk.camera_id, risk.record.risk_score) == (v2.CAMERA_ID, 72)
         assert risk.snapshot is not None
+    finally:
+        database.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        assert version_of(db) == SCHEMA_VERSION
+
+
+def test_a_version_3_file_gains_event_feedback_and_keeps_its_verdicts(tmp_path: Path) -> None:
+    """A file at version 3 (the fixture brought up to it with the steps that version had)."""
+    path = _copy_v2(tmp_path / "v3.db")
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        migrate(db, path, MIGRATIONS[:3])
+        assert version_of(db) == 3
+    assert "feedback" not in _tables(path)
+    database = Database(path)
+    assert database.open() == 3
+    try:
+        assert set_feedback(database, v2.EVENT_ID, "false_alarm", "the cat")
+        event = get_event(database, v2.EVENT_ID)
+        assert event is not None
+        assert [r.verdict_id for r, _ in event.verdicts] == [v2.VERDICT_ID]
+        assert event.as_dict()["feedback"]["verdict"] == "false_alarm"
+        assert not set_feedback(database, "no-such-event", "confirmed", "")
     finally:
         database.close()
     with closing(sqlite3.connect(path, isolation_level=None)) as db:

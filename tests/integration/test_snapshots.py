@@ -58,10 +58,14 @@ def entry(hass: HomeAssistant, config_dir: Path, camera_root: Path) -> MockConfi
     "platform",
     [
         Platform.BINARY_SENSOR,
+        Platform.CALENDAR,
         Platform.CAMERA,
         Platform.EVENT,
         Platform.IMAGE,
+        Platform.NUMBER,
+        Platform.SELECT,
         Platform.SENSOR,
+        Platform.SWITCH,
     ],
 )
 async def test_entities(

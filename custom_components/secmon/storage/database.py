@@ -138,7 +138,25 @@ def _camera_missing_since(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE cameras ADD COLUMN missing_since REAL")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_frame_queue_tables, _verdict_tables, _camera_missing_since)
+def _event_feedback(db: sqlite3.Connection) -> None:
+    """Next version: the owner's feedback on a security event (false alarm or confirmed, with an
+    optional note), one row per event; kept apart from the verdicts, which are pruned by age."""
+    db.execute(
+        """CREATE TABLE feedback (
+            event_id TEXT PRIMARY KEY,
+            verdict TEXT NOT NULL,
+            note TEXT NOT NULL,
+            given_at REAL NOT NULL
+        )"""
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _frame_queue_tables,
+    _verdict_tables,
+    _camera_missing_since,
+    _event_feedback,
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

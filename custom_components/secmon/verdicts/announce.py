@@ -14,8 +14,9 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
-from ..const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
+from ..const import DOMAIN, EVENT_ALERT, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
 from ..entity import camera_device_identifier, camera_unique_id
+from ..snapshot_url import async_snapshot_url
 from ..storage.verdict_store import StoredOutcome
 from .records import VerdictRecord
 
@@ -51,10 +52,20 @@ def async_announce_verdict(
     attributes = record.attributes(is_update=decision.update)
     if decision.announce:
         coordinator.async_fire_event(camera.camera_id, record.risk_level, attributes)
+    ids = _camera_ids(hass, entry_id, camera.camera_id, camera.name)
     hass.bus.async_fire(
-        EVENT_SECURITY if decision.announce else EVENT_SECURITY_UPDATED,
-        {**attributes, **_camera_ids(hass, entry_id, camera.camera_id, camera.name)},
+        EVENT_SECURITY if decision.announce else EVENT_SECURITY_UPDATED, {**attributes, **ids}
     )
+    # An announced event may be an alert (verdicts/alerts.py): after the event entity and
+    # `secmon_event`, so automations on alerts see the camera's new state.
+    if not decision.announce:
+        return
+    alert = {
+        **attributes,
+        "snapshot_url": async_snapshot_url(hass, entry_id, record.event_id),
+    }
+    if coordinator.alerts.async_consider(record, alert):
+        hass.bus.async_fire(EVENT_ALERT, {**alert, **ids})
 
 
 def _camera_ids(hass: HomeAssistant, entry_id: str, camera_id: str, name: str) -> dict[str, Any]:
