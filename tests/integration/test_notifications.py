@@ -15,6 +15,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.secmon.const import DOMAIN, EVENT_ALERT
+from custom_components.secmon.ingest.ingestor import frame_id_for
 
 from .helpers import image_bytes, wait_for, write_image
 from .test_alerts import ARMED, CAMERA, COOLDOWN, _setup, verdict
@@ -30,7 +31,7 @@ async def test_snapshot_url_and_actions(
     entry: MockConfigEntry = await _setup(hass, camera_root)
     # The sidecar is away: the frame stays queued, and its image in the database.
     data = image_bytes(7)
-    frame_id = hashlib.sha256(data).hexdigest()[:32]
+    frame_id = frame_id_for(CAMERA, hashlib.sha256(data).hexdigest())
     write_image(camera_root / "Front Door" / "7.jpg", data)
     queue = entry.runtime_data.queue
     await wait_for(hass, lambda: queue.frame_image(frame_id) is not None, "queued frame", 60)
