@@ -10,16 +10,20 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import voluptuous as vol
 from aiohttp import web
 from homeassistant.components import websocket_api
-from homeassistant.components.http import KEY_HASS, HomeAssistantView
 from homeassistant.components.http.auth import async_sign_path
+from homeassistant.components.websocket_api.connection import ActiveConnection
+from homeassistant.components.websocket_api.decorators import async_response, websocket_command
+from homeassistant.components.websocket_api.messages import event_message
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
 from .coordinator import SecmonConfigEntry
@@ -80,7 +84,7 @@ def event_payload(entry: SecmonConfigEntry, event: StoredEvent, sign: Signer) ->
     }
 
 
-def _signer(hass: HomeAssistant, connection: websocket_api.ActiveConnection) -> Signer:
+def _signer(hass: HomeAssistant, connection: ActiveConnection) -> Signer:
     def sign(path: str) -> str:
         return async_sign_path(
             hass, path, SIGNED_URL_VALIDITY, refresh_token_id=connection.refresh_token_id
@@ -94,7 +98,7 @@ def _cameras_filter(msg: dict[str, Any]) -> set[str] | None:
     return set(cameras) if cameras else None
 
 
-@websocket_api.websocket_command(
+@websocket_command(
     {
         vol.Required("type"): "secmon/events/list",
         vol.Optional("cameras"): [str],
@@ -102,9 +106,9 @@ def _cameras_filter(msg: dict[str, Any]) -> set[str] | None:
         vol.Optional("before"): vol.Any(None, vol.Coerce(float)),
     }
 )
-@websocket_api.async_response
+@async_response
 async def ws_list_events(
-    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
     """A page of events, newest first, across every loaded entry; `before` continues a page."""
     cameras = _cameras_filter(msg)
@@ -113,9 +117,8 @@ async def ws_list_events(
     found: list[tuple[float, SecmonConfigEntry, StoredEvent]] = []
     camera_list: list[dict[str, str]] = []
     for entry in loaded_entries(hass):
-        history = history_of(entry)
         events = await hass.async_add_executor_job(
-            lambda h=history: h.events(cameras=cameras, before=before, limit=limit + 1)
+            partial(history_of(entry).events, cameras=cameras, before=before, limit=limit + 1)
         )
         found.extend((e.stored_at, entry, e) for e in events)
         camera_list.extend(
@@ -135,7 +138,7 @@ async def ws_list_events(
     )
 
 
-@websocket_api.websocket_command(
+@websocket_command(
     {
         vol.Required("type"): "secmon/events/subscribe",
         vol.Optional("cameras"): [str],
@@ -143,7 +146,7 @@ async def ws_list_events(
 )
 @callback
 def ws_subscribe_events(
-    hass: HomeAssistant, connection: websocket_api.ActiveConnection, msg: dict[str, Any]
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
     """Send every new or updated event (of `cameras`, or all) as it is stored."""
     cameras = _cameras_filter(msg)
@@ -161,7 +164,7 @@ def ws_subscribe_events(
         if stored is None:
             return
         connection.send_message(
-            websocket_api.event_message(
+            event_message(
                 msg_id,
                 {
                     "event": event_payload(entry, stored, sign),
