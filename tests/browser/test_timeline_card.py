@@ -87,6 +87,12 @@ def rows(dashboard: Dashboard) -> list[dict[str, Any]]:
     return found or []
 
 
+def loaded_rows(dashboard: Dashboard) -> list[dict[str, Any]] | None:
+    """The card's rows once there is one and every picture has loaded."""
+    shown = rows(dashboard)
+    return shown if shown and all(row["picture"] for row in shown) else None
+
+
 def upload_event(camera_root: Path, camera: str, tag: str) -> None:
     """A camera uploads two pictures (one event once its window closes)."""
     for n in range(2):
@@ -115,7 +121,7 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     desktop.wait_for_text("Security timeline", "Front Door")
     shown = wait_for(
         "the card's events with loaded pictures",
-        lambda: (r := rows(desktop)) and all(row["picture"] for row in r) and r,
+        lambda: loaded_rows(desktop),
     )
     assert [row["event_id"] for row in shown] == event_ids(client)[: len(shown)]
 
@@ -153,7 +159,7 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     phone.open(path)
     wait_for(
         "the card's events on a phone",
-        lambda: (r := rows(phone)) and all(row["picture"] for row in r) and r,
+        lambda: loaded_rows(phone),
     )
     width = phone.page.locator("secmon-timeline-card ha-card").evaluate(
         "(card) => card.getBoundingClientRect().width"
