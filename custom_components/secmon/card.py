@@ -8,7 +8,9 @@ from pathlib import Path
 
 from homeassistant.components.frontend import DATA_EXTRA_MODULE_URL, add_extra_js_url
 from homeassistant.components.http import StaticPathConfig
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_COMPONENT_LOADED
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.setup import EventComponentLoaded
 
 from .const import LOGGER
 
@@ -26,8 +28,17 @@ async def async_register_card(hass: HomeAssistant) -> None:
     await hass.http.async_register_static_paths(
         [StaticPathConfig(CARD_URL, str(CARD_FILE), cache_headers=False)]
     )
-    if DATA_EXTRA_MODULE_URL not in hass.data:
-        LOGGER.debug("The frontend is not loaded; the timeline card is served but not registered")
+    url = f"{CARD_URL}?v={await hass.async_add_executor_job(_version)}"
+    if DATA_EXTRA_MODULE_URL in hass.data:
+        add_extra_js_url(hass, url)
         return
-    version = await hass.async_add_executor_job(_version)
-    add_extra_js_url(hass, f"{CARD_URL}?v={version}")
+    # Integrations set up from config entries may come before the frontend at start.
+    LOGGER.debug("The frontend is not loaded yet; the timeline card is added once it is")
+
+    @callback
+    def _on_loaded(event: Event[EventComponentLoaded]) -> None:
+        if event.data["component"] == "frontend" and DATA_EXTRA_MODULE_URL in hass.data:
+            add_extra_js_url(hass, url)
+            remove()
+
+    remove = hass.bus.async_listen(EVENT_COMPONENT_LOADED, _on_loaded)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from homeassistant.components.frontend import DATA_EXTRA_MODULE_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
@@ -203,16 +204,22 @@ async def test_subscribe_pushes_new_and_updated_events(
     await hass.async_block_till_done()
 
 
+@pytest.mark.parametrize("frontend_first", [True, False], ids=["frontend-first", "secmon-first"])
 async def test_card_module_is_served_and_registered(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     hass_client: ClientSessionGenerator,
+    frontend_first: bool,
 ) -> None:
-    """With the frontend up, setting secmon up serves the card's module and adds it to the
-    modules every frontend loads (no dashboard resource to add by hand)."""
-    assert await async_setup_component(hass, "frontend", {})
+    """Whichever of secmon and the frontend is set up first, the card's module is served and
+    added to the modules every frontend loads (no dashboard resource to add by hand)."""
+    if frontend_first:
+        assert await async_setup_component(hass, "frontend", {})
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
+    if not frontend_first:
+        assert await async_setup_component(hass, "frontend", {})
+        await hass.async_block_till_done()
     urls = hass.data[DATA_EXTRA_MODULE_URL].urls
     registered = [url for url in urls if url.startswith(f"{CARD_URL}?v=")]
     assert len(registered) == 1
