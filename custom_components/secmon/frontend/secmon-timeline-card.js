@@ -95,6 +95,9 @@ const STYLE = `
   }
 `;
 
+// The classes are made once Home Assistant's frontend has started: it replaces HTMLElement and the
+// element registry (scoped registries), and an element defined before that is lost to it.
+const defineCards = () => {
 class SecmonTimelineCard extends HTMLElement {
   constructor() {
     super();
@@ -440,3 +443,8 @@ if (!customElements.get("secmon-timeline-card")) {
     preview: false,
   });
 }
+};
+
+const whenFrontendStarted = (then) =>
+  customElements.get("home-assistant") ? then() : setTimeout(() => whenFrontendStarted(then), 50);
+whenFrontendStarted(defineCards);
