@@ -79,7 +79,8 @@ const STYLE = `
     border-top: 6px solid var(--level-colour); }
   .dialog .title { display: flex; gap: 8px; align-items: center; padding: 12px 16px; }
   .dialog .title .close { margin-left: auto; }
-  .dialog .full { width: 100%; display: block; background: #000; }
+  .dialog .full { width: 100%; max-height: 60vh; object-fit: contain; display: block;
+    background: #000; }
   .dialog .text { padding: 8px 16px; display: flex; flex-direction: column; gap: 8px; }
   .reasoning { white-space: pre-wrap; color: var(--secondary-text-color); }
   .frames { display: flex; gap: 4px; overflow-x: auto; padding: 0 16px 8px; }
