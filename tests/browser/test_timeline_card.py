@@ -50,6 +50,20 @@ _JS_ROWS = """() => {
 }"""
 
 
+# The card's visual editor, given the page's hass: the camera names it offers.
+_JS_EDITOR = """async () => {
+  const editor = customElements.get('secmon-timeline-card').getConfigElement();
+  editor.setConfig({type: 'custom:secmon-timeline-card'});
+  editor.hass = document.querySelector('home-assistant').hass;
+  for (let i = 0; i < 200; i++) {
+    const labels = [...editor.shadowRoot.querySelectorAll('label.camera')];
+    if (labels.length) return labels.map((l) => l.textContent.trim());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return [];
+}"""
+
+
 def set_batch_options(client: HomeAssistantClient) -> None:
     """Short event windows through the options flow (the detection threshold kept)."""
     [entry] = client.request("GET", "/api/config/config_entries/entry?domain=secmon")
@@ -152,8 +166,23 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     assert dialog.locator("button.false-alarm").is_visible()
     assert dialog.locator("button.confirmed").is_visible()
     desktop.screenshot("timeline-dialog")
+    # The feedback buttons call secmon.feedback where it exists; without it they say so.
+    services = client.request("GET", "/api/services")
+    if any(s["domain"] == "secmon" and "feedback" in s["services"] for s in services):
+        dialog.locator("button.false-alarm").click()
+        wait_for(
+            "the feedback to be acknowledged",
+            lambda: "false alarm" in dialog.locator(".status").inner_text(),
+        )
+    else:
+        assert dialog.locator("button.false-alarm").is_disabled()
+        assert "not available" in dialog.locator(".status").inner_text()
     dialog.locator("button.close").click()
     dialog.wait_for(state="detached")
+
+    # The visual editor lists the cameras to choose from.
+    editor_cameras = desktop.page.evaluate(_JS_EDITOR)
+    assert "Front Door" in editor_cameras
 
     phone = open_dashboard("phone", PHONE)
     phone.open(path)
