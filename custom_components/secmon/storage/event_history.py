@@ -1,4 +1,4 @@
-"""Security events as the timeline card reads them from the verdict history.
+"""Security events as the timeline card and the media browser read them from the verdict history.
 
 An event is shown by one of its verdicts: the batch verdict once it is there, else the fast-path
 one; of several, the newest. Events are ordered newest first by when that verdict was stored;
@@ -90,6 +90,23 @@ class EventHistory:
                 "SELECT verdict FROM verdicts WHERE verdict_id = ?", (verdict_id,)
             ).fetchone()
         return VerdictRecord.from_bytes(bytes(row[0])) if row is not None else None
+
+    def stored_times(self, camera_id: str) -> list[float]:
+        """When each of a camera's events was stored, newest first (the media browser's days)."""
+        with self.database.connection() as db:
+            rows = db.execute(
+                f"SELECT v.received_at FROM verdicts v WHERE v.camera_id = ? AND {_SHOWN}"
+                " ORDER BY v.received_at DESC",
+                (camera_id,),
+            ).fetchall()
+        return [float(r[0]) for r in rows]
+
+    def cameras(self) -> dict[str, str]:
+        """Every camera with stored events: its name by id."""
+        with self.database.connection() as db:
+            rows = db.execute("SELECT DISTINCT camera_id FROM verdicts").fetchall()
+            names = dict(db.execute("SELECT camera_id, name FROM cameras").fetchall())
+        return {r[0]: str(names.get(r[0], r[0])) for r in rows}
 
     def snapshot(self, verdict_id: str) -> bytes | None:
         """A verdict's snapshot with its detections drawn; None if it has none or it is gone."""
