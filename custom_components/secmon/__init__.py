@@ -17,9 +17,11 @@ from homeassistant.helpers.typing import ConfigType
 
 from . import repairs
 from .assist import async_setup_assist
+from .card import async_register_card
 from .const import CONF_CAMERA_ROOT, DOMAIN, LOGGER
 from .coordinator import SecmonConfigEntry, SecmonCoordinator
 from .entity import sidecar_device_identifier, sidecar_device_info
+from .event_api import async_setup_event_api
 from .link.client import (
     SidecarAuthError,
     SidecarNotReadyError,
@@ -47,11 +49,13 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the integration's services, snapshot view, notification actions and the
-    Assist API."""
+    """Register the integration's services, snapshot view, notification actions, the Assist
+    API, the event API and the timeline card."""
     async_setup_services(hass)
     async_setup_notifications(hass)
     async_setup_assist(hass)
+    async_setup_event_api(hass)
+    await async_register_card(hass)
     return True
 
 

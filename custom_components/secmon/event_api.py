@@ -1,0 +1,251 @@
+"""Security events for the frontend: `secmon/events/list` (paged), `secmon/events/subscribe`
+(live) over the websocket API, and each event's snapshot and frames at authenticated URLs.
+
+Pictures are addressed by entry and verdict id; the websocket answers carry them as signed paths
+(an `<img>` cannot send the bearer token), valid for SIGNED_URL_VALIDITY.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import quote
+
+import voluptuous as vol
+from aiohttp import web
+from homeassistant.components import websocket_api
+from homeassistant.components.http.auth import async_sign_path
+from homeassistant.components.websocket_api.connection import ActiveConnection
+from homeassistant.components.websocket_api.decorators import async_response, websocket_command
+from homeassistant.components.websocket_api.messages import event_message
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+
+from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
+from .coordinator import SecmonConfigEntry
+from .storage.event_history import EventHistory, StoredEvent
+
+SIGNED_URL_VALIDITY = timedelta(hours=24)
+PAGE_DEFAULT = 20
+PAGE_MAX = 100
+SNAPSHOT_URL = "/api/secmon/events/{entry_id}/{verdict_id}/snapshot"
+FRAME_URL = "/api/secmon/events/{entry_id}/{verdict_id}/frames/{index}"
+
+Signer = Callable[[str], str]
+
+
+def loaded_entries(hass: HomeAssistant) -> list[SecmonConfigEntry]:
+    """secmon's entries that are set up."""
+    return [
+        e for e in hass.config_entries.async_entries(DOMAIN) if e.state is ConfigEntryState.LOADED
+    ]
+
+
+def history_of(entry: SecmonConfigEntry) -> EventHistory:
+    """The event queries over an entry's database."""
+    coordinator = entry.runtime_data
+    return EventHistory(coordinator.database, coordinator.queue)
+
+
+def snapshot_path(entry_id: str, verdict_id: str) -> str:
+    """Where a verdict's snapshot is served (unsigned)."""
+    return SNAPSHOT_URL.format(entry_id=entry_id, verdict_id=quote(verdict_id, safe=""))
+
+
+def frame_path(entry_id: str, verdict_id: str, index: int) -> str:
+    """Where a verdict's `index`th frame is served (unsigned)."""
+    return FRAME_URL.format(entry_id=entry_id, verdict_id=quote(verdict_id, safe=""), index=index)
+
+
+def event_payload(entry: SecmonConfigEntry, event: StoredEvent, sign: Signer) -> dict[str, Any]:
+    """An event as the card shows it, its pictures as (signed) URLs."""
+    record = event.record
+    camera = entry.runtime_data.cameras.get(record.camera_id)
+    verdict_id = record.verdict_id
+    return {
+        **record.attributes(update=False),
+        "config_entry_id": entry.entry_id,
+        "camera_id": record.camera_id,
+        "camera_name": camera.name if camera is not None else record.message.camera_name,
+        "stored_at": event.stored_at,
+        "announced": event.announced,
+        "close_reason": record.message.close_reason,
+        "snapshot_url": sign(snapshot_path(entry.entry_id, verdict_id))
+        if record.message.snapshot_frame_id
+        else None,
+        "frame_urls": [
+            sign(frame_path(entry.entry_id, verdict_id, i))
+            for i in range(len(record.message.frame_ids))
+        ],
+    }
+
+
+def _signer(hass: HomeAssistant, connection: ActiveConnection) -> Signer:
+    def sign(path: str) -> str:
+        return async_sign_path(
+            hass, path, SIGNED_URL_VALIDITY, refresh_token_id=connection.refresh_token_id
+        )
+
+    return sign
+
+
+def _cameras_filter(msg: dict[str, Any]) -> set[str] | None:
+    cameras = msg.get("cameras")
+    return set(cameras) if cameras else None
+
+
+@websocket_command(
+    {
+        vol.Required("type"): "secmon/events/list",
+        vol.Optional("cameras"): [str],
+        vol.Optional("limit", default=PAGE_DEFAULT): vol.All(int, vol.Range(min=1, max=PAGE_MAX)),
+        vol.Optional("before"): vol.Any(None, vol.Coerce(float)),
+    }
+)
+@async_response
+async def ws_list_events(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """A page of events, newest first, across every loaded entry; `before` continues a page."""
+    cameras = _cameras_filter(msg)
+    limit: int = msg["limit"]
+    before: float | None = msg.get("before")
+    found: list[tuple[float, SecmonConfigEntry, StoredEvent]] = []
+    camera_list: list[dict[str, str]] = []
+    for entry in loaded_entries(hass):
+        events = await hass.async_add_executor_job(
+            partial(history_of(entry).events, cameras=cameras, before=before, limit=limit + 1)
+        )
+        found.extend((e.stored_at, entry, e) for e in events)
+        camera_list.extend(
+            {"camera_id": c.camera_id, "name": c.name, "config_entry_id": entry.entry_id}
+            for c in sorted(entry.runtime_data.cameras.values(), key=lambda c: c.name)
+        )
+    newest = heapq.nlargest(limit + 1, found, key=lambda item: item[0])
+    sign = _signer(hass, connection)
+    page = [event_payload(entry, event, sign) for _, entry, event in newest[:limit]]
+    connection.send_result(
+        msg["id"],
+        {
+            "events": page,
+            "cameras": camera_list,
+            "next_before": page[-1]["stored_at"] if len(newest) > limit else None,
+        },
+    )
+
+
+@websocket_command(
+    {
+        vol.Required("type"): "secmon/events/subscribe",
+        vol.Optional("cameras"): [str],
+    }
+)
+@callback
+def ws_subscribe_events(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
+    """Send every new or updated event (of `cameras`, or all) as it is stored."""
+    cameras = _cameras_filter(msg)
+    sign = _signer(hass, connection)
+    msg_id: int = msg["id"]
+
+    async def forward(bus_event: Event[dict[str, Any]]) -> None:
+        data = bus_event.data
+        if cameras is not None and data.get("camera_id") not in cameras:
+            return
+        entry = hass.config_entries.async_get_entry(str(data.get("config_entry_id")))
+        if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+            return
+        stored = await hass.async_add_executor_job(history_of(entry).event, data["event_id"])
+        if stored is None:
+            return
+        connection.send_message(
+            event_message(
+                msg_id,
+                {
+                    "event": event_payload(entry, stored, sign),
+                    "update": bus_event.event_type == EVENT_SECURITY_UPDATED
+                    or bool(data.get("update")),
+                },
+            )
+        )
+
+    unsubscribers = [
+        hass.bus.async_listen(event_type, forward)
+        for event_type in (EVENT_SECURITY, EVENT_SECURITY_UPDATED)
+    ]
+
+    @callback
+    def unsubscribe() -> None:
+        for remove in unsubscribers:
+            remove()
+
+    connection.subscriptions[msg_id] = unsubscribe
+    connection.send_result(msg_id)
+
+
+class _EventPictureView(HomeAssistantView):
+    """Base for an event's pictures: the entry's history, 404 for anything not found."""
+
+    requires_auth = True
+
+    async def _respond(
+        self, request: web.Request, entry_id: str, read: Callable[[EventHistory], bytes | None]
+    ) -> web.Response:
+        hass = request.app[KEY_HASS]
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+            return web.Response(status=404)
+        image = await hass.async_add_executor_job(read, history_of(entry))
+        if image is None:
+            return web.Response(status=404)
+        return web.Response(
+            body=image,
+            content_type=_content_type(image),
+            headers={"Cache-Control": "private, max-age=86400"},
+        )
+
+
+class EventSnapshotView(_EventPictureView):
+    """A verdict's snapshot with its detections drawn."""
+
+    url = SNAPSHOT_URL
+    name = "api:secmon:event_snapshot"
+
+    async def get(self, request: web.Request, entry_id: str, verdict_id: str) -> web.Response:
+        """The JPEG, or 404."""
+        return await self._respond(request, entry_id, lambda h: h.snapshot(verdict_id))
+
+
+class EventFrameView(_EventPictureView):
+    """One frame of a verdict's event, as the camera uploaded it."""
+
+    url = FRAME_URL
+    name = "api:secmon:event_frame"
+
+    async def get(
+        self, request: web.Request, entry_id: str, verdict_id: str, index: str
+    ) -> web.Response:
+        """The image, or 404."""
+        if not index.isdigit():
+            return web.Response(status=404)
+        return await self._respond(request, entry_id, lambda h: h.frame(verdict_id, int(index)))
+
+
+def _content_type(image: bytes) -> str:
+    if image.startswith(b"\x89PNG"):
+        return "image/png"
+    return "image/jpeg"
+
+
+@callback
+def async_setup_event_api(hass: HomeAssistant) -> None:
+    """Register the websocket commands and the picture views (once, for every entry)."""
+    websocket_api.async_register_command(hass, ws_list_events)
+    websocket_api.async_register_command(hass, ws_subscribe_events)
+    hass.http.register_view(EventSnapshotView())
+    hass.http.register_view(EventFrameView())

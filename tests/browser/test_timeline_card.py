@@ -1,0 +1,197 @@
+"""The timeline card on a dashboard, as a person sees it in Chromium: events with their pictures,
+a new event appearing without a reload, the event's dialog; at desktop and phone widths."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dev.ha_setup import HomeAssistantClient, SetupError
+
+from .conftest import RANDOM_MODEL_THRESHOLD, OpenDashboard
+from .harness import (
+    DESKTOP,
+    PHONE,
+    Dashboard,
+    HomeAssistantProcess,
+    add_dashboard,
+    wait_for,
+    write_jpeg,
+)
+
+pytestmark = pytest.mark.timeout(900)
+
+# Short event windows so camera uploads become events within seconds.
+BATCH_WINDOW = 5
+BATCH_IDLE = 1
+EVENT_TIMEOUT = 300.0
+
+# Each row of the card: its event id, whether its picture loaded, its visible text.
+_JS_ROWS = """() => {
+  let card = null;
+  const walk = (node) => {
+    if (node.localName === 'secmon-timeline-card') card = card || node;
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.children || []) walk(child);
+  };
+  walk(document);
+  if (!card) return null;
+  return [...card.shadowRoot.querySelectorAll('.event')].map((row) => {
+    const img = row.querySelector('img.thumb');
+    return {
+      event_id: row.dataset.eventId,
+      picture: Boolean(img && img.complete && img.naturalWidth > 0),
+      text: row.innerText,
+    };
+  });
+}"""
+
+
+# The card's visual editor, given the page's hass: the camera names it offers.
+_JS_EDITOR = """async () => {
+  const editor = customElements.get('secmon-timeline-card').getConfigElement();
+  editor.setConfig({type: 'custom:secmon-timeline-card'});
+  editor.hass = document.querySelector('home-assistant').hass;
+  for (let i = 0; i < 200; i++) {
+    const labels = [...editor.shadowRoot.querySelectorAll('label.camera')];
+    if (labels.length) return labels.map((l) => l.textContent.trim());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return [];
+}"""
+
+
+def set_batch_options(client: HomeAssistantClient) -> None:
+    """Short event windows through the options flow (the detection threshold kept)."""
+    [entry] = client.request("GET", "/api/config/config_entries/entry?domain=secmon")
+    flow = client.request(
+        "POST", "/api/config/config_entries/options/flow", {"handler": entry["entry_id"]}
+    )
+    defaults = {
+        field["name"]: field.get("default")
+        for field in flow["data_schema"]
+        if field.get("default") is not None
+    }
+    result = client.request(
+        "POST",
+        f"/api/config/config_entries/options/flow/{flow['flow_id']}",
+        {
+            **defaults,
+            "detection_threshold": RANDOM_MODEL_THRESHOLD,
+            "batch_window_seconds": BATCH_WINDOW,
+            "batch_idle_seconds": BATCH_IDLE,
+        },
+    )
+    if result.get("type") != "create_entry":
+        raise SetupError(f"secmon options flow did not finish: {result}")
+
+
+def event_ids(client: HomeAssistantClient) -> list[str]:
+    """The stored events, newest first, as the card's list command gives them."""
+    result = client.ws({"type": "secmon/events/list", "limit": 50})
+    return [e["event_id"] for e in result["events"]]
+
+
+def rows(dashboard: Dashboard) -> list[dict[str, Any]]:
+    """The card's rows as shown."""
+    found: list[dict[str, Any]] | None = dashboard.page.evaluate(_JS_ROWS)
+    return found or []
+
+
+def loaded_rows(dashboard: Dashboard) -> list[dict[str, Any]] | None:
+    """The card's rows once there is one and every picture has loaded."""
+    shown = rows(dashboard)
+    return shown if shown and all(row["picture"] for row in shown) else None
+
+
+def upload_event(camera_root: Path, camera: str, tag: str) -> None:
+    """A camera uploads two pictures (one event once its window closes)."""
+    for n in range(2):
+        write_jpeg(camera_root / camera / f"{tag}_{n}.jpg")
+        time.sleep(0.3)
+
+
+def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
+    home: HomeAssistantProcess, camera_root: Path, open_dashboard: OpenDashboard
+) -> None:
+    """The card lists stored events with their snapshots; a new event appears without a reload;
+    clicking an event opens its dialog with the full snapshot and the feedback buttons."""
+    client = home.client
+    set_batch_options(client)
+    upload_event(camera_root, "Front Door", f"first_{time.time_ns()}")
+    wait_for("a first security event", lambda: event_ids(client), timeout=EVENT_TIMEOUT)
+
+    path = add_dashboard(
+        client,
+        "secmon-timeline",
+        [{"type": "custom:secmon-timeline-card", "title": "Security timeline"}],
+        title="Timeline",
+    )
+    desktop = open_dashboard("desktop", DESKTOP)
+    desktop.open(path)
+    desktop.wait_for_text("Security timeline", "Front Door")
+    shown = wait_for(
+        "the card's events with loaded pictures",
+        lambda: loaded_rows(desktop),
+    )
+    assert [row["event_id"] for row in shown] == event_ids(client)[: len(shown)]
+
+    # A new event appears on the open page: no reload.
+    before = {row["event_id"] for row in shown}
+    desktop.page.evaluate("() => { window.__notReloaded = true; }")
+    upload_event(camera_root, "Front Door", f"second_{time.time_ns()}")
+    new = wait_for(
+        "a new event in the card without a reload",
+        lambda: [r for r in rows(desktop) if r["event_id"] not in before],
+        timeout=EVENT_TIMEOUT,
+    )
+    assert desktop.page.evaluate("() => window.__notReloaded === true")
+    assert rows(desktop)[0]["event_id"] == new[0]["event_id"]
+    wait_for("the new event's picture", lambda: rows(desktop)[0]["picture"])
+    desktop.screenshot("timeline")
+
+    # The dialog: full snapshot, reasoning, feedback buttons.
+    desktop.page.locator("secmon-timeline-card .event").first.click()
+    dialog = desktop.page.locator("secmon-timeline-card .dialog")
+    dialog.wait_for(state="visible")
+    wait_for(
+        "the dialog's full snapshot",
+        lambda: dialog.locator("img.full").evaluate(
+            "(img) => img.complete && img.naturalWidth > 0"
+        ),
+    )
+    assert dialog.locator("button.false-alarm").is_visible()
+    assert dialog.locator("button.confirmed").is_visible()
+    desktop.screenshot("timeline-dialog")
+    # The feedback buttons call secmon.feedback where it exists; without it they say so.
+    services = client.request("GET", "/api/services")
+    if any(s["domain"] == "secmon" and "feedback" in s["services"] for s in services):
+        dialog.locator("button.false-alarm").click()
+        wait_for(
+            "the feedback to be acknowledged",
+            lambda: "false alarm" in dialog.locator(".status").inner_text(),
+        )
+    else:
+        assert dialog.locator("button.false-alarm").is_disabled()
+        assert "not available" in dialog.locator(".status").inner_text()
+    dialog.locator("button.close").click()
+    dialog.wait_for(state="detached")
+
+    # The visual editor lists the cameras to choose from.
+    editor_cameras = desktop.page.evaluate(_JS_EDITOR)
+    assert "Front Door" in editor_cameras
+
+    phone = open_dashboard("phone", PHONE)
+    phone.open(path)
+    wait_for(
+        "the card's events on a phone",
+        lambda: loaded_rows(phone),
+    )
+    width = phone.page.locator("secmon-timeline-card ha-card").evaluate(
+        "(card) => card.getBoundingClientRect().width"
+    )
+    assert width <= PHONE["width"]
+    phone.screenshot("timeline")
