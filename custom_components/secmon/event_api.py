@@ -67,7 +67,7 @@ def event_payload(entry: SecmonConfigEntry, event: StoredEvent, sign: Signer) ->
     camera = entry.runtime_data.cameras.get(record.camera_id)
     verdict_id = record.verdict_id
     return {
-        **record.attributes(update=False),
+        **record.attributes(is_update=False),
         "config_entry_id": entry.entry_id,
         "camera_id": record.camera_id,
         "camera_name": camera.name if camera is not None else record.message.camera_name,
@@ -169,7 +169,7 @@ def ws_subscribe_events(
                 {
                     "event": event_payload(entry, stored, sign),
                     "update": bus_event.event_type == EVENT_SECURITY_UPDATED
-                    or bool(data.get("update")),
+                    or bool(data.get("is_update")),
                 },
             )
         )
