@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
 from . import checkpoints
-from .base import EnrichmentModel
+from .pretrained import PretrainedImageModel
 
 _IMAGENET_MEAN = [0.485, 0.456, 0.406]
 _IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -66,66 +65,21 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
     (directory / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
 
 
-class DepthModel(EnrichmentModel):
+class DepthModel(PretrainedImageModel):
     name = "depth"
+    model_class = "DepthAnythingForDepthEstimation"
 
     def __init__(
         self, spec: str, device: torch.device, cache_dir: Path, max_batch: int = 2
     ) -> None:
-        self._spec = spec
-        self._device = device
-        self._cache_dir = cache_dir
-        self._location: str | None = None
+        super().__init__(spec, device, cache_dir)
         self.max_batch = max_batch
-        self._model: Any = None
-        self._images: Any = None
 
-    @property
-    def spec(self) -> str:
-        return self._spec
-
-    def estimate_bytes(self) -> int:
-        return checkpoints.checkpoint_bytes(
-            str(self._cache_dir / "random-tiny-depth")
-            if self._spec == checkpoints.RANDOM_TINY
-            else self._spec
-        )
-
-    def prepare(self) -> None:
-        self.prepare_location()
-        tf = checkpoints.transformers()
-        for cls in ("DepthAnythingForDepthEstimation", "AutoImageProcessor"):
-            getattr(tf, cls)  # transformers imports a class's module on first access
-
-    def prepare_location(self) -> str:
-        if self._location is None:
-            self._location = checkpoints.resolve(
-                self._spec, self.name, self._cache_dir, build_tiny
-            )
-        return self._location
-
-    def load(self) -> Any:
-        tf = checkpoints.transformers()
-
-        location = self.prepare_location()
-        try:
-            model = tf.DepthAnythingForDepthEstimation.from_pretrained(
-                location, dtype=checkpoints.dtype_for(self._device)
-            )
-            self._images = tf.AutoImageProcessor.from_pretrained(location)
-        except (OSError, ValueError, KeyError) as err:
-            raise checkpoints.load_error(
-                self._spec, self.name, "DepthAnythingForDepthEstimation", err
-            ) from err
-        self._model = model.to(self._device).eval()
-        return self._model
+    def build_tiny(self, directory: Path) -> None:
+        build_tiny(directory)
 
     def warmup(self) -> None:
         self.depth_maps([Image.new("RGB", (1920, 1080))] * self.max_batch)
-
-    def unload(self) -> None:
-        self._model = None
-        self._images = None
 
     def depth_maps(
         self, images: Sequence[Image.Image], *, smaller: bool = False

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +13,7 @@ from PIL import Image
 
 from ...domain import Box
 from . import checkpoints
-from .base import EnrichmentModel
+from .pretrained import PretrainedImageModel
 
 COCO_KEYPOINTS = (
     "nose",
@@ -73,66 +72,22 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
     (directory / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
 
 
-class PoseModel(EnrichmentModel):
+class PoseModel(PretrainedImageModel):
     name = "pose"
+    model_class = "VitPoseForPoseEstimation"
 
     def __init__(
         self, spec: str, device: torch.device, cache_dir: Path, max_people: int = 4
     ) -> None:
-        self._spec = spec
-        self._device = device
-        self._cache_dir = cache_dir
-        self._location: str | None = None
+        super().__init__(spec, device, cache_dir)
         self.max_people = max_people
-        self._model: Any = None
-        self._images: Any = None
 
-    @property
-    def spec(self) -> str:
-        return self._spec
-
-    def estimate_bytes(self) -> int:
-        return checkpoints.checkpoint_bytes(
-            str(self._cache_dir / "random-tiny-pose")
-            if self._spec == checkpoints.RANDOM_TINY
-            else self._spec
-        )
-
-    def prepare(self) -> None:
-        self.prepare_location()
-        tf = checkpoints.transformers()
-        for cls in ("VitPoseForPoseEstimation", "AutoImageProcessor"):
-            getattr(tf, cls)  # transformers imports a class's module on first access
-
-    def prepare_location(self) -> str:
-        if self._location is None:
-            self._location = checkpoints.resolve(
-                self._spec, self.name, self._cache_dir, build_tiny
-            )
-        return self._location
-
-    def load(self) -> Any:
-        tf = checkpoints.transformers()
-        location = self.prepare_location()
-        try:
-            model = tf.VitPoseForPoseEstimation.from_pretrained(
-                location, dtype=checkpoints.dtype_for(self._device)
-            )
-            self._images = tf.AutoImageProcessor.from_pretrained(location)
-        except (OSError, ValueError, KeyError) as err:
-            raise checkpoints.load_error(
-                self._spec, self.name, "VitPoseForPoseEstimation", err
-            ) from err
-        self._model = model.to(self._device).eval()
-        return self._model
+    def build_tiny(self, directory: Path) -> None:
+        build_tiny(directory)
 
     def warmup(self) -> None:
         image = Image.new("RGB", (1920, 1080))
         self.keypoints(image, [Box(100, 100, 300, 700)] * self.max_people)
-
-    def unload(self) -> None:
-        self._model = None
-        self._images = None
 
     def keypoints(
         self, image: Image.Image, boxes: Sequence[Box], *, smaller: bool = False
