@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from homeassistant.core import HomeAssistant
 
+from custom_components.secmon.ingest import watcher as watcher_module
 from custom_components.secmon.ingest.watcher import FolderWatcher, camera_id_for, scan_images
 
 from .helpers import image_bytes, wait_for, write_image
@@ -122,3 +124,59 @@ async def test_folder_moved_in_is_scanned(
     await wait_for(hass, lambda: bool(recorder.images), "moved-in image")
     assert recorder.images == [root / "Driveway" / "day" / "a.jpg"]
     assert "driveway" in recorder.cameras
+
+
+@pytest.mark.parametrize("how", ["moved in", "created"])
+async def test_finished_images_in_a_new_date_folder_are_not_held_back(
+    hass: HomeAssistant,
+    tmp_path: Path,
+    start_watcher: Callable[..., object],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """A camera's new date folder arrives with finished images in it (moved in, or renamed into
+    place before the folder is watched): watchdog announces each with a created event only. They
+    are reported once they stopped changing, not after the grace given to files still open."""
+    monkeypatch.setattr(watcher_module, "WRITE_GRACE", 3600.0)
+    root = tmp_path / "cameras"
+    (root / "Front Door").mkdir(parents=True)
+    _watcher, recorder = await start_watcher(root)  # type: ignore[misc]
+    expected = []
+    if how == "moved in":
+        staging = tmp_path / "staging" / "2026-11-21"
+        for n in range(3):
+            write_image(staging / f"img-{n}.jpg", image_bytes(n))
+        shutil.move(staging, root / "Front Door" / "2026-11-21")
+        expected = [root / "Front Door" / "2026-11-21" / f"img-{n}.jpg" for n in range(3)]
+    else:
+        # os.mkdir then renames in a tight loop: some land before watchdog watches the folder.
+        for day in range(20):
+            folder = root / "Front Door" / f"2026-11-{day + 1:02}"
+            folder.mkdir()
+            for n in range(3):
+                write_image(folder / f"img-{n}.jpg", image_bytes(day * 3 + n))
+                expected.append(folder / f"img-{n}.jpg")
+    await wait_for(hass, lambda: set(recorder.images) >= set(expected), "every image", limit=120)
+    await hass.async_block_till_done()
+    assert sorted(recorder.images) == sorted(expected)
+
+
+async def test_an_empty_new_file_waits_for_its_writer(
+    hass: HomeAssistant, tmp_path: Path, start_watcher: Callable[..., object]
+) -> None:
+    """A file created empty (an upload that has not sent its first bytes) is not reported while
+    empty; once written and closed it is reported once."""
+    root = tmp_path / "cameras"
+    (root / "Front Door").mkdir(parents=True)
+    _watcher, recorder = await start_watcher(root)  # type: ignore[misc]
+    path = root / "Front Door" / "slow.jpg"
+    with path.open("wb") as f:
+        f.flush()
+        # Longer than the debounce and the quiet time together: an empty file would be taken.
+        await asyncio.sleep(3.0)
+        await hass.async_block_till_done()
+        assert recorder.images == []
+        f.write(image_bytes(7))
+    await wait_for(hass, lambda: bool(recorder.images), "the written image")
+    await hass.async_block_till_done()
+    assert recorder.images == [path]

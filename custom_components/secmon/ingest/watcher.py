@@ -51,6 +51,11 @@ WRITE_GRACE = 30.0
 QUIET_SECONDS = 2.0
 _TRACKED_PATHS = 4096
 
+# What an event says about a file's writer (see `_Handler`).
+DONE = "done"
+WRITING = "writing"
+SEEN = "seen"
+
 
 def camera_id_for(folder_name: str) -> str:
     """`Front Door` -> `front_door`; a name without any letter or digit that slugify keeps (emoji)
@@ -126,20 +131,25 @@ def scan_images(folder: Path, newer_than: float | None = None) -> list[tuple[flo
 class _Handler(FileSystemEventHandler):
     """Runs in the observer's thread: hand every interesting path to the loop."""
 
-    def __init__(self, forward: Callable[[str, bool, bool], None]) -> None:
+    def __init__(self, forward: Callable[[str, bool, str], None]) -> None:
         self._forward = forward
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        # complete: the writer is done with the file (renamed into place, or closed).
+        # DONE: the writer is done with the file (renamed into place, or closed). WRITING: it was
+        # written to, so a close-write will follow. SEEN: it exists; a created event says no
+        # more, because watchdog also makes one for each file already inside a folder that
+        # appears (created or moved in), and those files were finished before it was watched.
         if isinstance(event, (FileMovedEvent, DirMovedEvent)):
-            path, complete = event.dest_path, True
+            path, state = event.dest_path, DONE
         elif isinstance(event, FileClosedEvent):
-            path, complete = event.src_path, True
-        elif isinstance(event, (FileCreatedEvent, FileModifiedEvent, DirCreatedEvent)):
-            path, complete = event.src_path, False
+            path, state = event.src_path, DONE
+        elif isinstance(event, FileModifiedEvent):
+            path, state = event.src_path, WRITING
+        elif isinstance(event, (FileCreatedEvent, DirCreatedEvent)):
+            path, state = event.src_path, SEEN
         else:
             return
-        self._forward(os.fsdecode(path), event.is_directory, complete)
+        self._forward(os.fsdecode(path), event.is_directory, state)
 
 
 class FolderWatcher:
@@ -219,15 +229,15 @@ class FolderWatcher:
         if observer is not None:
             await self.hass.async_add_executor_job(_stop_observer, observer)
 
-    def _forward(self, path: str, is_dir: bool, complete: bool) -> None:
+    def _forward(self, path: str, is_dir: bool, state: str) -> None:
         """Observer thread -> loop."""
         if self._stopped:
             return
         with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-            self.hass.loop.call_soon_threadsafe(self._async_on_path, Path(path), is_dir, complete)
+            self.hass.loop.call_soon_threadsafe(self._async_on_path, Path(path), is_dir, state)
 
     @callback
-    def _async_on_path(self, path: Path, is_dir: bool, complete: bool = False) -> None:
+    def _async_on_path(self, path: Path, is_dir: bool, state: str = SEEN) -> None:
         if self._stopped:
             return
         try:
@@ -250,11 +260,11 @@ class FolderWatcher:
         if not is_image_name(path.name):
             self._async_ignored(path)
             return
-        if complete:
+        if state == DONE:
             self._forget(path)
         else:
             self._unvouched.add(path)
-            if not self.polling:
+            if state == WRITING and not self.polling:
                 self._writing[path] = time.monotonic()
         self._debounce(path)
 
@@ -320,7 +330,8 @@ class FolderWatcher:
 
     async def _async_check_complete(self, path: Path) -> None:
         """No event said the writer is done: a special file goes on at once (the ingestor
-        refuses it), an open one waits for its close-write (up to WRITE_GRACE), anything else
+        refuses it), one being written (or still empty) waits for its close-write (up to
+        WRITE_GRACE), anything else
         once its size and mtime stayed the same over one debounce interval and it has not
         changed for QUIET_SECONDS."""
         signature = await self.hass.async_add_executor_job(file_signature, path)
@@ -333,6 +344,10 @@ class FolderWatcher:
             self._forget(path)
             self._on_image(path)
             return
+        if signature[0] == 0 and not self.polling:
+            # Created, nothing written yet: its writer has just opened it (a finished upload that
+            # a folder brought in is never empty). A close-write will come.
+            self._writing.setdefault(path, time.monotonic())
         changed_at = self._writing.get(path)
         if changed_at is not None and time.monotonic() - changed_at < WRITE_GRACE:
             self._debounce(path)
