@@ -38,15 +38,30 @@ def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "RECONNECT_MAX", 1.0)
 
 
+SIDECAR_KEY = pytest.StashKey[SidecarProcess]()
+
+
 @pytest.fixture
-def sidecar() -> Generator[SidecarProcess]:
+def sidecar(request: pytest.FixtureRequest) -> Generator[SidecarProcess]:
     """A sidecar process of the test's own: tests kill and restart it."""
     process = SidecarProcess()
+    request.node.stash[SIDECAR_KEY] = process
     process.start()
     try:
         yield process
     finally:
         process.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """On failure, the sidecar's log goes into the report: its side of the story."""
+    report = yield
+    if report.failed and (process := item.stash.get(SIDECAR_KEY, None)) is not None:
+        report.sections.append(("sidecar log", process.log()))
+    return report
 
 
 @pytest.fixture
