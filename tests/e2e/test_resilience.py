@@ -12,8 +12,24 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.settings import database_path
-from tests.integration.helpers import image_bytes, state_of, wait_for, write_image
+from tests.integration.helpers import frame_id_of, image_bytes, state_of, wait_for, write_image
 from tests.integration.sidecar_process import SidecarProcess
+
+
+def frame_states(db: Path, frames: dict[str, str]) -> dict[str, str]:
+    """Where each frame (name -> id) stands in the integration's SQLite."""
+    states = {}
+    with sqlite3.connect(db) as conn:
+        for name, frame_id in frames.items():
+            if conn.execute("SELECT 1 FROM results WHERE frame_id = ?", (frame_id,)).fetchone():
+                states[name] = "result"
+            elif conn.execute("SELECT 1 FROM frames WHERE frame_id = ?", (frame_id,)).fetchone():
+                states[name] = "pending"
+            elif conn.execute("SELECT 1 FROM seen WHERE frame_id = ?", (frame_id,)).fetchone():
+                states[name] = "seen, neither pending nor answered"
+            else:
+                states[name] = "never queued"
+    return states
 
 
 def stored_results(db: Path) -> tuple[int, int, int]:
@@ -47,8 +63,11 @@ async def test_sidecar_killed_mid_stream(
 
     coordinator.async_apply_result = record  # type: ignore[method-assign]
 
+    frames: dict[str, str] = {}
     for n in range(30):
-        write_image(front / f"burst-{n:02}.jpg", image_bytes(200 + n, size=(480, 360)))
+        data = image_bytes(200 + n, size=(480, 360))
+        write_image(front / f"burst-{n:02}.jpg", data)
+        frames[f"burst-{n:02}"] = frame_id_of("front_door", data)
     await wait_for(hass, lambda: coordinator.counters["frames_processed"] >= 1, "first results")
     sidecar.kill()
     await wait_for(hass, lambda: not coordinator.sidecar.connected, "disconnect noticed")
@@ -57,21 +76,32 @@ async def test_sidecar_killed_mid_stream(
     assert state_of(hass, "sensor.front_door_objects") == "unavailable"
 
     for n in range(10):
-        write_image(front / "while-down" / f"{n}.jpg", image_bytes(300 + n))
+        data = image_bytes(300 + n)
+        write_image(front / "while-down" / f"{n}.jpg", data)
+        frames[f"while-down/{n}"] = frame_id_of("front_door", data)
     await wait_for(hass, lambda: coordinator.queue_depth >= 10, "frames queued while down")
 
     sidecar.start()
     # Generous limit: the restarted sidecar loads its models first, and CI machines are shared.
-    await wait_for(
-        hass, lambda: coordinator.counters["frames_processed"] >= 40, "every frame", limit=420
-    )
+    db = database_path(hass, entry.entry_id)
+    try:
+        await wait_for(
+            hass, lambda: coordinator.counters["frames_processed"] >= 40, "every frame", limit=420
+        )
+    except AssertionError:
+        states = await hass.async_add_executor_job(frame_states, db, frames)
+        stream = coordinator.stream
+        lost = {name: state for name, state in states.items() if state != "result"}
+        raise AssertionError(
+            f"not every frame was answered: {lost}; counters {dict(coordinator.counters)};"
+            f" in flight {sorted(stream.in_flight_ids)}; sessions {stream.sessions}"
+        ) from None
     await hass.async_block_till_done()
     assert coordinator.counters["frames_processed"] == 40
     assert state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_ON
     assert state_of(hass, "sensor.secmon_sidecar_queue_depth") == "0"
     assert entry.runtime_data.stream.sessions == 2
 
-    db = database_path(hass, entry.entry_id)
     results, distinct, pending = await hass.async_add_executor_job(stored_results, db)
     assert (results, distinct, pending) == (40, 40, 0)
     # Each frame's result reached the camera once.
