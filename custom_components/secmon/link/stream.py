@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from homeassistant.core import HomeAssistant, callback
@@ -50,8 +51,12 @@ STATUS_SETTLE = 0.5
 STATUS_TIMEOUT = 5.0
 # A session that lasted this long (or delivered a result) was healthy: backoff starts over.
 HEALTHY_SESSION = 10.0
+# At unload, how long results and verdicts already received may take to be stored and applied.
+HANDLING_TIMEOUT = 10.0
 # Most frames in flight whatever the sidecar advertises.
 IN_FLIGHT_CAP = 64
+
+_T = TypeVar("_T")
 
 _RETRYABLE = frozenset(
     {
@@ -169,6 +174,8 @@ class SidecarStream:
         # Consecutive "keep it for later" answers (backoff); reset by any other result.
         self._kept_refusals = 0
         self._connected = False
+        # Results and verdicts being stored and applied: they finish even if their session ends.
+        self._handling: set[asyncio.Task[Any]] = set()
         # Frames in flight at most: the sidecar's advertised capacity where it gives one.
         self.max_in_flight = MAX_IN_FLIGHT
         # Frames larger than this are answered here (TOO_LARGE) instead of sent.
@@ -193,7 +200,15 @@ class SidecarStream:
         self._wake.set()
 
     async def async_run(self) -> None:
-        """Connect, run sessions, reconnect with capped exponential backoff; until cancelled."""
+        """Connect, run sessions, reconnect with capped exponential backoff; until cancelled
+        (then what was received is still stored and applied before it returns)."""
+        try:
+            await self._async_run_sessions()
+        finally:
+            if self._handling:
+                await asyncio.wait(set(self._handling), timeout=HANDLING_TIMEOUT)
+
+    async def _async_run_sessions(self) -> None:
         backoff = BACKOFF_MIN
         while True:
             self.attempts += 1
@@ -360,9 +375,9 @@ class SidecarStream:
     ) -> None:
         kind = message.WhichOneof("kind")
         if kind == "result":
-            await self._async_on_result(message.result)
+            await self._async_to_the_end(self._async_on_result(message.result))
         elif kind == "verdict":
-            if await self.handler.async_on_verdict(message.verdict):
+            if await self._async_to_the_end(self.handler.async_on_verdict(message.verdict)):
                 await self._write(
                     call,
                     secmon_pb2.ClientMessage(
@@ -377,6 +392,15 @@ class SidecarStream:
             self.handler.async_on_status(message.status)
         else:
             LOGGER.debug("Ignoring a server message of unknown kind")
+
+    async def _async_to_the_end(self, work: Coroutine[Any, Any, _T]) -> _T:
+        """Run `work` to its end even when the session is torn down meanwhile: a result stored
+        in the queue but cancelled before it is counted and shown would be lost to the
+        entities, as its frame is no longer pending and never comes back."""
+        task = self.hass.async_create_task(work, "secmon stream: store and apply")
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
+        return await asyncio.shield(task)
 
     def _apply_capacity(self, hello: secmon_pb2.HelloReply) -> None:
         """Follow the frames in flight the sidecar asks for (0 or absent: an older sidecar, keep
@@ -402,7 +426,7 @@ class SidecarStream:
                 continue
             self.handler.async_on_status(reply.status)
 
-    async def _async_on_result(self, result: secmon_pb2.FrameResult) -> None:
+    async def _async_on_result(self, result: secmon_pb2.FrameResult) -> bool:
         self._answered = True
         self._probation = False
         self._unanswered.clear()
@@ -410,7 +434,7 @@ class SidecarStream:
         try:
             if keeps_frame(result):
                 self._keep_for_later(result)
-                return
+                return True
             self._kept_refusals = 0
             if result.HasField("error") and result.error.code in _RETRYABLE:
                 await self._async_retry_later(result)
@@ -421,6 +445,7 @@ class SidecarStream:
             # must not look free to send again.
             self._in_flight.pop(result.frame_id, None)
             self._wake.set()
+        return True
 
     def _keep_for_later(self, result: secmon_pb2.FrameResult) -> None:
         """The frame stays queued; it goes again after a backoff that grows while the sidecar

@@ -4,8 +4,10 @@ server scripts the answers (a real sidecar gives them too rarely to test against
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import threading
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
@@ -297,3 +299,49 @@ def test_a_full_queue_never_drops_frames_in_flight(tmp_path: Path) -> None:
         assert queue.complete("f1", b"") is not None
     finally:
         database.close()
+
+
+async def test_a_result_being_stored_when_the_session_breaks_is_still_applied(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session breaks while a result is being written to a slow disk: the write finishes,
+    and the result is counted and shown, not stored and then forgotten."""
+    release = threading.Event()
+    writing = threading.Event()
+    complete = FrameQueue.complete
+
+    def slow_complete(self: FrameQueue, frame_id: str, result: bytes, **kw: bool) -> object:
+        writing.set()
+        release.wait(60)
+        return complete(self, frame_id, result, **kw)
+
+    monkeypatch.setattr(FrameQueue, "complete", slow_complete)
+
+    def answer(frame: secmon_pb2.Frame, seen: int) -> list[secmon_pb2.FrameResult] | None:
+        if not frame.source_path.endswith("first.jpg"):
+            return None  # any other frame ends the session
+        if seen > 1:
+            return []  # answered once only: that one answer must count
+        result = ok_result(frame)
+        result.detections.add(
+            label="person", confidence=0.9, box=secmon_pb2.Box(x_min=1, y_min=1, x_max=50, y_max=50)
+        )
+        return [result]
+
+    _servicer, coordinator = await hostile_entry(answer)  # type: ignore[misc]
+    folder = camera_root / "Front Door"
+    write_image(folder / "first.jpg", image_bytes(1), mtime=1_000.0)
+    await wait_for(hass, writing.is_set, "the result being stored")
+    attempts = coordinator.stream.attempts
+    # Newer frames go out on the session, end it, and find it ended, while the first result is
+    # still being stored.
+    for n in range(2, 40):
+        write_image(folder / f"later-{n}.jpg", image_bytes(n), mtime=1_000.0 + n)
+        with contextlib.suppress(AssertionError):
+            await wait_for(hass, lambda: coordinator.stream.attempts > attempts, "", limit=2)
+        if coordinator.stream.attempts > attempts:
+            break
+    assert coordinator.stream.attempts > attempts
+    release.set()
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "the result")
+    assert len(coordinator.cameras["front_door"].boxes) == 1
