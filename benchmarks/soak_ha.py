@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import hashlib
 import os
 import statistics
 import sys
@@ -39,14 +38,17 @@ from pytest_homeassistant_custom_component.common import (  # type: ignore[impor
 
 from custom_components.secmon.const import (  # noqa: E402
     CONF_ADDRESS,
+    CONF_BATCH_IDLE,
+    CONF_BATCH_WINDOW,
     CONF_CAMERA_ROOT,
     CONF_DEBOUNCE,
+    CONF_THRESHOLD,
     DOMAIN,
     EVENT_SECURITY,
     EVENT_SECURITY_UPDATED,
 )
 from custom_components.secmon.coordinator import SecmonCoordinator  # noqa: E402
-from tests.integration.helpers import image_bytes  # noqa: E402
+from tests.integration.helpers import frame_id_of, image_bytes  # noqa: E402
 from tests.integration.sidecar_process import SidecarProcess  # noqa: E402
 
 TICK = 0.05
@@ -89,7 +91,7 @@ class Soak:
         base = self.pool[self.sequence % len(self.pool)]
         return base + self.sequence.to_bytes(8, "big")
 
-    async def write_loop(self, name: str, until: float) -> None:
+    async def write_loop(self, name: str, camera_id: str, until: float) -> None:
         folder = self.root / name
         n = 0
         next_at = time.monotonic()
@@ -101,7 +103,7 @@ class Soak:
             n += 1
             target = folder / f"snap_{n:06d}.jpg"
             await self.hass.async_add_executor_job(_write_atomically, target, data)
-            self.written[hashlib.sha256(data).hexdigest()[:32]] = time.monotonic()
+            self.written[frame_id_of(camera_id, data)] = time.monotonic()
 
     async def lag_loop(self, until: float) -> None:
         while time.monotonic() < until:
@@ -156,7 +158,14 @@ async def run(args: argparse.Namespace) -> None:
                 domain=DOMAIN,
                 unique_id=sidecar.address,
                 data={CONF_ADDRESS: sidecar.address, CONF_CAMERA_ROOT: str(root)},
-                options={CONF_DEBOUNCE: args.debounce},
+                # Random weights score low: a low threshold gives the batches and verdicts a
+                # real home would have; events of a minute keep verdicts coming in a short run.
+                options={
+                    CONF_DEBOUNCE: args.debounce,
+                    CONF_THRESHOLD: args.threshold,
+                    CONF_BATCH_WINDOW: args.window,
+                    CONF_BATCH_IDLE: min(args.window, 30.0),
+                },
             )
             entry.add_to_hass(hass)
             assert await hass.config_entries.async_setup(entry.entry_id)
@@ -182,7 +191,10 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.gather(
                 soak.lag_loop(until + args.drain),
                 soak.sample_loop(coordinator, sidecar_pid, until + args.drain, args.sample),
-                *(soak.write_loop(name, until) for name in soak.cameras),
+                *(
+                    soak.write_loop(name, coordinator.camera_id_for(name), until)
+                    for name in soak.cameras
+                ),
             )
             rss_end = (rss_mib(os.getpid()), rss_mib(sidecar_pid))
             written = soak.sequence
@@ -238,6 +250,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of uploads")
     parser.add_argument("--drain", type=float, default=30.0, help="seconds to let the queue drain")
     parser.add_argument("--debounce", type=float, default=0.5)
+    parser.add_argument("--threshold", type=float, default=0.001, help="detection threshold")
+    parser.add_argument("--window", type=float, default=60.0, help="event window, seconds")
     parser.add_argument("--sample", type=float, default=60.0, help="seconds between RSS samples")
     parser.add_argument("--short", action="store_true", help="smoke run: 30 s, 10 s drain")
     args = parser.parse_args()
