@@ -1,5 +1,5 @@
 """Security events as stored verdicts, searched: one event per `event_id`, shown by its current
-verdict (the batch verdict over the fast-path one, then the newest).
+verdict (the batch verdict over the fast-path one, then the newest stored).
 
 Every function blocks: run them in the executor.
 """
@@ -50,11 +50,10 @@ class StoredEvent:
 
     @property
     def current(self) -> VerdictRecord:
-        """The verdict that describes the event now."""
-        return max(
-            (record for record, _ in self.verdicts),
-            key=lambda r: (not r.fast_path, r.created_at.timestamp() if r.created_at else 0.0),
-        )
+        """The verdict that describes the event now: the newest stored batch verdict, else the
+        newest stored fast-path one (as the timeline shows it)."""
+        records = [record for record, _ in self.verdicts]
+        return ([r for r in records if not r.fast_path] or records)[-1]
 
     @property
     def started(self) -> float:
