@@ -2,7 +2,8 @@
 (live) over the websocket API, and each event's snapshot and frames at authenticated URLs.
 
 Pictures are addressed by entry and verdict id; the websocket answers carry them as signed paths
-(an `<img>` cannot send the bearer token), valid for SIGNED_URL_VALIDITY.
+(an `<img>` cannot send the bearer token), valid for SIGNED_URL_VALIDITY. Notifications link the
+same snapshot view by a longer-lived signed path (snapshot_url.py).
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
 from .coordinator import SecmonConfigEntry
+from .snapshot_url import SNAPSHOT_URL, snapshot_path
 from .storage.event_search import StoredEvent, get_event, get_verdict, list_events
 from .storage.verdict_store import render_snapshot
 
 SIGNED_URL_VALIDITY = timedelta(hours=24)
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
-SNAPSHOT_URL = "/api/secmon/events/{entry_id}/{verdict_id}/snapshot"
 FRAME_URL = "/api/secmon/events/{entry_id}/{verdict_id}/frames/{index}"
 
 Signer = Callable[[str], str]
@@ -44,11 +45,6 @@ def loaded_entries(hass: HomeAssistant) -> list[SecmonConfigEntry]:
     return [
         e for e in hass.config_entries.async_entries(DOMAIN) if e.state is ConfigEntryState.LOADED
     ]
-
-
-def snapshot_path(entry_id: str, verdict_id: str) -> str:
-    """Where a verdict's snapshot is served (unsigned)."""
-    return SNAPSHOT_URL.format(entry_id=entry_id, verdict_id=quote(verdict_id, safe=""))
 
 
 def frame_path(entry_id: str, verdict_id: str, index: int) -> str:

@@ -26,7 +26,8 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import SecmonConfigEntry
-from .event_api import frame_path, loaded_entries, snapshot_path
+from .event_api import frame_path, loaded_entries
+from .snapshot_url import snapshot_path
 from .storage.event_search import (
     StoredEvent,
     event_cameras,
