@@ -65,6 +65,7 @@ class SecmonEventsCalendar(SecmonEntity, CalendarEntity):
         super().__init__(entry.runtime_data, "__calendar__")
         self._attr_unique_id = sidecar_unique_id(entry.entry_id, EVENTS.key)
         self._latest: CalendarEvent | None = None
+        self._removed = False
 
     async def async_added_to_hass(self) -> None:
         """Show the newest event; follow new verdicts."""
@@ -79,10 +80,18 @@ class SecmonEventsCalendar(SecmonEntity, CalendarEntity):
             self.async_on_remove(
                 self.hass.bus.async_listen(event_type, self._async_on_verdict, event_filter=ours)
             )
+        self.async_on_remove(self._async_mark_removed)
         await self._async_refresh()
+
+    @callback
+    def _async_mark_removed(self) -> None:
+        self._removed = True
 
     async def _async_on_verdict(self, _event: Event[Mapping[str, Any]]) -> None:
         await self._async_refresh()
+        if self._removed:
+            # Removed while reading: writing now would schedule alarms nobody cancels.
+            return
         self.async_write_ha_state()
 
     async def _async_refresh(self) -> None:

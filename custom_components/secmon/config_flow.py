@@ -88,6 +88,28 @@ def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:
     )
 
 
+def _seconds_selector(low: float, high: float, step: float = 1) -> NumberSelector:
+    """A box for a duration in seconds."""
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=low, max=high, step=step, unit_of_measurement="s", mode=NumberSelectorMode.BOX
+        )
+    )
+
+
+def _labels_selector() -> SelectSelector:
+    """A pick of detection labels (COCO classes, or typed in)."""
+    return SelectSelector(
+        SelectSelectorConfig(
+            options=CLASS_CHOICES,
+            multiple=True,
+            custom_value=True,
+            mode=SelectSelectorMode.DROPDOWN,
+            translation_key=CONF_CLASSES,
+        )
+    )
+
+
 def unique_id_for(address: SidecarAddress) -> str:
     """One entry per sidecar address."""
     return address.target
@@ -260,15 +282,7 @@ class SecmonOptionsFlow(OptionsFlow):
                 ),
                 vol.Required(
                     CONF_DEBOUNCE, default=options.get(CONF_DEBOUNCE, DEFAULT_DEBOUNCE)
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=0.1,
-                        max=30,
-                        step=0.1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _seconds_selector(0.1, 30, 0.1),
                 vol.Required(
                     CONF_POLLING, default=options.get(CONF_POLLING, DEFAULT_POLLING)
                 ): BooleanSelector(),
@@ -276,29 +290,11 @@ class SecmonOptionsFlow(OptionsFlow):
                 vol.Optional(
                     CONF_CLASSES,
                     default=[],
-                    description={
-                        "suggested_value": options.get(CONF_CLASSES, DEFAULT_CLASSES)
-                    },
-                ): SelectSelector(
-                    SelectSelectorConfig(
-                        options=CLASS_CHOICES,
-                        multiple=True,
-                        custom_value=True,
-                        mode=SelectSelectorMode.DROPDOWN,
-                        translation_key=CONF_CLASSES,
-                    )
-                ),
+                    description={"suggested_value": options.get(CONF_CLASSES, DEFAULT_CLASSES)},
+                ): _labels_selector(),
                 vol.Required(
                     CONF_CLEAR_DELAY, default=options.get(CONF_CLEAR_DELAY, DEFAULT_CLEAR_DELAY)
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=1,
-                        max=3600,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _seconds_selector(1, 3600),
                 vol.Required(
                     CONF_QUEUE_BOUND, default=options.get(CONF_QUEUE_BOUND, DEFAULT_QUEUE_BOUND)
                 ): NumberSelector(
@@ -306,26 +302,10 @@ class SecmonOptionsFlow(OptionsFlow):
                 ),
                 vol.Required(
                     CONF_BATCH_WINDOW, default=options.get(CONF_BATCH_WINDOW, DEFAULT_BATCH_WINDOW)
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=5,
-                        max=3600,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _seconds_selector(5, 3600),
                 vol.Required(
                     CONF_BATCH_IDLE, default=options.get(CONF_BATCH_IDLE, DEFAULT_BATCH_IDLE)
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=1,
-                        max=600,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _seconds_selector(1, 600),
                 vol.Optional(
                     CONF_FAST_PATH_LABELS,
                     default=[],
@@ -334,15 +314,7 @@ class SecmonOptionsFlow(OptionsFlow):
                             CONF_FAST_PATH_LABELS, DEFAULT_FAST_PATH_LABELS
                         )
                     },
-                ): SelectSelector(
-                    SelectSelectorConfig(
-                        options=CLASS_CHOICES,
-                        multiple=True,
-                        custom_value=True,
-                        mode=SelectSelectorMode.DROPDOWN,
-                        translation_key=CONF_CLASSES,
-                    )
-                ),
+                ): _labels_selector(),
                 vol.Required(
                     CONF_FAST_PATH_CONFIDENCE,
                     default=options.get(CONF_FAST_PATH_CONFIDENCE, DEFAULT_FAST_PATH_CONFIDENCE),
@@ -354,15 +326,7 @@ class SecmonOptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_ALERT_LABELS,
                     default=options.get(CONF_ALERT_LABELS, DEFAULT_ALERT_LABELS),
-                ): SelectSelector(
-                    SelectSelectorConfig(
-                        options=CLASS_CHOICES,
-                        multiple=True,
-                        custom_value=True,
-                        mode=SelectSelectorMode.DROPDOWN,
-                        translation_key=CONF_CLASSES,
-                    )
-                ),
+                ): _labels_selector(),
                 vol.Optional(
                     CONF_QUIET_START,
                     description={"suggested_value": options.get(CONF_QUIET_START)},

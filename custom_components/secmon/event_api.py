@@ -2,7 +2,8 @@
 (live) over the websocket API, and each event's snapshot and frames at authenticated URLs.
 
 Pictures are addressed by entry and verdict id; the websocket answers carry them as signed paths
-(an `<img>` cannot send the bearer token), valid for SIGNED_URL_VALIDITY.
+(an `<img>` cannot send the bearer token), valid for SIGNED_URL_VALIDITY. Notifications link the
+same snapshot view by a longer-lived signed path (snapshot_url.py).
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
 from .coordinator import SecmonConfigEntry
-from .storage.event_history import EventHistory, StoredEvent
+from .snapshot_url import SNAPSHOT_URL, snapshot_path
+from .storage.event_search import StoredEvent, get_event, get_verdict, list_events
+from .storage.verdict_store import render_snapshot
 
 SIGNED_URL_VALIDITY = timedelta(hours=24)
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
-SNAPSHOT_URL = "/api/secmon/events/{entry_id}/{verdict_id}/snapshot"
 FRAME_URL = "/api/secmon/events/{entry_id}/{verdict_id}/frames/{index}"
 
 Signer = Callable[[str], str]
@@ -45,17 +47,6 @@ def loaded_entries(hass: HomeAssistant) -> list[SecmonConfigEntry]:
     ]
 
 
-def history_of(entry: SecmonConfigEntry) -> EventHistory:
-    """The event queries over an entry's database."""
-    coordinator = entry.runtime_data
-    return EventHistory(coordinator.database, coordinator.queue)
-
-
-def snapshot_path(entry_id: str, verdict_id: str) -> str:
-    """Where a verdict's snapshot is served (unsigned)."""
-    return SNAPSHOT_URL.format(entry_id=entry_id, verdict_id=quote(verdict_id, safe=""))
-
-
 def frame_path(entry_id: str, verdict_id: str, index: int) -> str:
     """Where a verdict's `index`th frame is served (unsigned)."""
     return FRAME_URL.format(entry_id=entry_id, verdict_id=quote(verdict_id, safe=""), index=index)
@@ -63,7 +54,7 @@ def frame_path(entry_id: str, verdict_id: str, index: int) -> str:
 
 def event_payload(entry: SecmonConfigEntry, event: StoredEvent, sign: Signer) -> dict[str, Any]:
     """An event as the card shows it, its pictures as (signed) URLs."""
-    record = event.record
+    record = event.current
     camera = entry.runtime_data.cameras.get(record.camera_id)
     verdict_id = record.verdict_id
     return {
@@ -118,7 +109,13 @@ async def ws_list_events(
     camera_list: list[dict[str, str]] = []
     for entry in loaded_entries(hass):
         events = await hass.async_add_executor_job(
-            partial(history_of(entry).events, cameras=cameras, before=before, limit=limit + 1)
+            partial(
+                list_events,
+                entry.runtime_data.database,
+                cameras=cameras,
+                before=before,
+                limit=limit + 1,
+            )
         )
         found.extend((e.stored_at, entry, e) for e in events)
         camera_list.extend(
@@ -160,7 +157,9 @@ def ws_subscribe_events(
         entry = hass.config_entries.async_get_entry(str(data.get("config_entry_id")))
         if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
             return
-        stored = await hass.async_add_executor_job(history_of(entry).event, data["event_id"])
+        stored = await hass.async_add_executor_job(
+            get_event, entry.runtime_data.database, data["event_id"]
+        )
         if stored is None:
             return
         connection.send_message(
@@ -194,13 +193,16 @@ class _EventPictureView(HomeAssistantView):
     requires_auth = True
 
     async def _respond(
-        self, request: web.Request, entry_id: str, read: Callable[[EventHistory], bytes | None]
+        self,
+        request: web.Request,
+        entry_id: str,
+        read: Callable[[SecmonConfigEntry], bytes | None],
     ) -> web.Response:
         hass = request.app[KEY_HASS]
         entry = hass.config_entries.async_get_entry(entry_id)
         if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
             return web.Response(status=404)
-        image = await hass.async_add_executor_job(read, history_of(entry))
+        image = await hass.async_add_executor_job(read, entry)
         if image is None:
             return web.Response(status=404)
         return web.Response(
@@ -218,7 +220,7 @@ class EventSnapshotView(_EventPictureView):
 
     async def get(self, request: web.Request, entry_id: str, verdict_id: str) -> web.Response:
         """The JPEG, or 404."""
-        return await self._respond(request, entry_id, lambda h: h.snapshot(verdict_id))
+        return await self._respond(request, entry_id, partial(_snapshot, verdict_id=verdict_id))
 
 
 class EventFrameView(_EventPictureView):
@@ -233,7 +235,23 @@ class EventFrameView(_EventPictureView):
         """The image, or 404."""
         if not index.isdigit():
             return web.Response(status=404)
-        return await self._respond(request, entry_id, lambda h: h.frame(verdict_id, int(index)))
+        return await self._respond(
+            request, entry_id, partial(_frame, verdict_id=verdict_id, index=int(index))
+        )
+
+
+def _snapshot(entry: SecmonConfigEntry, verdict_id: str) -> bytes | None:
+    """A verdict's snapshot with its detections drawn; None if it has none or it is gone."""
+    record = get_verdict(entry.runtime_data.database, verdict_id)
+    return render_snapshot(entry.runtime_data.queue, record) if record is not None else None
+
+
+def _frame(entry: SecmonConfigEntry, verdict_id: str, index: int) -> bytes | None:
+    """The `index`th frame of a verdict's event, as stored; None if there is none."""
+    record = get_verdict(entry.runtime_data.database, verdict_id)
+    if record is None or not 0 <= index < len(record.message.frame_ids):
+        return None
+    return entry.runtime_data.queue.frame_image(record.message.frame_ids[index])
 
 
 def _content_type(image: bytes) -> str:

@@ -26,8 +26,15 @@ from homeassistant.util import dt as dt_util
 
 from .const import DOMAIN
 from .coordinator import SecmonConfigEntry
-from .event_api import frame_path, history_of, loaded_entries, snapshot_path
-from .storage.event_history import StoredEvent
+from .event_api import frame_path, loaded_entries
+from .snapshot_url import snapshot_path
+from .storage.event_search import (
+    StoredEvent,
+    event_cameras,
+    get_verdict,
+    list_events,
+    stored_times,
+)
 
 IMAGE = "image/jpeg"
 
@@ -124,7 +131,9 @@ class SecmonMediaSource(MediaSource):
     async def _cameras(self) -> BrowseMediaSource:
         children: list[BrowseMediaSource] = []
         for entry in loaded_entries(self.hass):
-            cameras = await self.hass.async_add_executor_job(history_of(entry).cameras)
+            cameras = await self.hass.async_add_executor_job(
+                event_cameras, entry.runtime_data.database
+            )
             children.extend(
                 _directory(f"{entry.entry_id}/{camera_id}", name, MediaClass.DIRECTORY)
                 for camera_id, name in sorted(
@@ -135,7 +144,9 @@ class SecmonMediaSource(MediaSource):
         return _directory("", "secmon", MediaClass.DIRECTORY, children)
 
     async def _days(self, entry: SecmonConfigEntry, camera_id: str) -> BrowseMediaSource:
-        times = await self.hass.async_add_executor_job(history_of(entry).stored_times, camera_id)
+        times = await self.hass.async_add_executor_job(
+            stored_times, entry.runtime_data.database, camera_id
+        )
         days: dict[date, int] = {}
         for stored in times:
             day = _local_day(stored)
@@ -161,7 +172,8 @@ class SecmonMediaSource(MediaSource):
         after, before = _day_bounds(day)
         events = await self.hass.async_add_executor_job(
             partial(
-                history_of(entry).events,
+                list_events,
+                entry.runtime_data.database,
                 cameras=[camera_id],
                 after=after,
                 before=before,
@@ -171,7 +183,7 @@ class SecmonMediaSource(MediaSource):
         base = f"{entry.entry_id}/{camera_id}/{day.isoformat()}"
         children = [
             _directory(
-                f"{base}/{event.record.verdict_id}",
+                f"{base}/{event.current.verdict_id}",
                 _event_title(event),
                 MediaClass.DIRECTORY,
             )
@@ -187,7 +199,9 @@ class SecmonMediaSource(MediaSource):
     async def _event(
         self, entry: SecmonConfigEntry, camera_id: str, day: date, verdict_id: str
     ) -> BrowseMediaSource:
-        record = await self.hass.async_add_executor_job(history_of(entry).verdict, verdict_id)
+        record = await self.hass.async_add_executor_job(
+            get_verdict, entry.runtime_data.database, verdict_id
+        )
         if record is None or record.camera_id != camera_id:
             raise BrowseError(f"No secmon event {verdict_id}")
         entry_id = entry.entry_id
@@ -213,6 +227,6 @@ def _camera_name(entry: SecmonConfigEntry, camera_id: str, stored: str | None = 
 
 
 def _event_title(event: StoredEvent) -> str:
-    record = event.record
+    record = event.current
     when = dt_util.as_local(dt_util.utc_from_timestamp(event.stored_at)).strftime("%H:%M:%S")
     return f"{when} {record.risk_level} {record.risk_score}: {record.message.summary}"

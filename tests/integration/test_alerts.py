@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components import persistent_notification
 from homeassistant.components.event import ATTR_EVENT_TYPE
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import Event, HomeAssistant, State
@@ -21,6 +22,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
+from homeassistant.util import slugify
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
@@ -341,33 +343,47 @@ BLUEPRINT = (
 )
 
 
-async def test_notify_on_alerts_blueprint(
-    hass: HomeAssistant, entry: MockConfigEntry, config_dir: Path, freezer: FrozenDateTimeFactory
+async def use_alerts_blueprint(
+    hass: HomeAssistant, config_dir: Path, *automations: dict[str, Any]
 ) -> None:
-    """The shipped blueprint notifies once per alert (not per announced event), for the chosen
-    cameras."""
+    """Install the shipped blueprint and create automations from it."""
     target = config_dir / "blueprints" / "automation" / "secmon" / BLUEPRINT.name
     target.parent.mkdir(parents=True)
     shutil.copy(BLUEPRINT, target)
-    calls = async_mock_service(hass, "notify", "test_phone")
+    assert await async_setup_component(hass, "automation", {"automation": list(automations)})
+    await hass.async_block_till_done()
+    for automation in automations:
+        state = hass.states.get(f"automation.{slugify(automation['alias'])}")
+        assert state is not None and state.state == STATE_ON, state
+
+
+def alerts_automation(cameras: list[str], **targets: Any) -> dict[str, Any]:
+    """An automation made from the blueprint for `cameras` (all if empty)."""
+    return {
+        "alias": f"alerts {len(cameras)} {'_'.join(cameras) or 'all'}",
+        "use_blueprint": {
+            "path": f"secmon/{BLUEPRINT.name}",
+            "input": {"cameras": cameras, **targets},
+        },
+    }
+
+
+async def test_notify_on_alerts_blueprint(
+    hass: HomeAssistant, entry: MockConfigEntry, config_dir: Path, freezer: FrozenDateTimeFactory
+) -> None:
+    """The shipped blueprint notifies a companion app once per alert (not per announced event),
+    for the chosen cameras, with the alert's snapshot, tag and buttons."""
+    calls = async_mock_service(hass, "notify", "mobile_app_test_phone")
     device = er.async_get(hass).async_get(ALERT)
     assert device is not None
-
-    def automation(cameras: list[str]) -> dict[str, Any]:
-        return {
-            "alias": f"alerts {cameras}",
-            "use_blueprint": {
-                "path": f"secmon/{BLUEPRINT.name}",
-                "input": {"cameras": cameras, "notify_service": "notify.test_phone"},
-            },
-        }
-
-    assert await async_setup_component(
+    phone = {"notify_service": "notify.mobile_app_test_phone"}
+    await use_alerts_blueprint(
         hass,
-        "automation",
-        {"automation": [automation([]), automation([device.device_id]), automation(["other"])]},
+        config_dir,
+        alerts_automation([], **phone),
+        alerts_automation([device.device_id], **phone),
+        alerts_automation(["other"], **phone),
     )
-    await hass.async_block_till_done()
 
     alerts: list[Event] = async_capture_events(hass, EVENT_ALERT)
     await verdict(hass, entry, "medium")
@@ -394,3 +410,34 @@ async def test_notify_on_alerts_blueprint(
     ]
     assert data["data"]["push"]["interruption-level"] == "time-sensitive"
     assert data["data"]["channel"] == "secmon"
+
+
+async def test_notify_on_alerts_blueprint_other_targets(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    config_dir: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Notify entities and actions that take no `data` (persistent_notification.create) get the
+    title and message only, for every alert."""
+    assert await async_setup_component(hass, "persistent_notification", {})
+    sent = async_mock_service(hass, "notify", "send_message")
+    await use_alerts_blueprint(
+        hass,
+        config_dir,
+        alerts_automation(
+            [],
+            notify_entities=["notify.kitchen_display"],
+            notify_service="persistent_notification.create",
+        ),
+    )
+    await verdict(hass, entry, "high")
+    await hass.async_block_till_done()
+    title = "Front Door: high risk (70)"
+    assert [call.data for call in sent] == [
+        {"entity_id": ["notify.kitchen_display"], "title": title, "message": "A high event"}
+    ]
+    notifications = persistent_notification._async_get_or_create_notifications(hass)
+    assert [(n["title"], n["message"]) for n in notifications.values()] == [(title, "A high event")]
+    assert "extra keys" not in caplog.text
+    assert "Error" not in caplog.text

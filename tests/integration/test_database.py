@@ -111,7 +111,7 @@ def test_a_version_3_file_gains_event_feedback_and_keeps_its_verdicts(tmp_path: 
         assert set_feedback(database, v2.EVENT_ID, "false_alarm", "the cat")
         event = get_event(database, v2.EVENT_ID)
         assert event is not None
-        assert [r.verdict_id for r, _ in event.verdicts] == [v2.VERDICT_ID]
+        assert [v.record.verdict_id for v in event.verdicts] == [v2.VERDICT_ID]
         assert event.as_dict()["feedback"]["verdict"] == "false_alarm"
         assert not set_feedback(database, "no-such-event", "confirmed", "")
     finally:

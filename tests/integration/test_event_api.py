@@ -230,3 +230,34 @@ async def test_card_module_is_served_and_registered(
     body = await response.text()
     assert 'customElements.define("secmon-timeline-card"' in body
     assert "getConfigElement" in body
+
+
+async def test_timeline_and_get_event_show_the_same_verdict(
+    hass: HomeAssistant,
+    camera_root: Path,
+    mock_config_entry: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    """Two batch verdicts of one event, the one stored last created first: the timeline and
+    `secmon.get_event` both show the one stored last."""
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = mock_config_entry.runtime_data
+    first = _verdict("late", score=30)
+    first.verdict_id = "late:a"
+    second = _verdict("late", score=60)
+    second.verdict_id = "late:b"
+    second.created_at.FromSeconds(int(time.time()) - 60)
+    assert await coordinator.async_on_verdict(first)
+    assert await coordinator.async_on_verdict(second)
+
+    ws = await hass_ws_client(hass)
+    await ws.send_json_auto_id({"type": "secmon/events/list"})
+    listed = (await ws.receive_json())["result"]["events"]
+    assert [e["verdict_id"] for e in listed] == ["late:b"]
+    response = await hass.services.async_call(
+        "secmon", "get_event", {"event_id": "late"}, blocking=True, return_response=True
+    )
+    assert response is not None
+    assert response["verdict_id"] == "late:b"
+    assert response["verdict_count"] == 2

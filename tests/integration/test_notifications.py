@@ -8,7 +8,9 @@ import hashlib
 from datetime import timedelta
 from http import HTTPStatus
 from pathlib import Path
+from urllib.parse import quote
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
@@ -40,7 +42,8 @@ async def test_snapshot_url_and_actions(
     event_id = await verdict(hass, entry, "high", snapshot_frame_id=frame_id)
     assert len(alerts) == 1
     url = alerts[0].data["snapshot_url"]
-    assert url.startswith(f"/api/secmon/event_snapshot/{entry.entry_id}/{event_id}?authSig=")
+    verdict_id = quote(alerts[0].data["verdict_id"], safe="")
+    assert url.startswith(f"/api/secmon/events/{entry.entry_id}/{verdict_id}/snapshot?authSig=")
     state = hass.states.get(f"event.{CAMERA}_alert")
     assert state is not None
     assert state.attributes["snapshot_url"] == url
@@ -85,9 +88,32 @@ async def test_snapshot_url_and_actions(
     hass.bus.async_fire("mobile_app_notification_action", {"action": "SECMON_FALSE_ALARM:gone"})
     await hass.async_block_till_done()
     authenticated = await hass_client()
-    for path in (f"{entry.entry_id}/gone", f"nope/{event_id}"):
-        response = await authenticated.get(f"/api/secmon/event_snapshot/{path}")
+    for path in (f"{entry.entry_id}/gone", f"nope/{verdict_id}"):
+        response = await authenticated.get(f"/api/secmon/events/{path}/snapshot")
         assert response.status == HTTPStatus.NOT_FOUND
+    response = await authenticated.get(url.split("?")[0])
+    assert response.status == HTTPStatus.OK
     # Other apps' actions are left alone.
     hass.bus.async_fire("mobile_app_notification_action", {"action": "SOMETHING_ELSE"})
     await hass.async_block_till_done()
+
+
+async def test_snapshot_url_expires(
+    hass: HomeAssistant,
+    config_dir: Path,
+    camera_root: Path,
+    hass_client_no_auth: ClientSessionGenerator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A notification's signed snapshot URL passes the view's auth for seven days (404 here: the
+    verdict has no snapshot frame), then is refused."""
+    entry: MockConfigEntry = await _setup(hass, camera_root)
+    alerts: list[Event] = async_capture_events(hass, EVENT_ALERT)
+    await verdict(hass, entry, "high")
+    url = alerts[0].data["snapshot_url"]
+
+    client = await hass_client_no_auth()
+    freezer.tick(timedelta(days=6, hours=23))
+    assert (await client.get(url)).status == HTTPStatus.NOT_FOUND
+    freezer.tick(timedelta(hours=2))
+    assert (await client.get(url)).status == HTTPStatus.UNAUTHORIZED

@@ -80,6 +80,13 @@ def auth_metadata(token: str | None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),) if token else ()
 
 
+def _call_error(err: grpc.aio.AioRpcError) -> SidecarAuthError | SidecarUnavailableError:
+    """What a failed authenticated call means: the token is refused, or the sidecar is away."""
+    if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return SidecarAuthError()
+    return SidecarUnavailableError(err.details() or str(err.code()))
+
+
 async def async_check_sidecar(
     address: SidecarAddress, token: str | None
 ) -> secmon_pb2.SidecarStatus:
@@ -104,9 +111,7 @@ async def async_check_sidecar(
                 timeout=HEALTH_TIMEOUT,
             )
         except grpc.aio.AioRpcError as err:
-            if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                raise SidecarAuthError from err
-            raise SidecarUnavailableError(err.details() or str(err.code())) from err
+            raise _call_error(err) from err
         return status.status
     finally:
         await channel.close()
@@ -130,9 +135,7 @@ async def async_analyze(
                 timeout=deadline,
             )
         except grpc.aio.AioRpcError as err:
-            if err.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
-                raise SidecarAuthError from err
-            raise SidecarUnavailableError(err.details() or str(err.code())) from err
+            raise _call_error(err) from err
         return response.result
     finally:
         await channel.close()

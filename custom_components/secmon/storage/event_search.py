@@ -1,5 +1,8 @@
-"""Security events as stored verdicts, searched: one event per `event_id`, shown by its current
-verdict (the batch verdict over the fast-path one, then the newest).
+"""Security events as stored verdicts: one event per `event_id`, shown by its current verdict (the
+batch verdict over the fast-path one, then the newest stored). The services, the calendar and
+Assist search them; the timeline card and the media browser page through them, newest first by
+when the shown verdict was stored (pages continue below a `before` time, the last item's
+`stored_at`).
 
 Every function blocks: run them in the executor.
 """
@@ -7,6 +10,7 @@ Every function blocks: run them in the executor.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +19,13 @@ from homeassistant.util import dt as dt_util
 
 from ..verdicts.records import VerdictRecord
 from .database import Database
+from .verdict_store import HistoryEntry
+
+# The verdict that stands for its event: no other verdict of the event beats it (batch over fast
+# path, then newer); `StoredEvent.shown` picks the same one.
+_SHOWN = """NOT EXISTS (SELECT 1 FROM verdicts w WHERE w.event_id = v.event_id
+    AND (w.fast_path < v.fast_path OR (w.fast_path = v.fast_path AND
+    (w.received_at > v.received_at OR (w.received_at = v.received_at AND w.rowid > v.rowid)))))"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,25 +53,38 @@ class Feedback:
 
 @dataclass(slots=True)
 class StoredEvent:
-    """An event and all its stored verdicts (oldest first)."""
+    """An event and all its stored verdicts (in the order they were stored)."""
 
     event_id: str
-    verdicts: list[tuple[VerdictRecord, float]] = field(default_factory=list)
+    verdicts: list[HistoryEntry] = field(default_factory=list)
     feedback: Feedback | None = None
+
+    @property
+    def shown(self) -> HistoryEntry:
+        """The stored verdict that stands for the event: the newest batch verdict, else the
+        newest fast-path one."""
+        return ([v for v in self.verdicts if not v.record.fast_path] or self.verdicts)[-1]
 
     @property
     def current(self) -> VerdictRecord:
         """The verdict that describes the event now."""
-        return max(
-            (record for record, _ in self.verdicts),
-            key=lambda r: (not r.fast_path, r.created_at.timestamp() if r.created_at else 0.0),
-        )
+        return self.shown.record
+
+    @property
+    def stored_at(self) -> float:
+        """When the current verdict was stored (epoch seconds)."""
+        return self.shown.received_at
+
+    @property
+    def announced(self) -> bool:
+        """Whether the current verdict announced the event."""
+        return self.shown.announced
 
     @property
     def started(self) -> float:
         """When the event began (epoch seconds; the first verdict's arrival if unknown)."""
-        starts = [r.started_at.timestamp() for r, _ in self.verdicts if r.started_at]
-        return min(starts) if starts else min(received for _, received in self.verdicts)
+        starts = [v.record.started_at.timestamp() for v in self.verdicts if v.record.started_at]
+        return min(starts) if starts else min(v.received_at for v in self.verdicts)
 
     def matches(self, query: EventQuery) -> bool:
         """Whether the event answers the query."""
@@ -78,8 +102,8 @@ class StoredEvent:
         if query.text:
             haystack = " ".join(
                 part
-                for record, _ in self.verdicts
-                for part in (record.message.summary, record.message.reasoning)
+                for v in self.verdicts
+                for part in (v.record.message.summary, v.record.message.reasoning)
             ).casefold()
             if any(word not in haystack for word in query.text.casefold().split()):
                 return False
@@ -106,28 +130,43 @@ class StoredEvent:
         )
         if with_verdicts:
             data["verdicts"] = [
-                {**record.attributes(is_update=i > 0), "received_at": received}
-                for i, (record, received) in enumerate(self.verdicts)
+                {**v.record.attributes(is_update=i > 0), "received_at": v.received_at}
+                for i, v in enumerate(self.verdicts)
             ]
         return data
 
 
-def _events(database: Database, where: str = "", args: tuple[Any, ...] = ()) -> list[StoredEvent]:
+def _events(
+    database: Database,
+    where: str = "",
+    args: Collection[object] = (),
+    *,
+    newest_first: bool = False,
+) -> list[StoredEvent]:
+    """The events with a verdict in `where`, in order of their first stored verdict, or newest
+    first by their shown verdict."""
     with database.connection() as db:
         rows = db.execute(
-            f"SELECT event_id, verdict, received_at FROM verdicts {where}"
+            f"SELECT event_id, verdict, received_at, announced FROM verdicts {where}"
             " ORDER BY received_at, rowid",
-            args,
+            tuple(args),
         ).fetchall()
         feedback = {
             r[0]: Feedback(verdict=r[1], note=r[2], given_at=float(r[3]))
             for r in db.execute("SELECT event_id, verdict, note, given_at FROM feedback")
         }
     events: dict[str, StoredEvent] = {}
-    for event_id, blob, received in rows:
+    position: dict[int, int] = {}
+    for n, (event_id, blob, received, announced) in enumerate(rows):
+        stored = HistoryEntry(
+            VerdictRecord.from_bytes(bytes(blob)), float(received), bool(announced)
+        )
+        position[id(stored)] = n
         events.setdefault(
             event_id, StoredEvent(event_id, feedback=feedback.get(event_id))
-        ).verdicts.append((VerdictRecord.from_bytes(bytes(blob)), float(received)))
+        ).verdicts.append(stored)
+    if newest_first:
+        return sorted(events.values(), key=lambda e: position[id(e.shown)], reverse=True)
     return list(events.values())
 
 
@@ -142,6 +181,67 @@ def get_event(database: Database, event_id: str) -> StoredEvent | None:
     """One event with all its verdicts, None if no verdict of it is stored."""
     events = _events(database, "WHERE event_id = ?", (event_id,))
     return events[0] if events else None
+
+
+def list_events(
+    database: Database,
+    *,
+    cameras: Collection[str] | None = None,
+    before: float | None = None,
+    after: float | None = None,
+    limit: int = 20,
+) -> list[StoredEvent]:
+    """Events newest first, of `cameras` (all if None), whose shown verdict was stored in
+    (`after`, `before`)."""
+    where = [_SHOWN]
+    params: list[object] = []
+    if cameras is not None:
+        if not cameras:
+            return []
+        where.append(f"v.camera_id IN ({','.join('?' * len(cameras))})")
+        params.extend(cameras)
+    if before is not None:
+        where.append("v.received_at < ?")
+        params.append(before)
+    if after is not None:
+        where.append("v.received_at >= ?")
+        params.append(after)
+    params.append(limit)
+    return _events(
+        database,
+        f"WHERE event_id IN (SELECT v.event_id FROM verdicts v WHERE {' AND '.join(where)}"
+        " ORDER BY v.received_at DESC, v.rowid DESC LIMIT ?)",
+        params,
+        newest_first=True,
+    )
+
+
+def get_verdict(database: Database, verdict_id: str) -> VerdictRecord | None:
+    """One stored verdict, by its id."""
+    with database.connection() as db:
+        row = db.execute(
+            "SELECT verdict FROM verdicts WHERE verdict_id = ?", (verdict_id,)
+        ).fetchone()
+    return VerdictRecord.from_bytes(bytes(row[0])) if row is not None else None
+
+
+def stored_times(database: Database, camera_id: str) -> list[float]:
+    """When each of a camera's events was stored, newest first (the media browser's days)."""
+    with database.connection() as db:
+        rows = db.execute(
+            f"SELECT v.received_at FROM verdicts v WHERE v.camera_id = ? AND {_SHOWN}"
+            " ORDER BY v.received_at DESC",
+            (camera_id,),
+        ).fetchall()
+    return [float(r[0]) for r in rows]
+
+
+def event_cameras(database: Database) -> dict[str, str]:
+    """Every camera with stored events: its name by id."""
+    with database.connection() as db:
+        rows = db.execute("SELECT DISTINCT camera_id FROM verdicts").fetchall()
+        names = dict(db.execute("SELECT camera_id, name FROM cameras").fetchall())
+    return {r[0]: str(names.get(r[0], r[0])) for r in rows}
 
 
 def set_feedback(database: Database, event_id: str, verdict: str, note: str) -> bool:

@@ -62,7 +62,7 @@ def async_announce_verdict(
         return
     alert = {
         **attributes,
-        "snapshot_url": async_snapshot_url(hass, entry_id, record.event_id),
+        "snapshot_url": async_snapshot_url(hass, entry_id, record.verdict_id),
     }
     if coordinator.alerts.async_consider(record, alert):
         hass.bus.async_fire(EVENT_ALERT, {**alert, **ids})
