@@ -13,10 +13,21 @@ from typing import Any
 
 import pytest
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.secmon.const import CONF_ADDRESS, CONF_CAMERA_ROOT, DOMAIN, EVENT_SECURITY
+from custom_components.secmon.const import (
+    CONF_ADDRESS,
+    CONF_CAMERA_ROOT,
+    CONF_KNOWN_PLATES,
+    DOMAIN,
+    EVENT_SECURITY,
+)
 from custom_components.secmon.link.proto import secmon_pb2
 
 from .helpers import image_bytes, wait_for, write_image
@@ -244,3 +255,67 @@ async def test_description_restored_after_reload(
     description = hass.states.get(DESCRIPTION)
     assert description is not None
     assert description.attributes["identities"] == ["person 7"]
+
+
+async def test_diagnostics_list_the_zoo_and_redact_what_cameras_read(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, config_dir: Path, camera_root: Path
+) -> None:
+    """The zoo's state as the sidecar reports it; captions, plates and known plates redacted."""
+    (camera_root / "Front Door").mkdir(exist_ok=True)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=AWAY,
+        data={CONF_ADDRESS: AWAY, CONF_CAMERA_ROOT: str(camera_root)},
+        options={CONF_KNOWN_PLATES: {"AB12CDE": "Anna's car"}},
+    )
+    entry.add_to_hass(hass)
+    assert await async_setup_component(hass, "diagnostics", {})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(hass, lambda: hass.states.get(EVENT) is not None, "event entity")
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["enrichment"] is None
+
+    status = secmon_pb2.SidecarStatus(
+        ready=True,
+        enrichment=secmon_pb2.EnrichmentStatus(
+            enrichers=["caption", "plates"],
+            device="cuda",
+            budget_bytes=4 << 30,
+            in_use_bytes=1 << 30,
+            evictions=2,
+            skips=1,
+            out_of_memory=1,
+            models=[
+                secmon_pb2.ZooModel(
+                    name="caption", spec="florence-community/Florence-2-base", loaded=True
+                ),
+                secmon_pb2.ZooModel(name="plates", disabled="rapidocr-onnxruntime is missing"),
+            ],
+        ),
+    )
+    entry.runtime_data.async_on_status(status)
+    caption = "A person reads the plate of Anna's car."
+    await hand_over(hass, entry, caption=caption, objects=[car()], **ENRICHED)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    zoo = diagnostics["enrichment"]
+    assert zoo["enrichers"] == ["caption", "plates"]
+    assert (zoo["budget_bytes"], zoo["evictions"], zoo["out_of_memory"]) == (4 << 30, 2, 1)
+    caption_model, plates_model = zoo["models"]
+    assert caption_model["loaded"] is True
+    assert plates_model["disabled"] == "rapidocr-onnxruntime is missing"
+    assert diagnostics["entry"]["options"][CONF_KNOWN_PLATES] == "**REDACTED**"
+    (verdict,) = diagnostics["verdicts"]["recent"]
+    assert verdict["caption"] == verdict["plates"] == "**REDACTED**"
+    assert verdict["objects"][0]["plate"] == verdict["objects"][0]["known_plate"] == "**REDACTED**"
+    assert verdict["caption_chars"] == len(caption)
+    assert [run["name"] for run in verdict["enrichers"]] == [
+        "caption",
+        "attributes",
+        "plates",
+        "pose",
+        "depth",
+    ]
+    text = json.dumps(diagnostics)
+    assert "AB12CDE" not in text and "Anna" not in text
