@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, WebSocketGenerator
 
 from custom_components.secmon.const import (
     CONF_ADDRESS,
@@ -319,3 +319,17 @@ async def test_diagnostics_list_the_zoo_and_redact_what_cameras_read(
     ]
     text = json.dumps(diagnostics)
     assert "AB12CDE" not in text and "Anna" not in text
+
+
+async def test_events_list_carries_the_enrichment(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_ws_client: WebSocketGenerator
+) -> None:
+    """The timeline card's list command gives each event its caption, plates and identities."""
+    await hand_over(hass, entry, caption="A van at the kerb.", objects=[person(), car()])
+    ws = await hass_ws_client(hass)
+    await ws.send_json_auto_id({"type": "secmon/events/list", "limit": 5})
+    (event,) = (await ws.receive_json())["result"]["events"]
+    assert event["caption"] == "A van at the kerb."
+    assert event["plates"] == [{"plate": "AB12CDE", "known": "Anna's car"}]
+    assert event["identities"] == ["person 7", "vehicle 2"]
+    assert event["objects"][0]["also_seen"][0]["camera_name"] == "Back Yard"
