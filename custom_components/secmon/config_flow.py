@@ -40,6 +40,7 @@ from .const import (
     CONF_DEBOUNCE,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
+    CONF_KNOWN_PLATES,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_QUIET_END,
@@ -69,6 +70,7 @@ from .link.client import (
     async_check_sidecar,
     parse_address,
 )
+from .plates import KnownPlatesError, format_known_plates, parse_known_plates
 
 
 def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:
@@ -264,12 +266,18 @@ class SecmonOptionsFlow(OptionsFlow):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"line": ""}
         if user_input is not None:
             user_input[CONF_QUEUE_BOUND] = int(user_input[CONF_QUEUE_BOUND])
+            try:
+                plates = parse_known_plates(str(user_input.get(CONF_KNOWN_PLATES) or ""))
+            except KnownPlatesError as err:
+                errors[CONF_KNOWN_PLATES] = err.reason
+                placeholders["line"] = err.line
             if user_input[CONF_BATCH_IDLE] > user_input[CONF_BATCH_WINDOW]:
                 errors[CONF_BATCH_IDLE] = "idle_above_window"
-            else:
-                return self.async_create_entry(data=user_input)
+            if not errors:
+                return self.async_create_entry(data={**user_input, CONF_KNOWN_PLATES: plates})
         options = self.config_entry.options
         schema = vol.Schema(
             {
@@ -335,10 +343,19 @@ class SecmonOptionsFlow(OptionsFlow):
                     CONF_QUIET_END,
                     description={"suggested_value": options.get(CONF_QUIET_END)},
                 ): TimeSelector(),
+                vol.Optional(
+                    CONF_KNOWN_PLATES,
+                    description={
+                        "suggested_value": format_known_plates(
+                            dict(options.get(CONF_KNOWN_PLATES) or {})
+                        )
+                    },
+                ): TextSelector(TextSelectorConfig(multiline=True)),
             }
         )
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
             errors=errors,
+            description_placeholders=placeholders,
         )

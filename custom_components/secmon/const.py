@@ -28,6 +28,8 @@ CONF_FAST_PATH_CONFIDENCE: Final = "fast_path_confidence"
 CONF_ALERT_LABELS: Final = "alert_labels"
 CONF_QUIET_START: Final = "quiet_hours_start"
 CONF_QUIET_END: Final = "quiet_hours_end"
+# plate -> name; the options form shows it as text (plates.py).
+CONF_KNOWN_PLATES: Final = "known_plates"
 
 DEFAULT_THRESHOLD: Final = 0.5
 DEFAULT_DEBOUNCE: Final = 0.5

@@ -88,6 +88,8 @@ class CameraState:
     risk: VerdictRecord | None = None
     snapshot: bytes | None = None
     snapshot_at: datetime | None = None
+    # The latest current verdict with a scene caption (the description sensor).
+    described: VerdictRecord | None = None
 
     @property
     def object_count(self) -> int:
@@ -423,6 +425,8 @@ class SecmonCoordinator:
     ) -> None:
         """Make a verdict the camera's current one (risk sensors, snapshot)."""
         camera.risk = record
+        if record.message.caption.strip():
+            camera.described = record
         camera.snapshot = snapshot
         camera.snapshot_at = (
             dt_util.utc_from_timestamp(snapshot_at) if snapshot_at is not None else None

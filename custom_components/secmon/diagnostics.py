@@ -1,4 +1,5 @@
-"""Diagnostics: settings (token redacted), cameras, queue, counters, sidecar status, verdicts."""
+"""Diagnostics: settings (token and known plates redacted), cameras, queue, counters, sidecar
+status, the enrichment model zoo, verdicts."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_TOKEN
+from .const import CONF_KNOWN_PLATES, CONF_TOKEN
 from .coordinator import SecmonConfigEntry
 from .storage.verdict_store import HistoryEntry
 
 TO_REDACT = {CONF_TOKEN}
-# Free text written by the LLM about what the cameras saw in someone's home: summarised by length,
-# not copied into a bug report.
-VERDICT_TEXT_TO_REDACT = {"summary", "reasoning"}
+# Licence plates and the names of their owners.
+OPTIONS_TO_REDACT = {CONF_KNOWN_PLATES}
+# Free text written by the LLM and the image models about what the cameras saw in someone's home
+# (summarised by length), and the licence plates they read: not copied into a bug report.
+VERDICT_TEXT_TO_REDACT = {"summary", "reasoning", "caption", "plates", "plate", "known_plate"}
 RECENT_VERDICTS = 20
 
 
@@ -63,6 +66,7 @@ def _verdict(entry: HistoryEntry) -> dict[str, Any]:
         "snapshot_frame_id": message.snapshot_frame_id,
         "summary_chars": len(message.summary),
         "reasoning_chars": len(message.reasoning),
+        "caption_chars": len(message.caption),
     }
     del data["is_update"]
     return async_redact_data(data, VERDICT_TEXT_TO_REDACT)
@@ -80,7 +84,7 @@ async def async_get_config_entry_diagnostics(
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
+            "options": async_redact_data(dict(entry.options), OPTIONS_TO_REDACT),
         },
         "sidecar": {
             "connected": sidecar.connected,
@@ -97,6 +101,13 @@ async def async_get_config_entry_diagnostics(
             "frames_in_flight": coordinator.stream.in_flight,
             "status": message_dict(sidecar.status) if sidecar.status is not None else None,
         },
+        # The enrichment models under their memory budget; None before a status or with
+        # enrichment off.
+        "enrichment": (
+            message_dict(sidecar.status.enrichment)
+            if sidecar.status is not None and sidecar.status.HasField("enrichment")
+            else None
+        ),
         "queue": {
             "pending": pending,
             "max_frames": coordinator.queue.max_frames,

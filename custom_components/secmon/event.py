@@ -18,6 +18,7 @@ from .const import RISK_LEVELS
 from .coordinator import CameraState, SecmonConfigEntry
 from .entity import SecmonCameraEntity, async_add_camera_entities
 from .verdicts.announce import SECURITY_EVENT_KEY
+from .verdicts.enrichment import UNRECORDED_KEYS
 
 PARALLEL_UPDATES = 0
 
@@ -53,6 +54,8 @@ class SecmonSecurityEvent(SecmonCameraEntity, EventEntity):
     """A camera's security events; restores its last event after a restart."""
 
     entity_description = SECURITY_EVENT
+    # Per-object details and enricher runs: in the state, not in the recorder's history.
+    _unrecorded_attributes = UNRECORDED_KEYS
 
     def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
         """The event entity of one camera."""
@@ -75,6 +78,7 @@ class SecmonAlertEvent(SecmonCameraEntity, EventEntity):
     """A camera's alerts (verdicts/alerts.py); its restored last firing restarts the cooldown."""
 
     entity_description = ALERT_EVENT
+    _unrecorded_attributes = UNRECORDED_KEYS
 
     def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
         """The alert entity of one camera."""

@@ -1,4 +1,5 @@
-"""Per camera: objects in the latest frame, its time, risk of the current verdict.
+"""Per camera: objects in the latest frame, its time, risk of the current verdict, the scene
+description of the latest verdict that has one.
 
 Per sidecar: latency, counts, queue depth, and the LLM's model, batches and verdicts.
 """
@@ -37,6 +38,7 @@ from .entity import (
     sidecar_unique_id,
 )
 from .link.proto import secmon_pb2
+from .verdicts.enrichment import clip, enrichment_attributes
 
 PARALLEL_UPDATES = 0
 
@@ -57,6 +59,33 @@ def _risk_attributes(camera: CameraState) -> Mapping[str, Any] | None:
         "summary": record.message.summary,
         "fast_path": record.fast_path,
         "fallback": record.fallback,
+    }
+
+
+# HA refuses a state longer than this; the whole caption is an attribute.
+MAX_STATE_LENGTH = 255
+
+
+def _description(camera: CameraState) -> str | None:
+    if camera.described is None:
+        return None
+    return clip(camera.described.message.caption, MAX_STATE_LENGTH)
+
+
+def _description_attributes(camera: CameraState) -> Mapping[str, Any] | None:
+    """The whole caption and the verdict it came from, with the objects' identities and plates."""
+    if camera.described is None:
+        return None
+    record = camera.described
+    enrichment = enrichment_attributes(record.message)
+    return {
+        "caption": enrichment["caption"],
+        "event_id": record.event_id,
+        "verdict_id": record.verdict_id,
+        "described_at": record.created_at.isoformat() if record.created_at else None,
+        "scene": enrichment["scene"],
+        "identities": enrichment["identities"],
+        "plates": enrichment["plates"],
     }
 
 
@@ -138,6 +167,14 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[NO_EVENT, *RISK_LEVELS],
         value_fn=lambda camera: camera.risk.risk_level if camera.risk else NO_EVENT,
+        needs_sidecar=False,
+    ),
+    # The stored caption, like the risk: kept while the sidecar is away.
+    CameraSensorDescription(
+        key="description",
+        translation_key="description",
+        value_fn=_description,
+        attributes_fn=_description_attributes,
         needs_sidecar=False,
     ),
 )

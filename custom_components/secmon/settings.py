@@ -21,6 +21,7 @@ from .const import (
     CONF_DEBOUNCE,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
+    CONF_KNOWN_PLATES,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_QUIET_END,
@@ -63,6 +64,8 @@ class SecmonSettings:
     alert_labels: tuple[str, ...] = ()
     quiet_start: time | None = None
     quiet_end: time | None = None
+    # Licence plates the home knows (normalised plate, name), sent to the sidecar.
+    known_plates: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> SecmonSettings:
@@ -87,6 +90,10 @@ class SecmonSettings:
             alert_labels=tuple(options.get(CONF_ALERT_LABELS, DEFAULT_ALERT_LABELS)),
             quiet_start=_time_option(options.get(CONF_QUIET_START)),
             quiet_end=_time_option(options.get(CONF_QUIET_END)),
+            known_plates=tuple(
+                (str(plate), str(name))
+                for plate, name in dict(options.get(CONF_KNOWN_PLATES) or {}).items()
+            ),
         )
 
 

@@ -63,8 +63,9 @@ def camera_root(session_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def sidecar(pytestconfig: pytest.Config) -> Generator[SidecarProcess]:
-    """`python -m sidecar --detector random:tiny` on a free loopback port."""
-    process = SidecarProcess()
+    """`python -m sidecar --detector random:tiny` on a free loopback port, its tiny enrichment
+    models given time enough that a busy machine skips none (the dialog shows their caption)."""
+    process = SidecarProcess(extra_args=("--enrich-batch-time-s", "500"))
     pytestconfig.stash[SIDECAR_KEY] = process
     try:
         process.start()

@@ -165,6 +165,11 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     )
     assert dialog.locator("button.false-alarm").is_visible()
     assert dialog.locator("button.confirmed").is_visible()
+    # What the image models saw: the caption of the event's verdict.
+    [event] = client.ws({"type": "secmon/events/list", "limit": 1})["events"]
+    assert event["event_id"] == rows(desktop)[0]["event_id"]
+    assert event["caption"], event["enrichers"]
+    assert dialog.locator(".caption").inner_text().strip() == event["caption"]
     desktop.screenshot("timeline-dialog")
     # The feedback buttons call secmon.feedback where it exists; without it they say so.
     services = client.request("GET", "/api/services")

@@ -38,6 +38,7 @@ from custom_components.secmon.const import (
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.logbook import describe_verdict
 from custom_components.secmon.storage.verdict_store import HistoryEntry
+from custom_components.secmon.verdicts.enrichment import ENRICHMENT_KEYS
 from custom_components.secmon.verdicts.records import VerdictRecord
 
 from .helpers import async_wait_for, frame_id_of, image_bytes, state_of, wait_for, write_image
@@ -204,6 +205,12 @@ async def test_verdict_reaches_entities(
         "ended_at": record.ended_at.isoformat() if record.ended_at else None,
     }
     assert {k: event.attributes[k] for k in expected} == expected
+    # What the sidecar's image models saw (on by default; shapes in test_enrichment.py).
+    enrichment = {k: event.attributes[k] for k in ENRICHMENT_KEYS}
+    assert [run["name"] for run in enrichment["enrichers"]] == [
+        run.name for run in record.message.enrichers
+    ]
+    assert enrichment["enrichers"], "the sidecar enriches by default"
 
     # One bus event with the same payload plus the camera's ids; no update event.
     (bus,) = of_camera(announced, cam)
@@ -212,6 +219,7 @@ async def test_verdict_reaches_entities(
     assert device is not None
     assert bus.data == {
         **expected,
+        **enrichment,
         "camera_id": cam,
         "camera_name": camera_name,
         "device_id": device.id,

@@ -1,6 +1,7 @@
 // secmon timeline card: the security events of chosen cameras, newest first, live.
 // A plain web component (no build step); served and registered by the secmon integration.
-// Text from events (summaries, reasoning, camera names) is only ever set as textContent.
+// Text from events (summaries, reasoning, captions, plates, camera names) is only ever set as
+// textContent.
 
 const LEVEL_COLOURS = {
   low: "#43a047",
@@ -25,6 +26,22 @@ const h = (tag, props = {}, children = []) => {
   }
   return el;
 };
+
+// What the image models saw: one line per identified object, e.g.
+// "person 7 · 3 visits today · also seen at Back Yard 14:02".
+const identityLines = (hass, objects) =>
+  (objects || [])
+    .filter((obj) => obj.identity)
+    .map((obj) => {
+      const parts = [obj.identity];
+      if (obj.visits_24h > 1) parts.push(`${obj.visits_24h} visits today`);
+      const seen = (obj.also_seen || [])
+        .map((m) => `${m.camera_name || m.camera_id}${m.seen_at ? ` ${formatTime(hass, m.seen_at)}` : ""}`);
+      if (seen.length) parts.push(`also seen at ${seen.join(", ")}`);
+      return parts.join(" · ");
+    });
+
+const plateText = (plate) => (plate.known ? `${plate.plate} (${plate.known})` : plate.plate);
 
 const formatTime = (hass, iso, fallbackSeconds) => {
   const date = iso ? new Date(iso) : new Date(fallbackSeconds * 1000);
@@ -83,6 +100,8 @@ const STYLE = `
     background: #000; }
   .dialog .text { padding: 8px 16px; display: flex; flex-direction: column; gap: 8px; }
   .reasoning { white-space: pre-wrap; color: var(--secondary-text-color); }
+  .caption { font-style: italic; }
+  .identity { color: var(--secondary-text-color); font-size: 0.9em; }
   .frames { display: flex; gap: 4px; overflow-x: auto; padding: 0 16px 8px; }
   .frames img { height: 72px; border-radius: 4px; }
   .feedback { display: flex; gap: 8px; padding: 8px 16px 16px; align-items: center;
@@ -320,6 +339,11 @@ class SecmonTimelineCard extends HTMLElement {
           h("div", { class: "summary-full", text: event.summary || "(no summary)" }),
           event.reasoning ? h("div", { class: "reasoning", text: event.reasoning }) : null,
           h("div", { class: "chips" }, labelText(event.labels).map((t) => h("span", { class: "chip", text: t }))),
+          event.caption ? h("div", { class: "caption", text: event.caption }) : null,
+          event.plates && event.plates.length
+            ? h("div", { class: "chips plates" }, event.plates.map((p) => h("span", { class: "chip plate", text: plateText(p) })))
+            : null,
+          ...identityLines(this._hass, event.objects).map((line) => h("div", { class: "identity", text: line })),
         ]),
         event.frame_urls && event.frame_urls.length
           ? h("div", { class: "frames" }, event.frame_urls.map((f) => h("img", { src: url(f), alt: "frame", loading: "lazy" })))

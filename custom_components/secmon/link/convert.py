@@ -25,6 +25,11 @@ def stream_config(settings: SecmonSettings) -> secmon_pb2.StreamConfig:
             fast_path_disabled=not settings.fast_path_labels,
             labels_of_interest=list(settings.classes),
         ),
+        known_plates=[
+            secmon_pb2.KnownPlate(plate=plate, name=name) for plate, name in settings.known_plates
+        ],
+        # Always set: an emptied option empties the sidecar's list.
+        known_plates_set=True,
     )
 
 

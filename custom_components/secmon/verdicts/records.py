@@ -12,6 +12,7 @@ from ..const import RISK_LEVELS
 from ..ingest.imaging import Box
 from ..link.convert import boxes_of
 from ..link.proto import secmon_pb2
+from .enrichment import enrichment_attributes
 
 _LEVEL_BY_ENUM: dict[int, str] = {
     secmon_pb2.RISK_LEVEL_LOW: "low",
@@ -121,7 +122,8 @@ class VerdictRecord:
         return boxes_of(self.message.snapshot_detections)
 
     def attributes(self, *, is_update: bool) -> dict[str, Any]:
-        """The event entity's attributes and the bus events' payload (without camera ids)."""
+        """The event entity's attributes and the bus events' payload (without camera ids), with
+        what the image models saw (verdicts/enrichment.py)."""
         return {
             "event_id": self.event_id,
             "verdict_id": self.verdict_id,
@@ -135,4 +137,5 @@ class VerdictRecord:
             "is_update": is_update,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            **enrichment_attributes(self.message),
         }
