@@ -37,6 +37,8 @@ from .const import (
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
+    CONF_CLIP_MAX_FRAMES,
+    CONF_CLIP_RATE,
     CONF_DEBOUNCE,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
@@ -51,6 +53,8 @@ from .const import (
     DEFAULT_BATCH_WINDOW,
     DEFAULT_CLASSES,
     DEFAULT_CLEAR_DELAY,
+    DEFAULT_CLIP_MAX_FRAMES,
+    DEFAULT_CLIP_RATE,
     DEFAULT_DEBOUNCE,
     DEFAULT_FAST_PATH_CONFIDENCE,
     DEFAULT_FAST_PATH_LABELS,
@@ -244,6 +248,8 @@ class SecmonOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             user_input[CONF_QUEUE_BOUND] = int(user_input[CONF_QUEUE_BOUND])
+            if CONF_CLIP_MAX_FRAMES in user_input:
+                user_input[CONF_CLIP_MAX_FRAMES] = int(user_input[CONF_CLIP_MAX_FRAMES])
             if user_input[CONF_BATCH_IDLE] > user_input[CONF_BATCH_WINDOW]:
                 errors[CONF_BATCH_IDLE] = "idle_above_window"
             else:
@@ -276,9 +282,7 @@ class SecmonOptionsFlow(OptionsFlow):
                 vol.Optional(
                     CONF_CLASSES,
                     default=[],
-                    description={
-                        "suggested_value": options.get(CONF_CLASSES, DEFAULT_CLASSES)
-                    },
+                    description={"suggested_value": options.get(CONF_CLASSES, DEFAULT_CLASSES)},
                 ): SelectSelector(
                     SelectSelectorConfig(
                         options=CLASS_CHOICES,
@@ -371,6 +375,23 @@ class SecmonOptionsFlow(OptionsFlow):
                     CONF_QUIET_END,
                     description={"suggested_value": options.get(CONF_QUIET_END)},
                 ): TimeSelector(),
+                vol.Required(
+                    CONF_CLIP_RATE, default=options.get(CONF_CLIP_RATE, DEFAULT_CLIP_RATE)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.1,
+                        max=10,
+                        step=0.1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="frames/s",
+                    )
+                ),
+                vol.Required(
+                    CONF_CLIP_MAX_FRAMES,
+                    default=options.get(CONF_CLIP_MAX_FRAMES, DEFAULT_CLIP_MAX_FRAMES),
+                ): NumberSelector(
+                    NumberSelectorConfig(min=1, max=200, step=1, mode=NumberSelectorMode.BOX)
+                ),
             }
         )
         return self.async_show_form(

@@ -28,6 +28,8 @@ CONF_FAST_PATH_CONFIDENCE: Final = "fast_path_confidence"
 CONF_ALERT_LABELS: Final = "alert_labels"
 CONF_QUIET_START: Final = "quiet_hours_start"
 CONF_QUIET_END: Final = "quiet_hours_end"
+CONF_CLIP_RATE: Final = "clip_frames_per_second"
+CONF_CLIP_MAX_FRAMES: Final = "clip_max_frames"
 
 DEFAULT_THRESHOLD: Final = 0.5
 DEFAULT_DEBOUNCE: Final = 0.5
@@ -40,6 +42,8 @@ DEFAULT_BATCH_IDLE: Final = 30.0
 DEFAULT_FAST_PATH_LABELS: Final[list[str]] = ["person"]  # empty: no fast path
 DEFAULT_FAST_PATH_CONFIDENCE: Final = 0.9
 DEFAULT_ALERT_LABELS: Final[list[str]] = []  # empty: every label alerts
+DEFAULT_CLIP_RATE: Final = 2.0
+DEFAULT_CLIP_MAX_FRAMES: Final = 20
 
 # Labels the occupancy sensors group (COCO names as the detector reports them).
 PERSON_LABELS: Final = frozenset({"person"})
@@ -54,6 +58,9 @@ CARRIED_LABELS: Final = frozenset({"backpack", "handbag", "suitcase", "umbrella"
 CLASS_CHOICES: Final = sorted(PERSON_LABELS | VEHICLE_LABELS | ANIMAL_LABELS | CARRIED_LABELS)
 
 IMAGE_EXTENSIONS: Final = frozenset({".jpg", ".jpeg", ".png"})
+VIDEO_EXTENSIONS: Final = frozenset({".mp4", ".mkv", ".avi", ".mov"})
+# The largest clip decoded (a camera's alarm recording is a few MB; a runaway upload is refused).
+MAX_CLIP_BYTES: Final = 512 * 1024 * 1024
 
 # Stream behaviour.
 MAX_IN_FLIGHT: Final = 8

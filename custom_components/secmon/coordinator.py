@@ -717,10 +717,22 @@ class SecmonCoordinator:
         self.async_count("verdicts_received")
         if record.fallback:
             self.async_count("fallback_verdicts")
-        async_announce_verdict(self, record, outcome)
+        clips = await self.hass.async_add_executor_job(self.queue.clips_of, list(verdict.frame_ids))
+        async_announce_verdict(self, record, outcome, self._relative_to_root(clips))
         return True
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _relative_to_root(self, paths: list[str]) -> list[str]:
+        """Paths as shown to users: relative to the camera root ("Front Door/alarm.mp4")."""
+        root = self.settings.camera_root
+        shown = []
+        for path in paths:
+            try:
+                shown.append(Path(path).relative_to(root).as_posix())
+            except ValueError:
+                shown.append(Path(path).name)
+        return shown
 
     @callback
     def _async_update_sidecar_device(self, status: secmon_pb2.SidecarStatus) -> None:

@@ -18,6 +18,8 @@ from .const import (
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
+    CONF_CLIP_MAX_FRAMES,
+    CONF_CLIP_RATE,
     CONF_DEBOUNCE,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
@@ -32,6 +34,8 @@ from .const import (
     DEFAULT_BATCH_WINDOW,
     DEFAULT_CLASSES,
     DEFAULT_CLEAR_DELAY,
+    DEFAULT_CLIP_MAX_FRAMES,
+    DEFAULT_CLIP_RATE,
     DEFAULT_DEBOUNCE,
     DEFAULT_FAST_PATH_CONFIDENCE,
     DEFAULT_FAST_PATH_LABELS,
@@ -63,6 +67,8 @@ class SecmonSettings:
     alert_labels: tuple[str, ...] = ()
     quiet_start: time | None = None
     quiet_end: time | None = None
+    clip_rate: float = DEFAULT_CLIP_RATE
+    clip_max_frames: int = DEFAULT_CLIP_MAX_FRAMES
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> SecmonSettings:
@@ -87,6 +93,8 @@ class SecmonSettings:
             alert_labels=tuple(options.get(CONF_ALERT_LABELS, DEFAULT_ALERT_LABELS)),
             quiet_start=_time_option(options.get(CONF_QUIET_START)),
             quiet_end=_time_option(options.get(CONF_QUIET_END)),
+            clip_rate=float(options.get(CONF_CLIP_RATE, DEFAULT_CLIP_RATE)),
+            clip_max_frames=int(options.get(CONF_CLIP_MAX_FRAMES, DEFAULT_CLIP_MAX_FRAMES)),
         )
 
 

@@ -151,11 +151,20 @@ def _event_feedback(db: sqlite3.Connection) -> None:
     )
 
 
+def _clip_offsets(db: sqlite3.Connection) -> None:
+    """Next version: frames sampled from a video clip keep their offset in seconds into the clip
+    (NULL for an image file), waiting and analysed alike, so an event's snapshot can be decoded
+    from the clip later."""
+    db.execute("ALTER TABLE frames ADD COLUMN clip_offset REAL")
+    db.execute("ALTER TABLE frame_paths ADD COLUMN clip_offset REAL")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _frame_queue_tables,
     _verdict_tables,
     _camera_missing_since,
     _event_feedback,
+    _clip_offsets,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

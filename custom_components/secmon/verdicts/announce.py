@@ -29,9 +29,13 @@ SECURITY_EVENT_KEY = "security_event"
 
 @callback
 def async_announce_verdict(
-    coordinator: SecmonCoordinator, record: VerdictRecord, outcome: StoredOutcome
+    coordinator: SecmonCoordinator,
+    record: VerdictRecord,
+    outcome: StoredOutcome,
+    source_clips: list[str] | None = None,
 ) -> None:
-    """Carry out what storing the verdict decided."""
+    """Carry out what storing the verdict decided. `source_clips`: the video clips (relative to
+    the camera root) the event's frames were sampled from, if any."""
     hass, entry_id = coordinator.hass, coordinator.entry.entry_id
     camera = coordinator.cameras.get(record.camera_id)
     if camera is None:
@@ -50,6 +54,8 @@ def async_announce_verdict(
     if outcome.current:
         coordinator.async_set_risk(camera, record, outcome.snapshot, outcome.snapshot_at)
     attributes = record.attributes(is_update=decision.update)
+    if source_clips:
+        attributes["source_clips"] = source_clips
     if decision.announce:
         coordinator.async_fire_event(camera.camera_id, record.risk_level, attributes)
     ids = _camera_ids(hass, entry_id, camera.camera_id, camera.name)
