@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import cast
 
 import av
-from av.video.stream import VideoStream
 import numpy as np
+from av.video.stream import VideoStream
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import cast
 
 import av
-from av.video.stream import VideoStream
 import numpy as np
+from av.video.stream import VideoStream
 
 
 def write_test_clip(
