@@ -52,6 +52,7 @@ from .link.proto import secmon_pb2
 from .link.stream import SidecarStream
 from .settings import SecmonSettings, database_path
 from .storage.database import Database
+from .storage.event_media import EventMedia
 from .storage.frame_queue import FrameQueue
 from .storage.verdict_store import VerdictStore
 from .verdicts.alerts import AlertCenter, AlertFilters
@@ -132,6 +133,7 @@ class SecmonCoordinator:
         self.database = Database(database_path(hass, entry.entry_id))
         self.queue = FrameQueue(self.database, self.settings.queue_bound)
         self.verdicts = VerdictStore(self.database, self.queue)
+        self.media = EventMedia(self.database.path.with_suffix(""), self.queue)
         self.stream = SidecarStream(
             hass,
             entry_id=entry.entry_id,
@@ -718,7 +720,14 @@ class SecmonCoordinator:
         if record.fallback:
             self.async_count("fallback_verdicts")
         clips = await self.hass.async_add_executor_job(self.queue.clips_of, list(verdict.frame_ids))
-        async_announce_verdict(self, record, outcome, self._relative_to_root(clips))
+        try:
+            pictures = await self.hass.async_add_executor_job(self.media.store_pictures, record)
+        except OSError:
+            LOGGER.exception("Could not store the pictures of event %s", record.event_id)
+            pictures = False
+        async_announce_verdict(
+            self, record, outcome, self._relative_to_root(clips), thumbnail=pictures
+        )
         return True
 
     # -- internals ------------------------------------------------------------------------------

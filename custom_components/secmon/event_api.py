@@ -27,6 +27,7 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
 from .coordinator import SecmonConfigEntry
+from .event_media_api import thumbnail_path
 from .storage.event_history import EventHistory, StoredEvent
 
 SIGNED_URL_VALIDITY = timedelta(hours=24)
@@ -75,6 +76,9 @@ def event_payload(entry: SecmonConfigEntry, event: StoredEvent, sign: Signer) ->
         "announced": event.announced,
         "close_reason": record.message.close_reason,
         "snapshot_url": sign(snapshot_path(entry.entry_id, verdict_id))
+        if record.message.snapshot_frame_id
+        else None,
+        "thumbnail_url": sign(thumbnail_path(entry.entry_id, verdict_id))
         if record.message.snapshot_frame_id
         else None,
         "frame_urls": [
