@@ -40,8 +40,12 @@ from .const import (
     CONF_CLIP_MAX_FRAMES,
     CONF_CLIP_RATE,
     CONF_DEBOUNCE,
+    CONF_DELETE_UPLOADS_DAYS,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
+    CONF_KEEP_CLIPS_DAYS,
+    CONF_KEEP_EVENTS_DAYS,
+    CONF_MEDIA_CAP_GB,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_QUIET_END,
@@ -56,8 +60,12 @@ from .const import (
     DEFAULT_CLIP_MAX_FRAMES,
     DEFAULT_CLIP_RATE,
     DEFAULT_DEBOUNCE,
+    DEFAULT_DELETE_UPLOADS_DAYS,
     DEFAULT_FAST_PATH_CONFIDENCE,
     DEFAULT_FAST_PATH_LABELS,
+    DEFAULT_KEEP_CLIPS_DAYS,
+    DEFAULT_KEEP_EVENTS_DAYS,
+    DEFAULT_MEDIA_CAP_GB,
     DEFAULT_POLLING,
     DEFAULT_QUEUE_BOUND,
     DEFAULT_THRESHOLD,
@@ -89,6 +97,14 @@ def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:
                 description={"suggested_value": defaults.get(CONF_TOKEN)},
             ): TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD)),
         }
+    )
+
+
+def _days(low: int, high: int) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=low, max=high, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="d"
+        )
     )
 
 
@@ -392,6 +408,30 @@ class SecmonOptionsFlow(OptionsFlow):
                 ): NumberSelector(
                     NumberSelectorConfig(min=1, max=200, step=1, mode=NumberSelectorMode.BOX)
                 ),
+                vol.Required(
+                    CONF_KEEP_EVENTS_DAYS,
+                    default=options.get(CONF_KEEP_EVENTS_DAYS, DEFAULT_KEEP_EVENTS_DAYS),
+                ): _days(1, 365),
+                vol.Required(
+                    CONF_KEEP_CLIPS_DAYS,
+                    default=options.get(CONF_KEEP_CLIPS_DAYS, DEFAULT_KEEP_CLIPS_DAYS),
+                ): _days(1, 365),
+                vol.Required(
+                    CONF_MEDIA_CAP_GB,
+                    default=options.get(CONF_MEDIA_CAP_GB, DEFAULT_MEDIA_CAP_GB),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.1,
+                        max=10_000,
+                        step=0.1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="GB",
+                    )
+                ),
+                vol.Required(
+                    CONF_DELETE_UPLOADS_DAYS,
+                    default=options.get(CONF_DELETE_UPLOADS_DAYS, DEFAULT_DELETE_UPLOADS_DAYS),
+                ): _days(0, 365),
             }
         )
         return self.async_show_form(

@@ -42,6 +42,8 @@ TABLES = {
     "verdicts",
     "camera_risk",
     "feedback",
+    "event_media",
+    "analysed_files",
 }
 
 
@@ -121,7 +123,7 @@ def test_a_version_3_file_gains_event_feedback_and_keeps_its_verdicts(tmp_path: 
         assert version_of(db) == SCHEMA_VERSION
 
 
-def test_a_version_4_file_gains_clip_offsets_and_keeps_its_frames(tmp_path: Path) -> None:
+def test_a_version_4_file_gains_clip_offsets_and_media_tables_and_keeps_its_frames(tmp_path: Path) -> None:
     """A file at version 4: its queued frame is an image frame (no clip offset), is sent and
     completed as before, and a clip frame can be queued next to it."""
     path = _copy_v2(tmp_path / "v4.db")
@@ -144,6 +146,9 @@ def test_a_version_4_file_gains_clip_offsets_and_keeps_its_frames(tmp_path: Path
             "c" * 32: 1.5,
         }
         assert queue.complete(v2.QUEUED_FRAME, b"result") is not None
+        with database.connection() as db:
+            analysed = db.execute("SELECT path FROM analysed_files").fetchall()
+        assert analysed == [(pending.path,)]
         assert queue.clips_of([v2.QUEUED_FRAME, "c" * 32]) == ["/cams/x/alarm.mp4"]
         assert queue.known_paths([pending.path]) == {pending.path}
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .frame_queue import FrameQueue
 THUMBNAIL_SIZE = (320, 240)
 SNAPSHOT_NAME = "snapshot.jpg"
 THUMBNAIL_NAME = "thumbnail.jpg"
+CLIP_NAME = "clip.mp4"
 
 
 def render_thumbnail(image: bytes, boxes: list[Box]) -> bytes:
@@ -83,7 +85,49 @@ class EventMedia:
         folder.mkdir(parents=True, exist_ok=True)
         _write_atomically(folder / SNAPSHOT_NAME, snapshot)
         _write_atomically(folder / THUMBNAIL_NAME, thumbnail)
+        self._record(
+            record.event_id, record.camera_id, picture_bytes=len(snapshot) + len(thumbnail)
+        )
         return True
+
+    def store_clip(self, event_id: str, camera_id: str, clip: bytes) -> None:
+        """Store an event's clip (CLIP_NAME) in its folder."""
+        folder = self.folder(event_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_atomically(folder / CLIP_NAME, clip)
+        self._record(event_id, camera_id, clip_bytes=len(clip))
+
+    def remove_clip(self, event_id: str) -> None:
+        """Remove an event's clip (its pictures stay)."""
+        (self.folder(event_id) / CLIP_NAME).unlink(missing_ok=True)
+        with self.frames.database.connection() as db:
+            db.execute("UPDATE event_media SET clip_bytes = 0 WHERE event_id = ?", (event_id,))
+
+    def _record(
+        self,
+        event_id: str,
+        camera_id: str,
+        *,
+        picture_bytes: int | None = None,
+        clip_bytes: int | None = None,
+    ) -> None:
+        """Note an event's media sizes (the disk cap adds them up)."""
+        with self.frames.database.connection() as db:
+            db.execute(
+                "INSERT INTO event_media (event_id, camera_id, created_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (event_id) DO NOTHING",
+                (event_id, camera_id, time.time()),
+            )
+            if picture_bytes is not None:
+                db.execute(
+                    "UPDATE event_media SET picture_bytes = ? WHERE event_id = ?",
+                    (picture_bytes, event_id),
+                )
+            if clip_bytes is not None:
+                db.execute(
+                    "UPDATE event_media SET clip_bytes = ? WHERE event_id = ?",
+                    (clip_bytes, event_id),
+                )
 
     def read(self, event_id: str, name: str) -> bytes | None:
         """One of an event's files (SNAPSHOT_NAME, THUMBNAIL_NAME, ...), None if it has none."""

@@ -183,6 +183,10 @@ class FrameQueue:
                 " clip_offset) VALUES (?, ?, ?, ?, ?)",
                 (frame_id, frame.camera_id, frame.path, now, frame.clip_offset),
             )
+            db.execute(
+                "INSERT OR REPLACE INTO analysed_files (path, analysed_at) VALUES (?, ?)",
+                (frame.path, now),
+            )
             if failed:
                 self._bump(db, "frames_failed", 1)
             else:
