@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import av
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
@@ -798,8 +799,15 @@ class SecmonCoordinator:
         except OSError:
             LOGGER.exception("Could not store the pictures of event %s", record.event_id)
             pictures = False
+        clip = False
+        if not record.fast_path:
+            # The batch closed: the event's clip of its frames.
+            try:
+                clip = await self.hass.async_add_executor_job(self.media.store_event_clip, record)
+            except (OSError, av.FFmpegError):
+                LOGGER.exception("Could not make the clip of event %s", record.event_id)
         async_announce_verdict(
-            self, record, outcome, self._relative_to_root(clips), thumbnail=pictures
+            self, record, outcome, self._relative_to_root(clips), thumbnail=pictures, clip=clip
         )
         return True
 

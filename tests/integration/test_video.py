@@ -256,6 +256,8 @@ async def test_clip_frames_reach_the_sidecar_and_the_verdict_names_the_clip(
     assert events[0].data["source_clips"] == [f"{camera_name}/alarm_20261120.mp4"]
     # Its thumbnail was drawn on a frame of the clip.
     assert "thumbnail_url" in events[0].data
+    # The closed event's own clip was made from the clip's frames.
+    assert "clip_url" in events[0].data
 
     duplicates_before = queue.counters().get("duplicates", 0)
     _write_atomically(camera_root / camera_name / "alarm_copy.mp4", data)

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 
 from ..ingest.imaging import Box, render_detections
 from ..verdicts.records import VerdictRecord
+from .event_clip import render_event_clip
 from .frame_queue import FrameQueue
 
 THUMBNAIL_SIZE = (320, 240)
@@ -87,6 +88,24 @@ class EventMedia:
         _write_atomically(folder / THUMBNAIL_NAME, thumbnail)
         self._record(
             record.event_id, record.camera_id, picture_bytes=len(snapshot) + len(thumbnail)
+        )
+        return True
+
+    def store_event_clip(self, record: VerdictRecord) -> bool:
+        """Make and store the event's clip from the verdict's frames (see event_clip.py);
+        False if none of its frames is left."""
+        folder = self.folder(record.event_id)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".{folder.name}.{CLIP_NAME}.tmp"
+        try:
+            if render_event_clip(self.frames, list(record.message.frame_ids), tmp) is None:
+                return False
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, folder / CLIP_NAME)
+        finally:
+            tmp.unlink(missing_ok=True)
+        self._record(
+            record.event_id, record.camera_id, clip_bytes=(folder / CLIP_NAME).stat().st_size
         )
         return True
 

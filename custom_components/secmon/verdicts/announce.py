@@ -16,7 +16,7 @@ from homeassistant.helpers import entity_registry as er
 
 from ..const import DOMAIN, EVENT_ALERT, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
 from ..entity import camera_device_identifier, camera_unique_id
-from ..event_media_api import async_signed_thumbnail_url
+from ..event_media_api import async_signed_clip_url, async_signed_thumbnail_url
 from ..snapshot_url import async_snapshot_url
 from ..storage.verdict_store import StoredOutcome
 from .records import VerdictRecord
@@ -36,10 +36,11 @@ def async_announce_verdict(
     source_clips: list[str] | None = None,
     *,
     thumbnail: bool = False,
+    clip: bool = False,
 ) -> None:
     """Carry out what storing the verdict decided. `source_clips`: the video clips (relative to
     the camera root) the event's frames were sampled from, if any; `thumbnail`: the event's
-    thumbnail is stored (its URL goes into the attributes)."""
+    thumbnail is stored, `clip`: the event's clip is (their URLs go into the attributes)."""
     hass, entry_id = coordinator.hass, coordinator.entry.entry_id
     camera = coordinator.cameras.get(record.camera_id)
     if camera is None:
@@ -62,6 +63,8 @@ def async_announce_verdict(
         attributes["source_clips"] = source_clips
     if thumbnail:
         attributes["thumbnail_url"] = async_signed_thumbnail_url(hass, entry_id, record.verdict_id)
+    if clip:
+        attributes["clip_url"] = async_signed_clip_url(hass, entry_id, record.verdict_id)
     if decision.announce:
         coordinator.async_fire_event(camera.camera_id, record.risk_level, attributes)
     ids = _camera_ids(hass, entry_id, camera.camera_id, camera.name)
