@@ -138,7 +138,7 @@ def test_a_clip_frame_snapshot_is_decoded_from_the_clip(tmp_path: Path) -> None:
     database.open()
     queue = FrameQueue(database, 100)
     try:
-        for n, offset in enumerate((1.0, 2.0)):
+        for n, offset in enumerate((1.0, 2.0, 2.5)):
             frame = QueuedFrame(
                 frame_id=f"f{n}",
                 camera_id="cam",
@@ -154,8 +154,16 @@ def test_a_clip_frame_snapshot_is_decoded_from_the_clip(tmp_path: Path) -> None:
         image = queue.frame_image("f0")
         assert image is not None
         assert abs(_level(image) - 200) < 12  # frame 10 (1.0 s): grey 200
-        assert queue.frame_image("f1") == b"\xff\xd8 stand-in"  # the camera's latest
+        assert queue.frame_image("f2") == b"\xff\xd8 stand-in"  # the camera's latest
+        # Several at once (an event's clip): the clip is decoded once for all of them.
+        images = queue.frame_images(["f0", "f1", "f2", "unknown"])
+        assert set(images) == {"f0", "f1", "f2"}
+        assert abs(_level(images["f0"]) - 200) < 12
+        assert abs(_level(images["f1"]) - 144) < 12  # frame 20: grey 400 mod 256
+        assert images["f2"] == b"\xff\xd8 stand-in"
         assert frame_at(tmp_path / "gone.mp4", 1.0) is None
+        # Past the end: the last frame (29: grey 580 mod 256 = 68).
+        assert abs(_level(frame_at(clip_path, 9.0) or b"") - 68) < 12
     finally:
         database.close()
 

@@ -225,10 +225,20 @@ def _decode(
 def frame_at(path: Path, offset: float) -> bytes | None:
     """The JPEG of the frame shown `offset` seconds after a clip's first frame (an event's
     snapshot taken from a clip); None if the clip is gone or cannot be decoded."""
+    return frames_at(path, [offset]).get(offset)
+
+
+def frames_at(path: Path, offsets: list[float]) -> dict[float, bytes]:
+    """`frame_at` for several offsets of one clip, in one pass; offsets whose frame cannot be
+    had are left out."""
+    wanted = sorted(set(offsets))
+    found: dict[float, bytes] = {}
+    if not wanted:
+        return found
     try:
         container = av.open(str(path), mode="r")
     except (av.FFmpegError, ValueError, OSError):
-        return None
+        return found
     try:
         stream = container.streams.video[0]
         first: float | None = None
@@ -239,11 +249,19 @@ def frame_at(path: Path, offset: float) -> bytes | None:
                 continue
             if first is None:
                 first = at
-            if at - first > offset + 1e-3:
+            # Every wanted offset before this frame is shown by the previous one.
+            while wanted and at - first > wanted[0] + 1e-3:
+                if last is not None:
+                    found[wanted[0]] = _jpeg(last)
+                wanted.pop(0)
+            if not wanted:
                 break
             last = frame
-        return _jpeg(last) if last is not None else None
+        if last is not None:
+            for offset in wanted:
+                found[offset] = _jpeg(last)
     except (av.FFmpegError, IndexError, ValueError, OSError, EOFError):
-        return None
+        pass
     finally:
         container.close()
+    return found

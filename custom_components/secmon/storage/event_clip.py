@@ -36,8 +36,10 @@ def render_event_clip(frames: FrameQueue, frame_ids: list[str], out: Path) -> in
     """Write to `out` the MP4 of the frames among `frame_ids` that are still there (their
     detections drawn); how many frames it holds, None (nothing written) if none is."""
     pictures: list[Image.Image] = []
-    for frame_id in frame_ids[:CLIP_MAX_FRAMES]:
-        image = frames.frame_image(frame_id)
+    wanted = frame_ids[:CLIP_MAX_FRAMES]
+    images = frames.frame_images(wanted)
+    for frame_id in wanted:
+        image = images.get(frame_id)
         if image is None:
             continue
         stored = frames.result(frame_id)

@@ -17,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..ingest.video import frame_at
+from ..ingest.video import frame_at, frames_at
 from .database import Database
 
 RESULTS_KEPT = 1000
@@ -267,6 +267,37 @@ class FrameQueue:
                 if row is not None:
                     clips[str(row[0])] = None
         return list(clips)
+
+    def frame_images(self, frame_ids: list[str]) -> dict[str, bytes]:
+        """`frame_image` of several frames (those that can be had), decoding each video clip
+        they come from once."""
+        images: dict[str, bytes] = {}
+        from_clips: dict[str, list[tuple[str, float]]] = {}
+        with self.database.connection() as db:
+            for frame_id in frame_ids:
+                row = db.execute(
+                    "SELECT path, clip_offset FROM frame_paths WHERE frame_id = ?", (frame_id,)
+                ).fetchone()
+                if row is not None and row[1] is not None:
+                    held = db.execute(
+                        "SELECT image FROM last_frame WHERE frame_id = ? UNION ALL"
+                        " SELECT image FROM frames WHERE frame_id = ? LIMIT 1",
+                        (frame_id, frame_id),
+                    ).fetchone()
+                    if held is None:
+                        from_clips.setdefault(str(row[0]), []).append((frame_id, float(row[1])))
+        decoded_later = {f for wanted in from_clips.values() for f, _ in wanted}
+        for frame_id in frame_ids:
+            if frame_id in decoded_later:
+                continue
+            if (image := self.frame_image(frame_id)) is not None:
+                images[frame_id] = image
+        for path, wanted in from_clips.items():
+            decoded = frames_at(Path(path), [offset for _, offset in wanted])
+            for frame_id, offset in wanted:
+                if offset in decoded:
+                    images[frame_id] = decoded[offset]
+        return images
 
     def last_frames(self) -> list[StoredFrame]:
         """The latest analysed frame of every camera."""
