@@ -123,7 +123,7 @@ def test_a_version_3_file_gains_event_feedback_and_keeps_its_verdicts(tmp_path: 
         assert version_of(db) == SCHEMA_VERSION
 
 
-def test_a_version_4_file_gains_clip_offsets_and_media_tables_and_keeps_its_frames(tmp_path: Path) -> None:
+def test_a_version_4_file_gains_the_video_tables_and_keeps_its_frames(tmp_path: Path) -> None:
     """A file at version 4: its queued frame is an image frame (no clip offset), is sent and
     completed as before, and a clip frame can be queued next to it."""
     path = _copy_v2(tmp_path / "v4.db")
