@@ -210,9 +210,11 @@ async def test_verdict_reaches_entities(
     assert of_camera(updated, cam) == []
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_{cam}")})
     assert device is not None
-    # ...and the event's thumbnail, drawn on the snapshot frame (a signed URL).
-    assert bus.data["thumbnail_url"].startswith(f"/api/secmon/events/{entry.entry_id}/")
-    assert {k: v for k, v in bus.data.items() if k != "thumbnail_url"} == {
+    # ...and the event's thumbnail and clip (signed URLs).
+    media = ("thumbnail_url", "clip_url")
+    for key in media:
+        assert bus.data[key].startswith(f"/api/secmon/events/{entry.entry_id}/")
+    assert {k: v for k, v in bus.data.items() if k not in media} == {
         **expected,
         "camera_id": cam,
         "camera_name": camera_name,
