@@ -22,6 +22,7 @@ from .const import CONF_CAMERA_ROOT, DOMAIN, LOGGER
 from .coordinator import SecmonConfigEntry, SecmonCoordinator
 from .entity import sidecar_device_identifier, sidecar_device_info
 from .event_api import async_setup_event_api
+from .event_media_api import async_setup_event_media_api
 from .link.client import (
     SidecarAuthError,
     SidecarNotReadyError,
@@ -55,6 +56,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_notifications(hass)
     async_setup_assist(hass)
     async_setup_event_api(hass)
+    async_setup_event_media_api(hass)
     await async_register_card(hass)
     return True
 

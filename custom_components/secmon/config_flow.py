@@ -37,10 +37,16 @@ from .const import (
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
+    CONF_CLIP_MAX_FRAMES,
+    CONF_CLIP_RATE,
     CONF_DEBOUNCE,
+    CONF_DELETE_UPLOADS_DAYS,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
+    CONF_KEEP_CLIPS_DAYS,
+    CONF_KEEP_EVENTS_DAYS,
     CONF_KNOWN_PLATES,
+    CONF_MEDIA_CAP_GB,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_QUIET_END,
@@ -52,9 +58,15 @@ from .const import (
     DEFAULT_BATCH_WINDOW,
     DEFAULT_CLASSES,
     DEFAULT_CLEAR_DELAY,
+    DEFAULT_CLIP_MAX_FRAMES,
+    DEFAULT_CLIP_RATE,
     DEFAULT_DEBOUNCE,
+    DEFAULT_DELETE_UPLOADS_DAYS,
     DEFAULT_FAST_PATH_CONFIDENCE,
     DEFAULT_FAST_PATH_LABELS,
+    DEFAULT_KEEP_CLIPS_DAYS,
+    DEFAULT_KEEP_EVENTS_DAYS,
+    DEFAULT_MEDIA_CAP_GB,
     DEFAULT_POLLING,
     DEFAULT_QUEUE_BOUND,
     DEFAULT_THRESHOLD,
@@ -108,6 +120,15 @@ def _labels_selector() -> SelectSelector:
             custom_value=True,
             mode=SelectSelectorMode.DROPDOWN,
             translation_key=CONF_CLASSES,
+        )
+    )
+
+
+def _days(low: int, high: int) -> NumberSelector:
+    """A box for a number of days."""
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=low, max=high, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="d"
         )
     )
 
@@ -274,6 +295,8 @@ class SecmonOptionsFlow(OptionsFlow):
             except KnownPlatesError as err:
                 errors[CONF_KNOWN_PLATES] = err.reason
                 placeholders["line"] = err.line
+            if CONF_CLIP_MAX_FRAMES in user_input:
+                user_input[CONF_CLIP_MAX_FRAMES] = int(user_input[CONF_CLIP_MAX_FRAMES])
             if user_input[CONF_BATCH_IDLE] > user_input[CONF_BATCH_WINDOW]:
                 errors[CONF_BATCH_IDLE] = "idle_above_window"
             if not errors:
@@ -351,6 +374,47 @@ class SecmonOptionsFlow(OptionsFlow):
                         )
                     },
                 ): TextSelector(TextSelectorConfig(multiline=True)),
+                vol.Required(
+                    CONF_CLIP_RATE, default=options.get(CONF_CLIP_RATE, DEFAULT_CLIP_RATE)
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.1,
+                        max=10,
+                        step=0.1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="frames/s",
+                    )
+                ),
+                vol.Required(
+                    CONF_CLIP_MAX_FRAMES,
+                    default=options.get(CONF_CLIP_MAX_FRAMES, DEFAULT_CLIP_MAX_FRAMES),
+                ): NumberSelector(
+                    NumberSelectorConfig(min=1, max=200, step=1, mode=NumberSelectorMode.BOX)
+                ),
+                vol.Required(
+                    CONF_KEEP_EVENTS_DAYS,
+                    default=options.get(CONF_KEEP_EVENTS_DAYS, DEFAULT_KEEP_EVENTS_DAYS),
+                ): _days(1, 365),
+                vol.Required(
+                    CONF_KEEP_CLIPS_DAYS,
+                    default=options.get(CONF_KEEP_CLIPS_DAYS, DEFAULT_KEEP_CLIPS_DAYS),
+                ): _days(1, 365),
+                vol.Required(
+                    CONF_MEDIA_CAP_GB,
+                    default=options.get(CONF_MEDIA_CAP_GB, DEFAULT_MEDIA_CAP_GB),
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.1,
+                        max=10_000,
+                        step=0.1,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="GB",
+                    )
+                ),
+                vol.Required(
+                    CONF_DELETE_UPLOADS_DAYS,
+                    default=options.get(CONF_DELETE_UPLOADS_DAYS, DEFAULT_DELETE_UPLOADS_DAYS),
+                ): _days(0, 365),
             }
         )
         return self.async_show_form(

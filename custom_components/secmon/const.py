@@ -30,6 +30,12 @@ CONF_QUIET_START: Final = "quiet_hours_start"
 CONF_QUIET_END: Final = "quiet_hours_end"
 # plate -> name; the options form shows it as text (plates.py).
 CONF_KNOWN_PLATES: Final = "known_plates"
+CONF_CLIP_RATE: Final = "clip_frames_per_second"
+CONF_CLIP_MAX_FRAMES: Final = "clip_max_frames"
+CONF_KEEP_EVENTS_DAYS: Final = "keep_events_days"
+CONF_KEEP_CLIPS_DAYS: Final = "keep_clips_days"
+CONF_MEDIA_CAP_GB: Final = "media_cap_gb"
+CONF_DELETE_UPLOADS_DAYS: Final = "delete_uploads_after_days"
 
 DEFAULT_THRESHOLD: Final = 0.5
 DEFAULT_DEBOUNCE: Final = 0.5
@@ -42,6 +48,12 @@ DEFAULT_BATCH_IDLE: Final = 30.0
 DEFAULT_FAST_PATH_LABELS: Final[list[str]] = ["person"]  # empty: no fast path
 DEFAULT_FAST_PATH_CONFIDENCE: Final = 0.9
 DEFAULT_ALERT_LABELS: Final[list[str]] = []  # empty: every label alerts
+DEFAULT_CLIP_RATE: Final = 2.0
+DEFAULT_CLIP_MAX_FRAMES: Final = 20
+DEFAULT_KEEP_EVENTS_DAYS: Final = 30
+DEFAULT_KEEP_CLIPS_DAYS: Final = 30
+DEFAULT_MEDIA_CAP_GB: Final = 5.0
+DEFAULT_DELETE_UPLOADS_DAYS: Final = 0  # 0: never delete uploads
 
 # Labels the occupancy sensors group (COCO names as the detector reports them).
 PERSON_LABELS: Final = frozenset({"person"})
@@ -56,6 +68,9 @@ CARRIED_LABELS: Final = frozenset({"backpack", "handbag", "suitcase", "umbrella"
 CLASS_CHOICES: Final = sorted(PERSON_LABELS | VEHICLE_LABELS | ANIMAL_LABELS | CARRIED_LABELS)
 
 IMAGE_EXTENSIONS: Final = frozenset({".jpg", ".jpeg", ".png"})
+VIDEO_EXTENSIONS: Final = frozenset({".mp4", ".mkv", ".avi", ".mov"})
+# The largest clip decoded (a camera's alarm recording is a few MB; a runaway upload is refused).
+MAX_CLIP_BYTES: Final = 512 * 1024 * 1024
 
 # Stream behaviour.
 MAX_IN_FLIGHT: Final = 8
@@ -102,10 +117,13 @@ SIDECAR_KEY: Final = "__sidecar__"
 
 ISSUE_SIDECAR_UNREACHABLE: Final = "sidecar_unreachable"
 ISSUE_QUEUE_OVERFLOW: Final = "queue_overflow"
+ISSUE_MEDIA_CAP: Final = "media_cap_reached"
 ISSUE_RANDOM_MODELS: Final = "random_models"
 ISSUE_DATABASE_DAMAGED: Final = "database_damaged"
 ISSUE_DATABASE_RESTORED: Final = "database_restored"
 # How often the database file is checked for having been deleted underneath us (seconds).
 DATABASE_CHECK_INTERVAL: Final = 60.0
+# How often retention runs (and once at start).
+RETENTION_INTERVAL: Final = 3600.0
 
 CLIENT_VERSION: Final = "0.1.0"

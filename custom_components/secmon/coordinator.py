@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeAlias
 
+import av
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
@@ -37,6 +38,7 @@ from .const import (
     LOGGER,
     MAX_FRAME_BYTES,
     PERSON_LABELS,
+    RETENTION_INTERVAL,
     SIDECAR_KEY,
     STALE_CAMERA_GRACE,
     STALE_CHECK_INTERVAL,
@@ -52,7 +54,9 @@ from .link.proto import secmon_pb2
 from .link.stream import SidecarStream
 from .settings import SecmonSettings, database_path
 from .storage.database import Database
+from .storage.event_media import EventMedia
 from .storage.frame_queue import FrameQueue
+from .storage.retention import Retention, RetentionPolicy, RetentionReport
 from .storage.verdict_store import VerdictStore
 from .verdicts.alerts import AlertCenter, AlertFilters
 from .verdicts.announce import async_announce_verdict
@@ -133,7 +137,16 @@ class SecmonCoordinator:
 
         self.database = Database(database_path(hass, entry.entry_id))
         self.queue = FrameQueue(self.database, self.settings.queue_bound)
-        self.verdicts = VerdictStore(self.database, self.queue)
+        self.verdicts = VerdictStore(
+            self.database, self.queue, kept_days=self.settings.keep_events_days
+        )
+        self.media = EventMedia(self.database.path.with_suffix(""), self.queue)
+        self.retention = Retention(
+            self.database, self.media, self.settings.camera_root, hass.config.is_allowed_path
+        )
+        # Bytes the events' pictures and clips take (updated by each retention run).
+        self.media_bytes: int | None = None
+        self._cancel_retention: CALLBACK_TYPE | None = None
         self.stream = SidecarStream(
             hass,
             entry_id=entry.entry_id,
@@ -255,6 +268,66 @@ class SecmonCoordinator:
             timedelta(seconds=DATABASE_CHECK_INTERVAL),
             cancel_on_shutdown=True,
         )
+        self._tasks.append(
+            entry.async_create_background_task(
+                self.hass,
+                self._async_retention_now(dt_util.utcnow()),
+                f"{DOMAIN} retention {entry.entry_id}",
+            )
+        )
+        self._cancel_retention = async_track_time_interval(
+            self.hass,
+            self._async_retention_now,
+            timedelta(seconds=RETENTION_INTERVAL),
+            cancel_on_shutdown=True,
+        )
+
+    async def _async_retention_now(self, _now: datetime) -> None:
+        await self.async_run_retention()
+
+    async def async_run_retention(self, now: float | None = None) -> RetentionReport:
+        """One retention run, in bounded steps in the executor (see storage/retention.py);
+        updates the media size sensor and the disk cap's repair issue."""
+        settings = self.settings
+        policy = RetentionPolicy(
+            keep_events_days=settings.keep_events_days,
+            keep_clips_days=settings.keep_clips_days,
+            cap_bytes=int(settings.media_cap_gb * 1e9),
+            delete_uploads_days=settings.delete_uploads_days or None,
+        )
+        report = RetentionReport()
+        at = time.time() if now is None else now
+        try:
+            while not await self.hass.async_add_executor_job(
+                self.retention.step, policy, at, report
+            ):
+                if self._stopped:
+                    break
+        except (OSError, sqlite3.Error):
+            LOGGER.exception("Retention run failed; it runs again in an hour")
+            return report
+        if report.events_removed or report.media_removed_by_cap or report.uploads_removed:
+            LOGGER.info(
+                "Retention removed %s event(s), %s clip(s), the media of %s event(s) over the"
+                " disk cap and %s analysed upload(s)",
+                report.events_removed,
+                report.clips_removed,
+                report.media_removed_by_cap,
+                report.uploads_removed,
+            )
+        if report.removed_early:
+            repairs.async_create_media_cap(
+                self.hass,
+                self.entry.entry_id,
+                len(report.removed_early),
+                settings.media_cap_gb,
+                settings.keep_events_days,
+            )
+        else:
+            repairs.async_clear_media_cap(self.hass, self.entry.entry_id)
+        self.media_bytes = report.media_bytes
+        self.async_notify(SIDECAR_KEY)
+        return report
 
     async def _async_check_database_now(self, _now: datetime) -> None:
         await self.async_check_database()
@@ -289,6 +362,9 @@ class SecmonCoordinator:
         if self._cancel_database_check is not None:
             self._cancel_database_check()
             self._cancel_database_check = None
+        if self._cancel_retention is not None:
+            self._cancel_retention()
+            self._cancel_retention = None
         await self.watcher.async_stop()
         for task in self._tasks:
             task.cancel()
@@ -721,10 +797,36 @@ class SecmonCoordinator:
         self.async_count("verdicts_received")
         if record.fallback:
             self.async_count("fallback_verdicts")
-        async_announce_verdict(self, record, outcome)
+        clips = await self.hass.async_add_executor_job(self.queue.clips_of, list(verdict.frame_ids))
+        try:
+            pictures = await self.hass.async_add_executor_job(self.media.store_pictures, record)
+        except OSError:
+            LOGGER.exception("Could not store the pictures of event %s", record.event_id)
+            pictures = False
+        clip = False
+        if not record.fast_path:
+            # The batch closed: the event's clip of its frames.
+            try:
+                clip = await self.hass.async_add_executor_job(self.media.store_event_clip, record)
+            except (OSError, av.FFmpegError):
+                LOGGER.exception("Could not make the clip of event %s", record.event_id)
+        async_announce_verdict(
+            self, record, outcome, self._relative_to_root(clips), thumbnail=pictures, clip=clip
+        )
         return True
 
     # -- internals ------------------------------------------------------------------------------
+
+    def _relative_to_root(self, paths: list[str]) -> list[str]:
+        """Paths as shown to users: relative to the camera root ("Front Door/alarm.mp4")."""
+        root = self.settings.camera_root
+        shown = []
+        for path in paths:
+            try:
+                shown.append(Path(path).relative_to(root).as_posix())
+            except ValueError:
+                shown.append(Path(path).name)
+        return shown
 
     @callback
     def _async_update_sidecar_device(self, status: secmon_pb2.SidecarStatus) -> None:

@@ -28,6 +28,7 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
 from .coordinator import SecmonConfigEntry
+from .event_media_api import thumbnail_path
 from .snapshot_url import SNAPSHOT_URL, snapshot_path
 from .storage.event_search import StoredEvent, get_event, get_verdict, list_events
 from .storage.verdict_store import render_snapshot
@@ -66,6 +67,9 @@ def event_payload(entry: SecmonConfigEntry, event: StoredEvent, sign: Signer) ->
         "announced": event.announced,
         "close_reason": record.message.close_reason,
         "snapshot_url": sign(snapshot_path(entry.entry_id, verdict_id))
+        if record.message.snapshot_frame_id
+        else None,
+        "thumbnail_url": sign(thumbnail_path(entry.entry_id, verdict_id))
         if record.message.snapshot_frame_id
         else None,
         "frame_urls": [

@@ -15,6 +15,7 @@ from .const import (
     DOMAIN,
     ISSUE_DATABASE_DAMAGED,
     ISSUE_DATABASE_RESTORED,
+    ISSUE_MEDIA_CAP,
     ISSUE_QUEUE_OVERFLOW,
     ISSUE_RANDOM_MODELS,
     ISSUE_SIDECAR_UNREACHABLE,
@@ -26,6 +27,7 @@ ISSUES = (
     ISSUE_RANDOM_MODELS,
     ISSUE_DATABASE_DAMAGED,
     ISSUE_DATABASE_RESTORED,
+    ISSUE_MEDIA_CAP,
 )
 
 
@@ -68,6 +70,32 @@ def async_create_queue_overflow(
         translation_key=ISSUE_QUEUE_OVERFLOW,
         translation_placeholders={"dropped": str(dropped), "max_frames": str(max_frames)},
     )
+
+
+@callback
+def async_create_media_cap(
+    hass: HomeAssistant, entry_id: str, removed: int, cap_gb: float, keep_days: float
+) -> None:
+    """The disk cap removed the media of events younger than their retention."""
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        issue_id(ISSUE_MEDIA_CAP, entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.WARNING,
+        translation_key=ISSUE_MEDIA_CAP,
+        translation_placeholders={
+            "removed": str(removed),
+            "cap_gb": f"{cap_gb:g}",
+            "keep_days": f"{keep_days:g}",
+        },
+    )
+
+
+@callback
+def async_clear_media_cap(hass: HomeAssistant, entry_id: str) -> None:
+    """A retention run removed nothing early."""
+    ir.async_delete_issue(hass, DOMAIN, issue_id(ISSUE_MEDIA_CAP, entry_id))
 
 
 @callback

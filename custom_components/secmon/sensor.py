@@ -214,6 +214,17 @@ SIDECAR_SENSORS: tuple[SidecarSensorDescription, ...] = (
         value_fn=_status_value(lambda status: status.pending_verdicts),
     ),
     SidecarSensorDescription(
+        key="media_storage",
+        translation_key="media_storage",
+        needs_sidecar=False,
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
+        suggested_display_precision=1,
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda coordinator: coordinator.media_bytes,
+    ),
+    SidecarSensorDescription(
         key="inference_latency",
         translation_key="inference_latency",
         entity_registry_enabled_default=False,

@@ -18,10 +18,16 @@ from .const import (
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
+    CONF_CLIP_MAX_FRAMES,
+    CONF_CLIP_RATE,
     CONF_DEBOUNCE,
+    CONF_DELETE_UPLOADS_DAYS,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
+    CONF_KEEP_CLIPS_DAYS,
+    CONF_KEEP_EVENTS_DAYS,
     CONF_KNOWN_PLATES,
+    CONF_MEDIA_CAP_GB,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_QUIET_END,
@@ -33,9 +39,15 @@ from .const import (
     DEFAULT_BATCH_WINDOW,
     DEFAULT_CLASSES,
     DEFAULT_CLEAR_DELAY,
+    DEFAULT_CLIP_MAX_FRAMES,
+    DEFAULT_CLIP_RATE,
     DEFAULT_DEBOUNCE,
+    DEFAULT_DELETE_UPLOADS_DAYS,
     DEFAULT_FAST_PATH_CONFIDENCE,
     DEFAULT_FAST_PATH_LABELS,
+    DEFAULT_KEEP_CLIPS_DAYS,
+    DEFAULT_KEEP_EVENTS_DAYS,
+    DEFAULT_MEDIA_CAP_GB,
     DEFAULT_POLLING,
     DEFAULT_QUEUE_BOUND,
     DEFAULT_THRESHOLD,
@@ -66,6 +78,13 @@ class SecmonSettings:
     quiet_end: time | None = None
     # Licence plates the home knows (normalised plate, name), sent to the sidecar.
     known_plates: tuple[tuple[str, str], ...] = ()
+    clip_rate: float = DEFAULT_CLIP_RATE
+    clip_max_frames: int = DEFAULT_CLIP_MAX_FRAMES
+    keep_events_days: float = DEFAULT_KEEP_EVENTS_DAYS
+    keep_clips_days: float = DEFAULT_KEEP_CLIPS_DAYS
+    media_cap_gb: float = DEFAULT_MEDIA_CAP_GB
+    # 0: never delete uploads.
+    delete_uploads_days: float = DEFAULT_DELETE_UPLOADS_DAYS
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> SecmonSettings:
@@ -93,6 +112,14 @@ class SecmonSettings:
             known_plates=tuple(
                 (str(plate), str(name))
                 for plate, name in dict(options.get(CONF_KNOWN_PLATES) or {}).items()
+            ),
+            clip_rate=float(options.get(CONF_CLIP_RATE, DEFAULT_CLIP_RATE)),
+            clip_max_frames=int(options.get(CONF_CLIP_MAX_FRAMES, DEFAULT_CLIP_MAX_FRAMES)),
+            keep_events_days=float(options.get(CONF_KEEP_EVENTS_DAYS, DEFAULT_KEEP_EVENTS_DAYS)),
+            keep_clips_days=float(options.get(CONF_KEEP_CLIPS_DAYS, DEFAULT_KEEP_CLIPS_DAYS)),
+            media_cap_gb=float(options.get(CONF_MEDIA_CAP_GB, DEFAULT_MEDIA_CAP_GB)),
+            delete_uploads_days=float(
+                options.get(CONF_DELETE_UPLOADS_DAYS, DEFAULT_DELETE_UPLOADS_DAYS)
             ),
         )
 

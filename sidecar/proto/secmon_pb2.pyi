@@ -47,7 +47,7 @@ RISK_LEVEL_HIGH: RiskLevel
 RISK_LEVEL_CRITICAL: RiskLevel
 
 class Frame(_message.Message):
-    __slots__ = ("frame_id", "camera_id", "image", "content_type", "captured_at", "source_path", "camera_name")
+    __slots__ = ("frame_id", "camera_id", "image", "content_type", "captured_at", "source_path", "camera_name", "clip_name", "clip_offset_seconds")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,8 @@ class Frame(_message.Message):
     CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_PATH_FIELD_NUMBER: _ClassVar[int]
     CAMERA_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLIP_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLIP_OFFSET_SECONDS_FIELD_NUMBER: _ClassVar[int]
     frame_id: str
     camera_id: str
     image: bytes
@@ -62,7 +64,9 @@ class Frame(_message.Message):
     captured_at: _timestamp_pb2.Timestamp
     source_path: str
     camera_name: str
-    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., image: _Optional[bytes] = ..., content_type: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_path: _Optional[str] = ..., camera_name: _Optional[str] = ...) -> None: ...
+    clip_name: str
+    clip_offset_seconds: float
+    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., image: _Optional[bytes] = ..., content_type: _Optional[str] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source_path: _Optional[str] = ..., camera_name: _Optional[str] = ..., clip_name: _Optional[str] = ..., clip_offset_seconds: _Optional[float] = ...) -> None: ...
 
 class Box(_message.Message):
     __slots__ = ("x_min", "y_min", "x_max", "y_max")

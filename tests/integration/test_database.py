@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ TABLES = {
     "verdicts",
     "camera_risk",
     "feedback",
+    "event_media",
+    "analysed_files",
 }
 
 
@@ -114,6 +117,40 @@ def test_a_version_3_file_gains_event_feedback_and_keeps_its_verdicts(tmp_path: 
         assert [v.record.verdict_id for v in event.verdicts] == [v2.VERDICT_ID]
         assert event.as_dict()["feedback"]["verdict"] == "false_alarm"
         assert not set_feedback(database, "no-such-event", "confirmed", "")
+    finally:
+        database.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        assert version_of(db) == SCHEMA_VERSION
+
+
+def test_a_version_4_file_gains_the_video_tables_and_keeps_its_frames(tmp_path: Path) -> None:
+    """A file at version 4: its queued frame is an image frame (no clip offset), is sent and
+    completed as before, and a clip frame can be queued next to it."""
+    path = _copy_v2(tmp_path / "v4.db")
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        migrate(db, path, MIGRATIONS[:4])
+        assert version_of(db) == 4
+        columns = {r[1] for r in db.execute("PRAGMA table_info(frames)").fetchall()}
+        assert "clip_offset" not in columns
+    database = Database(path)
+    assert database.open() == 4
+    try:
+        queue = FrameQueue(database, max_frames=1000)
+        queue.prune()
+        (pending,) = queue.next_pending(set(), 10)
+        assert (pending.frame_id, pending.clip_offset) == (v2.QUEUED_FRAME, None)
+        clip_frame = replace(pending, frame_id="c" * 32, path="/cams/x/alarm.mp4", clip_offset=1.5)
+        assert queue.enqueue(clip_frame, "clip-hash").accepted
+        assert {f.frame_id: f.clip_offset for f in queue.next_pending(set(), 10)} == {
+            v2.QUEUED_FRAME: None,
+            "c" * 32: 1.5,
+        }
+        assert queue.complete(v2.QUEUED_FRAME, b"result") is not None
+        with database.connection() as db:
+            analysed = db.execute("SELECT path FROM analysed_files").fetchall()
+        assert analysed == [(pending.path,)]
+        assert queue.clips_of([v2.QUEUED_FRAME, "c" * 32]) == ["/cams/x/alarm.mp4"]
+        assert queue.known_paths([pending.path]) == {pending.path}
     finally:
         database.close()
     with closing(sqlite3.connect(path, isolation_level=None)) as db:

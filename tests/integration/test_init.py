@@ -78,7 +78,7 @@ async def test_setup_and_unload(
 
     runtime = entry.runtime_data
     tasks = list(runtime._tasks)
-    assert len(tasks) == 4  # ingest, catch-up, stream, camera folder check
+    assert len(tasks) == 5  # ingest, catch-up, stream, camera folder check, first retention run
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.NOT_LOADED

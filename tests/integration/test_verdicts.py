@@ -217,7 +217,11 @@ async def test_verdict_reaches_entities(
     assert of_camera(updated, cam) == []
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_{cam}")})
     assert device is not None
-    assert bus.data == {
+    # ...and the event's thumbnail and clip (signed URLs).
+    media = ("thumbnail_url", "clip_url")
+    for key in media:
+        assert bus.data[key].startswith(f"/api/secmon/events/{entry.entry_id}/")
+    assert {k: v for k, v in bus.data.items() if k not in media} == {
         **expected,
         **enrichment,
         "camera_id": cam,

@@ -268,8 +268,9 @@ class SecmonTimelineCard extends HTMLElement {
 
   _row(event) {
     const colour = LEVEL_COLOURS[event.risk_level] || LEVEL_COLOURS.low;
-    const thumb = event.snapshot_url
-      ? h("img", { class: "thumb", src: this._hass.hassUrl(event.snapshot_url), alt: "", loading: "lazy" })
+    const thumbUrl = event.thumbnail_url || event.snapshot_url;
+    const thumb = thumbUrl
+      ? h("img", { class: "thumb", src: this._hass.hassUrl(thumbUrl), alt: "", loading: "lazy" })
       : h("div", { class: "thumb none", text: "no picture" });
     return h(
       "div",

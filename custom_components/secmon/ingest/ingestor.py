@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
 
-from ..const import LOGGER
+from ..const import LOGGER, MAX_CLIP_BYTES
 from ..storage.frame_queue import FrameQueue, QueuedFrame
 from .files import RefusedFileError, read_untrusted
 from .imaging import CheckedImage, InvalidImageError, check_image
-from .watcher import WRITE_GRACE, scan_images
+from .video import InvalidClipError, SampledClip, clip_frame_hash, sample_clip
+from .watcher import WRITE_GRACE, is_video_name, scan_images
 
 if TYPE_CHECKING:
     from ..coordinator import SecmonCoordinator
@@ -67,6 +68,14 @@ def _read(
     except InvalidImageError as err:
         checked, error = None, str(err)
     return _ReadImage(read.data, checked, error, read.size, read.mtime)
+
+
+def _size_and_mtime(path: Path) -> tuple[int, float] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime
 
 
 class FrameIngestor:
@@ -157,6 +166,9 @@ class FrameIngestor:
             return
         camera_name = parts[0]
         camera_id = self.coordinator.camera_id_for(camera_name)
+        if is_video_name(path.name):
+            await self._async_ingest_clip(path, camera_id, camera_name)
+            return
         try:
             read = await self.hass.async_add_executor_job(
                 _read,
@@ -216,6 +228,88 @@ class FrameIngestor:
         depth = await self.hass.async_add_executor_job(self.queue.pending_count)
         self.coordinator.async_set_queue_depth(depth)
         self._on_enqueued()
+
+    async def _async_ingest_clip(self, path: Path, camera_id: str, camera_name: str) -> None:
+        """A settled video clip: its sampled frames go into the queue like images, each with
+        the clip's start time plus its offset. A clip that cannot be decoded is skipped and
+        counted like an invalid image."""
+        settings = self.coordinator.settings
+        try:
+            clip: SampledClip = await self.hass.async_add_executor_job(
+                sample_clip,
+                path,
+                self.hass.config.is_allowed_path,
+                MAX_CLIP_BYTES,
+                settings.clip_rate,
+                settings.clip_max_frames,
+            )
+        except FileNotFoundError:
+            LOGGER.debug("%s vanished before it could be read", path)
+            return
+        except RefusedFileError as err:
+            await self._async_refuse(path, err)
+            return
+        except InvalidClipError as err:
+            signature = await self.hass.async_add_executor_job(_size_and_mtime, path)
+            if signature is None or self._recent.get(path) == signature:
+                return
+            self._remember(path, *signature)
+            self.coordinator.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
+            LOGGER.warning("Skipping %s: not a video clip that can be decoded (%s)", path, err)
+            await self.hass.async_add_executor_job(self.queue.bump, "frames_skipped", 1)
+            await self.hass.async_add_executor_job(
+                self.queue.mark_seen, camera_id, camera_name, signature[1]
+            )
+            self.coordinator.async_count("frames_skipped")
+            return
+        except OSError as err:
+            LOGGER.warning("Could not read %s: %s", path, err)
+            return
+        if self._recent.get(path) == (clip.size, clip.mtime):
+            return
+        self._remember(path, clip.size, clip.mtime)
+        self.coordinator.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
+        LOGGER.debug(
+            "%s: %s clip of %.1f s from %s, %s frame(s) sampled",
+            path,
+            clip.codec,
+            clip.duration or 0.0,
+            clip.start_source,
+            len(clip.frames),
+        )
+        accepted = duplicates = 0
+        for sampled in clip.frames:
+            key = frame_key(camera_id, clip_frame_hash(clip.sha256, sampled.offset))
+            frame = QueuedFrame(
+                frame_id=key[:32],
+                camera_id=camera_id,
+                camera_name=camera_name,
+                path=str(path),
+                content_type="image/jpeg",
+                captured_at=clip.started_at + sampled.offset,
+                image=sampled.jpeg,
+                clip_offset=sampled.offset,
+            )
+            outcome = await self.hass.async_add_executor_job(
+                self.queue.enqueue, frame, key, self.coordinator.stream.in_flight_ids
+            )
+            if not outcome.accepted:
+                duplicates += 1
+                continue
+            accepted += 1
+            if outcome.dropped:
+                self.coordinator.async_frames_dropped(len(outcome.dropped))
+        await self.hass.async_add_executor_job(
+            self.queue.mark_seen, camera_id, camera_name, clip.mtime
+        )
+        if duplicates:
+            LOGGER.debug("%s: %s frame(s) already taken; not sent again", path, duplicates)
+            await self.hass.async_add_executor_job(self.queue.bump, "duplicates", duplicates)
+            self.coordinator.async_count("duplicates", duplicates)
+        if accepted:
+            depth = await self.hass.async_add_executor_job(self.queue.pending_count)
+            self.coordinator.async_set_queue_depth(depth)
+            self._on_enqueued()
 
     async def _async_refuse(self, path: Path, err: RefusedFileError) -> None:
         """A file that must not be read: one warning and one count per path and reason."""

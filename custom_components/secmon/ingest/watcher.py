@@ -42,7 +42,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from ..const import IMAGE_EXTENSIONS, LOGGER, POLLING_INTERVAL
+from ..const import IMAGE_EXTENSIONS, LOGGER, POLLING_INTERVAL, VIDEO_EXTENSIONS
 
 # How long a file written without a close-write event may stay open before its size alone decides.
 WRITE_GRACE = 30.0
@@ -72,8 +72,15 @@ def name_hash(folder_name: str) -> str:
 
 
 def is_image_name(name: str) -> bool:
-    """Whether a file name has one of the extensions we take (case-insensitive)."""
-    return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+    """Whether a file name has one of the extensions we take, images or video clips
+    (case-insensitive)."""
+    suffix = Path(name).suffix.lower()
+    return not name.startswith(".") and (suffix in IMAGE_EXTENSIONS or suffix in VIDEO_EXTENSIONS)
+
+
+def is_video_name(name: str) -> bool:
+    """Whether a file name is a video clip's (case-insensitive)."""
+    return Path(name).suffix.lower() in VIDEO_EXTENSIONS
 
 
 def list_camera_folders(root: Path, is_allowed: Callable[[str], bool] | None = None) -> list[Path]:
@@ -291,7 +298,7 @@ class FolderWatcher:
             LOGGER.info(
                 "Ignoring files like %s: only %s files are analysed",
                 path,
-                ", ".join(sorted(IMAGE_EXTENSIONS)),
+                ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS)),
             )
         if self._on_ignored is not None:
             self._on_ignored(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from pathlib import PurePath
 
 from ..ingest.imaging import Box
 from ..settings import SecmonSettings
@@ -46,6 +47,9 @@ def frame_message(frame: QueuedFrame) -> secmon_pb2.ClientMessage:
         )
     )
     message.frame.captured_at.FromNanoseconds(int(frame.captured_at * 1e9))
+    if frame.clip_offset is not None:
+        message.frame.clip_name = PurePath(frame.path).name
+        message.frame.clip_offset_seconds = frame.clip_offset
     return message
 
 

@@ -151,11 +151,38 @@ def _event_feedback(db: sqlite3.Connection) -> None:
     )
 
 
+def _video_and_retention(db: sqlite3.Connection) -> None:
+    """Next version: frames sampled from a video clip keep their offset in seconds into the clip
+    (NULL for an image file), waiting and analysed alike, so an event's snapshot can be decoded
+    from the clip later; each event's stored media (folder, bytes) for retention and the disk
+    cap; uploaded files whose frames all have their results (the only ones retention may
+    delete)."""
+    for statement in (
+        "ALTER TABLE frames ADD COLUMN clip_offset REAL",
+        "ALTER TABLE frame_paths ADD COLUMN clip_offset REAL",
+        """CREATE TABLE event_media (
+            event_id TEXT PRIMARY KEY,
+            camera_id TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            picture_bytes INTEGER NOT NULL DEFAULT 0,
+            clip_bytes INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX event_media_age ON event_media (created_at)",
+        """CREATE TABLE analysed_files (
+            path TEXT PRIMARY KEY,
+            analysed_at REAL NOT NULL
+        )""",
+        "CREATE INDEX analysed_files_age ON analysed_files (analysed_at)",
+    ):
+        db.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _frame_queue_tables,
     _verdict_tables,
     _camera_missing_since,
     _event_feedback,
+    _video_and_retention,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

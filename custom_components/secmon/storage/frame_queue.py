@@ -17,6 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..ingest.video import frame_at, frames_at
 from .database import Database
 
 RESULTS_KEPT = 1000
@@ -37,6 +38,8 @@ class QueuedFrame:
     captured_at: float
     image: bytes
     attempts: int = 0
+    # Seconds into the clip at `path` for a frame sampled from a video clip; None for an image.
+    clip_offset: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +102,8 @@ class FrameQueue:
             )
             db.execute(
                 "INSERT INTO frames (frame_id, camera_id, camera_name, path, content_type,"
-                " captured_at, enqueued_at, attempts, image)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                " captured_at, enqueued_at, attempts, image, clip_offset)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
                 (
                     frame.frame_id,
                     frame.camera_id,
@@ -110,6 +113,7 @@ class FrameQueue:
                     frame.captured_at,
                     time.time(),
                     frame.image,
+                    frame.clip_offset,
                 ),
             )
             dropped: tuple[str, ...] = ()
@@ -132,7 +136,7 @@ class FrameQueue:
         with self.database.connection() as db:
             rows = db.execute(
                 "SELECT frame_id, camera_id, camera_name, path, content_type, captured_at, image,"
-                " attempts FROM frames ORDER BY captured_at, seq LIMIT ?",
+                " attempts, clip_offset FROM frames ORDER BY captured_at, seq LIMIT ?",
                 (limit + len(exclude),),
             ).fetchall()
         frames = [
@@ -145,6 +149,7 @@ class FrameQueue:
                 captured_at=r[5],
                 image=r[6],
                 attempts=r[7],
+                clip_offset=r[8],
             )
             for r in rows
             if r[0] not in exclude
@@ -160,7 +165,7 @@ class FrameQueue:
         with self.database.transaction() as db:
             row = db.execute(
                 "SELECT frame_id, camera_id, camera_name, path, content_type, captured_at,"
-                " image, attempts FROM frames WHERE frame_id = ?",
+                " image, attempts, clip_offset FROM frames WHERE frame_id = ?",
                 (frame_id,),
             ).fetchone()
             if row is None:
@@ -174,9 +179,13 @@ class FrameQueue:
             )
             db.execute("DELETE FROM frames WHERE frame_id = ?", (frame_id,))
             db.execute(
-                "INSERT OR REPLACE INTO frame_paths (frame_id, camera_id, path, stored_at)"
-                " VALUES (?, ?, ?, ?)",
-                (frame_id, frame.camera_id, frame.path, now),
+                "INSERT OR REPLACE INTO frame_paths (frame_id, camera_id, path, stored_at,"
+                " clip_offset) VALUES (?, ?, ?, ?, ?)",
+                (frame_id, frame.camera_id, frame.path, now, frame.clip_offset),
+            )
+            db.execute(
+                "INSERT OR REPLACE INTO analysed_files (path, analysed_at) VALUES (?, ?)",
+                (frame.path, now),
             )
             if failed:
                 self._bump(db, "frames_failed", 1)
@@ -232,14 +241,63 @@ class FrameQueue:
                 if row is not None:
                     return bytes(row[0])
             row = db.execute(
-                "SELECT path FROM frame_paths WHERE frame_id = ?", (frame_id,)
+                "SELECT path, clip_offset FROM frame_paths WHERE frame_id = ?", (frame_id,)
             ).fetchone()
         if row is None:
             return None
+        if row[1] is not None:
+            return frame_at(Path(row[0]), float(row[1]))
         try:
             return Path(row[0]).read_bytes()
         except OSError:
             return None
+
+    def clips_of(self, frame_ids: Collection[str]) -> list[str]:
+        """The clips (paths, first appearance order) that frames among `frame_ids` were sampled
+        from; frames from image files, or no longer known, add nothing."""
+        clips: dict[str, None] = {}
+        with self.database.connection() as db:
+            for frame_id in frame_ids:
+                row = db.execute(
+                    "SELECT path FROM frame_paths WHERE frame_id = ? AND clip_offset IS NOT NULL"
+                    " UNION ALL SELECT path FROM frames WHERE frame_id = ?"
+                    " AND clip_offset IS NOT NULL LIMIT 1",
+                    (frame_id, frame_id),
+                ).fetchone()
+                if row is not None:
+                    clips[str(row[0])] = None
+        return list(clips)
+
+    def frame_images(self, frame_ids: list[str]) -> dict[str, bytes]:
+        """`frame_image` of several frames (those that can be had), decoding each video clip
+        they come from once."""
+        images: dict[str, bytes] = {}
+        from_clips: dict[str, list[tuple[str, float]]] = {}
+        with self.database.connection() as db:
+            for frame_id in frame_ids:
+                row = db.execute(
+                    "SELECT path, clip_offset FROM frame_paths WHERE frame_id = ?", (frame_id,)
+                ).fetchone()
+                if row is not None and row[1] is not None:
+                    held = db.execute(
+                        "SELECT image FROM last_frame WHERE frame_id = ? UNION ALL"
+                        " SELECT image FROM frames WHERE frame_id = ? LIMIT 1",
+                        (frame_id, frame_id),
+                    ).fetchone()
+                    if held is None:
+                        from_clips.setdefault(str(row[0]), []).append((frame_id, float(row[1])))
+        decoded_later = {f for wanted in from_clips.values() for f, _ in wanted}
+        for frame_id in frame_ids:
+            if frame_id in decoded_later:
+                continue
+            if (image := self.frame_image(frame_id)) is not None:
+                images[frame_id] = image
+        for path, wanted in from_clips.items():
+            decoded = frames_at(Path(path), [offset for _, offset in wanted])
+            for frame_id, offset in wanted:
+                if offset in decoded:
+                    images[frame_id] = decoded[offset]
+        return images
 
     def last_frames(self) -> list[StoredFrame]:
         """The latest analysed frame of every camera."""
@@ -292,9 +350,6 @@ class FrameQueue:
                 "SELECT camera_id, missing_since FROM cameras WHERE missing_since IS NOT NULL"
             ).fetchall()
         return {str(r[0]): float(r[1]) for r in rows}
-
-
-
 
     def known_paths(self, paths: list[str]) -> set[str]:
         """Those of `paths` already taken: waiting in the queue or with a stored result."""

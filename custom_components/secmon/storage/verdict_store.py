@@ -70,10 +70,14 @@ def render_snapshot(frames: FrameQueue, record: VerdictRecord) -> bytes | None:
 class VerdictStore:
     """Verdict rows of one entry's database."""
 
-    def __init__(self, database: Database, frames: FrameQueue) -> None:
-        """Use `database` (opened by its owner); snapshots are drawn on `frames`' images."""
+    def __init__(
+        self, database: Database, frames: FrameQueue, *, kept_days: float = VERDICTS_KEPT_DAYS
+    ) -> None:
+        """Use `database` (opened by its owner); snapshots are drawn on `frames`' images;
+        verdicts are kept `kept_days` (the retention option)."""
         self.database = database
         self.frames = frames
+        self.kept_days = kept_days
 
     def has(self, verdict_id: str) -> bool:
         """Whether this verdict is stored already."""
@@ -154,7 +158,7 @@ class VerdictStore:
                     ),
                 )
             db.execute(
-                "DELETE FROM verdicts WHERE received_at < ?", (now - VERDICTS_KEPT_DAYS * 86400,)
+                "DELETE FROM verdicts WHERE received_at < ?", (now - self.kept_days * 86400,)
             )
             db.execute(
                 "DELETE FROM verdicts WHERE verdict_id IN (SELECT verdict_id FROM verdicts"

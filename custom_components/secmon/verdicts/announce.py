@@ -16,6 +16,7 @@ from homeassistant.helpers import entity_registry as er
 
 from ..const import DOMAIN, EVENT_ALERT, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
 from ..entity import camera_device_identifier, camera_unique_id
+from ..event_media_api import async_signed_clip_url, async_signed_thumbnail_url
 from ..snapshot_url import async_snapshot_url
 from ..storage.verdict_store import StoredOutcome
 from .records import VerdictRecord
@@ -29,9 +30,17 @@ SECURITY_EVENT_KEY = "security_event"
 
 @callback
 def async_announce_verdict(
-    coordinator: SecmonCoordinator, record: VerdictRecord, outcome: StoredOutcome
+    coordinator: SecmonCoordinator,
+    record: VerdictRecord,
+    outcome: StoredOutcome,
+    source_clips: list[str] | None = None,
+    *,
+    thumbnail: bool = False,
+    clip: bool = False,
 ) -> None:
-    """Carry out what storing the verdict decided."""
+    """Carry out what storing the verdict decided. `source_clips`: the video clips (relative to
+    the camera root) the event's frames were sampled from, if any; `thumbnail`: the event's
+    thumbnail is stored, `clip`: the event's clip is (their URLs go into the attributes)."""
     hass, entry_id = coordinator.hass, coordinator.entry.entry_id
     camera = coordinator.cameras.get(record.camera_id)
     if camera is None:
@@ -50,6 +59,12 @@ def async_announce_verdict(
     if outcome.current:
         coordinator.async_set_risk(camera, record, outcome.snapshot, outcome.snapshot_at)
     attributes = record.attributes(is_update=decision.update)
+    if source_clips:
+        attributes["source_clips"] = source_clips
+    if thumbnail:
+        attributes["thumbnail_url"] = async_signed_thumbnail_url(hass, entry_id, record.verdict_id)
+    if clip:
+        attributes["clip_url"] = async_signed_clip_url(hass, entry_id, record.verdict_id)
     if decision.announce:
         coordinator.async_fire_event(camera.camera_id, record.risk_level, attributes)
     ids = _camera_ids(hass, entry_id, camera.camera_id, camera.name)

@@ -206,10 +206,11 @@ async def test_ignored_files_are_logged_once_and_counted(
     camera_root: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Video clips and other files: one log line per extension, one count per file."""
+    """Files that are neither images nor video clips: one log line per extension, one count per
+    file."""
     coordinator = coordinator_of(init_integration)
     folder = camera_root / "Front Door"
-    for name in ("a.mp4", "b.mp4", "notes.txt"):
+    for name in ("a.gif", "b.gif", "notes.txt"):
         write_image(folder / name, b"not an image")
     await wait_for(hass, lambda: coordinator.counters["files_ignored"] == 3, "three ignored")
     assert caplog.text.count("Ignoring files like") == 2

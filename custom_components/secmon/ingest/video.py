@@ -1,0 +1,267 @@
+"""Video clips from camera folders: sampled into JPEG frames with their true capture times.
+
+Decoding happens here, in HA's executor, with PyAV (which HA ships for its `stream` component):
+the sidecar then sees ordinary frames, so nothing about the contract, the durable queue or
+idempotency changes, and a clip never crosses the network whole. Everything here blocks.
+
+A clip is read through the same checks as an image (resolved inside the allow-list, a regular
+file, size capped before decoding starts) and decoded from the open file. Frames are sampled at
+`rate` per second: the clip is cut into slots of 1/rate seconds and each slot gives one frame,
+a key frame when the slot has one (those are complete pictures, not predicted ones), else its
+first frame. A long clip gets a lower rate so that it gives at most `max_frames` frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+import av
+from PIL import Image
+
+from .files import _OPEN_FLAGS, REASON_SPECIAL, REASON_TOO_LARGE, RefusedFileError, resolve_allowed
+
+JPEG_QUALITY = 85
+_HASH_CHUNK = 1024 * 1024
+
+
+class InvalidClipError(Exception):
+    """The file is not a clip we can decode (corrupt, truncated, empty, unsupported codec)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClipFrame:
+    """One sampled frame: seconds from the clip's first frame, JPEG bytes, whether a key frame."""
+
+    offset: float
+    jpeg: bytes
+    key_frame: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SampledClip:
+    """What sampling a clip found."""
+
+    sha256: str
+    size: int
+    mtime: float
+    # When the clip's first frame was captured (epoch seconds).
+    started_at: float
+    # From the container's creation time, or else the file's mtime minus the duration.
+    start_source: str
+    duration: float | None
+    codec: str
+    frames: tuple[ClipFrame, ...]
+
+
+def clip_frame_hash(clip_sha256: str, offset: float) -> str:
+    """The content hash of a frame sampled from a clip (dedupe key input: clip bytes + offset in
+    milliseconds, so re-reading a clip gives the same ids)."""
+    return hashlib.sha256(f"{clip_sha256}@{round(offset * 1000)}".encode()).hexdigest()
+
+
+def _open_clip(path: Path, is_allowed: Callable[[str], bool], max_bytes: int) -> BinaryIO:
+    """The open file of a regular file inside the allow-list of at most `max_bytes` (like
+    `files.read_untrusted`, without reading it into memory)."""
+    resolved = resolve_allowed(path, is_allowed)
+    try:
+        fd = os.open(resolved, _OPEN_FLAGS)
+    except OSError as err:
+        if err.errno == getattr(os, "ELOOP", -1):
+            raise RefusedFileError(REASON_SPECIAL, f"{path} became a symlink") from err
+        raise
+    try:
+        _check_open(fd, path, max_bytes)
+        # Blocking reads from here on (a regular file never blocks for long).
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _check_open(fd: int, path: Path, max_bytes: int) -> None:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise RefusedFileError(REASON_SPECIAL, f"{path} is not a regular file")
+    if info.st_size > max_bytes:
+        raise RefusedFileError(
+            REASON_TOO_LARGE, f"{path} has {info.st_size} bytes, more than {max_bytes}"
+        )
+
+
+def _creation_time(container: Any) -> float | None:
+    value = container.metadata.get("creation_time") or container.metadata.get("CREATION_TIME")
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    # Muxers write 1970 (or 1904) when they were not told a time.
+    return parsed.timestamp() if parsed.year >= 2000 else None
+
+
+def _jpeg(frame: av.VideoFrame) -> bytes:
+    out = io.BytesIO()
+    image: Image.Image = frame.to_image()
+    image.save(out, "JPEG", quality=JPEG_QUALITY)
+    return out.getvalue()
+
+
+def sample_clip(
+    path: Path,
+    is_allowed: Callable[[str], bool],
+    max_bytes: int,
+    rate: float,
+    max_frames: int,
+) -> SampledClip:
+    """Sample a clip (see the module docstring). RefusedFileError for a file that must not be
+    read, InvalidClipError for one that cannot be decoded, OSError if it cannot be opened."""
+    with _open_clip(path, is_allowed, max_bytes) as file:
+        info = os.fstat(file.fileno())
+        digest = hashlib.sha256()
+        while chunk := file.read(_HASH_CHUNK):
+            digest.update(chunk)
+        if info.st_size == 0:
+            raise InvalidClipError("the file is empty")
+        file.seek(0)
+        sha256 = digest.hexdigest()
+        try:
+            return _decode(
+                file,
+                sha256=sha256,
+                size=info.st_size,
+                mtime=info.st_mtime,
+                rate=rate,
+                max_frames=max_frames,
+            )
+        except (av.FFmpegError, ValueError, OSError, EOFError) as err:
+            raise InvalidClipError(f"cannot decode: {err}") from err
+
+
+def _time_of(frame: av.VideoFrame) -> float | None:
+    # PyAV's stubs say float; a frame without a timestamp has None.
+    return cast("float | None", frame.time)
+
+
+def _decode(
+    file: BinaryIO, *, sha256: str, size: int, mtime: float, rate: float, max_frames: int
+) -> SampledClip:
+    container = av.open(file, mode="r")
+    try:
+        if not container.streams.video:
+            raise InvalidClipError("no video stream")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        duration: float | None = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        if duration is not None and duration > 0 and duration * rate > max_frames:
+            rate = max_frames / duration
+        slot_length = 1.0 / rate
+        first_pts: float | None = None
+        frames: list[ClipFrame] = []
+        current_slot = -1
+        chosen: tuple[float, av.VideoFrame, bool] | None = None
+        decoded = 0
+        for frame in container.decode(stream):
+            decoded += 1
+            at = _time_of(frame)
+            if at is None:
+                continue
+            if first_pts is None:
+                first_pts = at
+            offset = max(0.0, at - first_pts)
+            slot = math.floor(offset / slot_length + 1e-9)
+            if slot != current_slot:
+                if chosen is not None:
+                    frames.append(ClipFrame(chosen[0], _jpeg(chosen[1]), chosen[2]))
+                    if len(frames) >= max_frames:
+                        chosen = None
+                        break
+                current_slot, chosen = slot, (offset, frame, bool(frame.key_frame))
+            elif chosen is not None and frame.key_frame and not chosen[2]:
+                chosen = (offset, frame, True)
+        if chosen is not None and len(frames) < max_frames:
+            frames.append(ClipFrame(chosen[0], _jpeg(chosen[1]), chosen[2]))
+        if not frames:
+            raise InvalidClipError(
+                f"no picture could be decoded ({decoded} frame(s) of codec {codec})"
+            )
+        if duration is None or duration <= 0:
+            duration = frames[-1].offset + slot_length if frames else None
+        created = _creation_time(container)
+        if created is not None:
+            started_at, source = created, "container"
+        else:
+            started_at, source = mtime - (duration or 0.0), "file_mtime"
+        return SampledClip(
+            sha256=sha256,
+            size=size,
+            mtime=mtime,
+            started_at=started_at,
+            start_source=source,
+            duration=duration,
+            codec=codec,
+            frames=tuple(frames),
+        )
+    finally:
+        container.close()
+
+
+def frame_at(path: Path, offset: float) -> bytes | None:
+    """The JPEG of the frame shown `offset` seconds after a clip's first frame (an event's
+    snapshot taken from a clip); None if the clip is gone or cannot be decoded."""
+    return frames_at(path, [offset]).get(offset)
+
+
+def frames_at(path: Path, offsets: list[float]) -> dict[float, bytes]:
+    """`frame_at` for several offsets of one clip, in one pass; offsets whose frame cannot be
+    had are left out."""
+    wanted = sorted(set(offsets))
+    found: dict[float, bytes] = {}
+    if not wanted:
+        return found
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.FFmpegError, ValueError, OSError):
+        return found
+    try:
+        stream = container.streams.video[0]
+        first: float | None = None
+        last: av.VideoFrame | None = None
+        for frame in container.decode(stream):
+            at = _time_of(frame)
+            if at is None:
+                continue
+            if first is None:
+                first = at
+            # Every wanted offset before this frame is shown by the previous one.
+            while wanted and at - first > wanted[0] + 1e-3:
+                if last is not None:
+                    found[wanted[0]] = _jpeg(last)
+                wanted.pop(0)
+            if not wanted:
+                break
+            last = frame
+        if last is not None:
+            for offset in wanted:
+                found[offset] = _jpeg(last)
+    except (av.FFmpegError, IndexError, ValueError, OSError, EOFError):
+        pass
+    finally:
+        container.close()
+    return found
