@@ -170,6 +170,12 @@ class Verdict:
     completion_tokens: int
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     enrichment: Enrichment | None = None
+    # How unusual the batch's labels are at its camera and hour of the week (context/baseline.py):
+    # 0 usual .. 1 never seen; 0 while the baseline has under a week of history (baseline_days).
+    anomaly: float = 0.0
+    baseline_days: float = 0.0
+    # The user message the LLM was given ("" when none was built).
+    prompt: str = ""
 
 
 @dataclass(frozen=True, slots=True)

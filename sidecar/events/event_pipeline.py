@@ -23,14 +23,15 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import ParamSpec, TypeVar
 
+from ..context.baseline import ActivityBaseline, Normality
 from ..detection.stats import LatencyWindow
 from ..domain import FrameError, FrameErrorCode, FrameObservation, Verdict
 from ..enrichment.service import Enricher
 from ..llm.analyzer import RiskAnalyzer
-from .analysis import assess_batch, verdict_id
+from .analysis import assess_batch, label_counts, verdict_id
 from .batching import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
 from .delivery import VerdictDelivery
 from .store import EventStore
@@ -88,6 +89,7 @@ class EventPipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._zones: dict[str, tzinfo] = {}
+        self.baseline = ActivityBaseline(store.database)
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -275,19 +277,27 @@ class EventPipeline:
         store = self._store
         if await store.run(store.has_verdict, verdict_id(job.batch.batch_id, fast_path=fast)):
             return  # already produced before a restart
+        zone = self._zones.get(job.batch.client_id)
+        local_start = min(f.captured_at for f in job.frames).astimezone(zone or self._analyzer.tz)
+        labels = [lc.label for lc in label_counts(job.frames)]
+        normality = await self._normality(job.batch.camera_id, labels, local_start)
         verdict, outcome = await assess_batch(
             self._analyzer,
             job.batch,
             job.frames,
             fast_path=fast,
             close_reason=job.reason,
-            time_zone=self._zones.get(job.batch.client_id),
+            time_zone=zone,
             enricher=self.enricher,
+            normality=normality,
         )
         if verdict.enrichment is not None:
             self.stats.enrichment_latency.add(verdict.enrichment.total_ms)
         if not await self._write(store.run, store.add_verdict, verdict, finishes_batch=not fast):
             return
+        if not fast:
+            await self._record_activity(job.batch.batch_id, job.batch.camera_id, labels,
+                                        local_start)
         self.stats.verdicts_produced += 1
         if verdict.fallback:
             self.stats.fallback_verdicts += 1
@@ -304,3 +314,25 @@ class EventPipeline:
         )
         await self._delivery.refresh_pending()
         self._delivery.publish(verdict)
+
+    async def _normality(
+        self, camera_id: str, labels: list[str], local_start: datetime
+    ) -> Normality | None:
+        try:
+            return await self._store.database.run(
+                self.baseline.normality, camera_id, labels, local_start
+            )
+        except sqlite3.Error as err:  # the verdict does not wait for context
+            _LOGGER.warning("Could not read the activity baseline of %s: %s", camera_id, err)
+            return None
+
+    async def _record_activity(
+        self, batch_id: str, camera_id: str, labels: list[str], local_start: datetime
+    ) -> None:
+        try:
+            await self._write(
+                self._store.database.run, self.baseline.record, batch_id, camera_id, labels,
+                local_start,
+            )
+        except FrameError:
+            _LOGGER.warning("Could not add batch %s to the activity baseline", batch_id)

@@ -306,6 +306,9 @@ def _verdict_message(v: Verdict) -> pb.Verdict:
         llm_ms=v.llm_ms,
         completion_tokens=v.completion_tokens,
         created_at=timestamp(v.created_at),
+        anomaly=v.anomaly,
+        baseline_days=v.baseline_days,
+        prompt=v.prompt,
     )
 
 

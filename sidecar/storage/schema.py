@@ -128,11 +128,34 @@ def _identities(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX sightings_identity ON sightings (identity_id, seen_at)")
 
 
+def _activity_baseline(db: sqlite3.Connection) -> None:
+    """Version 5: what is normal (context/baseline.py): per camera, label and hour of the week a
+    decayed count of batches, each camera's first recorded batch, and the batches counted (so a
+    verdict produced again counts once)."""
+    db.execute(
+        """CREATE TABLE activity_baseline (
+            camera_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            hour_of_week INTEGER NOT NULL,  -- 0 = Monday 00:00 in the home's time zone
+            weight REAL NOT NULL,           -- decayed count at updated_at
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (camera_id, label, hour_of_week)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        "CREATE TABLE activity_cameras (camera_id TEXT PRIMARY KEY, first_seen REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE activity_batches (batch_id TEXT PRIMARY KEY, recorded_at REAL NOT NULL)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _batches_and_verdict_outbox,
     _verdict_camera_column,
     _batch_frames_table,
     _identities,
+    _activity_baseline,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -226,7 +226,7 @@ class LabelCount(_message.Message):
     def __init__(self, label: _Optional[str] = ..., count: _Optional[int] = ..., max_confidence: _Optional[float] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("verdict_id", "event_id", "batch_id", "camera_id", "camera_name", "risk_score", "risk_level", "summary", "reasoning", "fast_path", "fallback", "started_at", "ended_at", "labels", "frame_ids", "snapshot_frame_id", "snapshot_detections", "close_reason", "model", "llm_ms", "completion_tokens", "created_at", "caption", "scene_attributes", "objects", "enrichers", "enrichment_ms")
+    __slots__ = ("verdict_id", "event_id", "batch_id", "camera_id", "camera_name", "risk_score", "risk_level", "summary", "reasoning", "fast_path", "fallback", "started_at", "ended_at", "labels", "frame_ids", "snapshot_frame_id", "snapshot_detections", "close_reason", "model", "llm_ms", "completion_tokens", "created_at", "caption", "scene_attributes", "objects", "enrichers", "enrichment_ms", "anomaly", "baseline_days", "prompt")
     VERDICT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
@@ -254,6 +254,9 @@ class Verdict(_message.Message):
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
     ENRICHERS_FIELD_NUMBER: _ClassVar[int]
     ENRICHMENT_MS_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
     verdict_id: str
     event_id: str
     batch_id: str
@@ -281,7 +284,10 @@ class Verdict(_message.Message):
     objects: _containers.RepeatedCompositeFieldContainer[EnrichedObject]
     enrichers: _containers.RepeatedCompositeFieldContainer[EnricherRun]
     enrichment_ms: float
-    def __init__(self, verdict_id: _Optional[str] = ..., event_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., camera_name: _Optional[str] = ..., risk_score: _Optional[int] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., summary: _Optional[str] = ..., reasoning: _Optional[str] = ..., fast_path: bool = ..., fallback: bool = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ..., frame_ids: _Optional[_Iterable[str]] = ..., snapshot_frame_id: _Optional[str] = ..., snapshot_detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., close_reason: _Optional[str] = ..., model: _Optional[str] = ..., llm_ms: _Optional[float] = ..., completion_tokens: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., caption: _Optional[str] = ..., scene_attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., objects: _Optional[_Iterable[_Union[EnrichedObject, _Mapping]]] = ..., enrichers: _Optional[_Iterable[_Union[EnricherRun, _Mapping]]] = ..., enrichment_ms: _Optional[float] = ...) -> None: ...
+    anomaly: float
+    baseline_days: float
+    prompt: str
+    def __init__(self, verdict_id: _Optional[str] = ..., event_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., camera_name: _Optional[str] = ..., risk_score: _Optional[int] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., summary: _Optional[str] = ..., reasoning: _Optional[str] = ..., fast_path: bool = ..., fallback: bool = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ..., frame_ids: _Optional[_Iterable[str]] = ..., snapshot_frame_id: _Optional[str] = ..., snapshot_detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., close_reason: _Optional[str] = ..., model: _Optional[str] = ..., llm_ms: _Optional[float] = ..., completion_tokens: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., caption: _Optional[str] = ..., scene_attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., objects: _Optional[_Iterable[_Union[EnrichedObject, _Mapping]]] = ..., enrichers: _Optional[_Iterable[_Union[EnricherRun, _Mapping]]] = ..., enrichment_ms: _Optional[float] = ..., anomaly: _Optional[float] = ..., baseline_days: _Optional[float] = ..., prompt: _Optional[str] = ...) -> None: ...
 
 class Attribute(_message.Message):
     __slots__ = ("name", "value", "score")

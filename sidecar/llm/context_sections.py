@@ -1,0 +1,94 @@
+"""The prompt's context sections (what the system knows beyond the batch itself), each with its
+own token budget, and the fitting that keeps a section within it.
+
+A section is a title and entries in order of importance; an entry is one line, plus the untrusted
+text it refers to by data-field name (that text goes only into the prompt's data block, sanitised,
+and only when its line is kept). Fitting keeps the first entries whose lines and data fields fit
+the section's budget and says how many were left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ..context.baseline import Normality
+from .sanitize import sanitize_untrusted
+
+TokenCounter = Callable[[str], int]
+
+NORMALITY_BUDGET = 160
+
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_PLURALS = {"person": "people", "bus": "buses", "knife": "knives", "mouse": "mice"}
+
+
+@dataclass(frozen=True, slots=True)
+class ContextEntry:
+    line: str
+    # (data field name, untrusted text) pairs the line refers to.
+    fields: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContextSection:
+    title: str
+    entries: tuple[ContextEntry, ...]
+    budget: int
+
+    def lines(self) -> list[str]:
+        return [self.title, *(e.line for e in self.entries)] if self.entries else []
+
+    def fields(self) -> list[tuple[str, str]]:
+        return [f for e in self.entries for f in e.fields]
+
+
+def _size(title: str, entries: Sequence[ContextEntry], count_tokens: TokenCounter) -> int:
+    text = "\n".join(
+        [title, *(e.line for e in entries), *(f"{n}: {v}" for e in entries for n, v in e.fields)]
+    )
+    return count_tokens(text)
+
+
+def fit_section(section: ContextSection, count_tokens: TokenCounter) -> ContextSection:
+    """The section with as many leading entries as fit its budget (empty when none does)."""
+    entries = list(section.entries)
+    if _size(section.title, entries, count_tokens) <= section.budget:
+        return section
+    for keep in range(len(entries) - 1, 0, -1):
+        kept = [*entries[:keep], ContextEntry(f"- … {len(entries) - keep} more not listed")]
+        if _size(section.title, kept, count_tokens) <= section.budget:
+            return ContextSection(section.title, tuple(kept), section.budget)
+    return ContextSection(section.title, (), section.budget)
+
+
+def plural(label: str) -> str:
+    label = sanitize_untrusted(label, 32)
+    return _PLURALS.get(label, label if label.endswith("s") else label + "s")
+
+
+def normality_section(normality: Normality | None) -> ContextSection | None:
+    if normality is None:
+        return None
+    day, hour = divmod(normality.hour_of_week, 24)
+    when = f"{_DAYS[day]}s {hour:02d}:00-{(hour + 1) % 24:02d}:00"
+    if normality.learning:
+        return ContextSection(
+            "How usual this is at this camera:",
+            (ContextEntry(
+                f"- Not known yet: {normality.history_days:g} day(s) of history, a week is needed"
+            ),),
+            NORMALITY_BUDGET,
+        )
+    title = (
+        f"How usual this is at this camera on {when} "
+        f"(from {normality.history_days:.0f} days of history):"
+    )
+    entries = [
+        ContextEntry(
+            f"- {plural(n.label)} at this camera at this hour: {n.level}, "
+            f"{n.per_week:g} a week"
+        )
+        for n in sorted(normality.labels, key=lambda n: n.per_week)
+    ]
+    return ContextSection(title, tuple(entries), NORMALITY_BUDGET)
