@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import tzinfo
 
 from ..context.baseline import Normality
+from ..context.recent import OtherCamera
 from ..domain import Enrichment, FrameObservation, LabelCount, Verdict
 from ..enrichment.service import Enricher, EnrichRequest
 from ..llm.analyzer import AnalysisOutcome, RiskAnalyzer
@@ -39,6 +40,7 @@ async def assess_batch(
     time_zone: tzinfo | None = None,
     enricher: Enricher | None = None,
     normality: Normality | None = None,
+    other_cameras: list[OtherCamera] | None = None,
 ) -> tuple[Verdict, AnalysisOutcome]:
     """The verdict for `frames` of `batch` (all of them, or the one fast-path frame)."""
     enrichment = None
@@ -55,7 +57,7 @@ async def assess_batch(
         )
     prompt = prompt_input(
         frames, batch.camera_name, fast_path=fast_path, time_zone=time_zone, enrichment=enrichment,
-        normality=normality,
+        normality=normality, other_cameras=other_cameras or [],
     )
     outcome = await analyzer.assess(prompt)
     verdict = build_verdict(
@@ -73,6 +75,7 @@ def prompt_input(
     time_zone: tzinfo | None = None,
     enrichment: Enrichment | None = None,
     normality: Normality | None = None,
+    other_cameras: list[OtherCamera] | None = None,
 ) -> PromptInput:
     return PromptInput(
         camera_name=camera_name,
@@ -83,6 +86,7 @@ def prompt_input(
         time_zone=time_zone,
         enrichment=enrichment,
         normality=normality,
+        other_cameras=other_cameras or [],
     )
 
 

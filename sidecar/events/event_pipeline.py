@@ -27,6 +27,7 @@ from datetime import datetime, tzinfo
 from typing import ParamSpec, TypeVar
 
 from ..context.baseline import ActivityBaseline, Normality
+from ..context.recent import RecentActivity
 from ..detection.stats import LatencyWindow
 from ..domain import FrameError, FrameErrorCode, FrameObservation, Verdict
 from ..enrichment.service import Enricher
@@ -90,6 +91,7 @@ class EventPipeline:
         self._lock = asyncio.Lock()
         self._zones: dict[str, tzinfo] = {}
         self.baseline = ActivityBaseline(store.database)
+        self.recent = RecentActivity()
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -178,6 +180,7 @@ class EventPipeline:
             await self._write(self._store.run, self._store.append_frame, join.header(), join.frame,
                               join.seq)
             filled = self._batcher.commit(join, outcome)
+            self.recent.note_frame(client_id, frame)
             if outcome.fast_path is not None:
                 self._enqueue(_FAST, join.batch, [outcome.fast_path.frame], "fast_path")
             for closed in filled:
@@ -281,6 +284,10 @@ class EventPipeline:
         local_start = min(f.captured_at for f in job.frames).astimezone(zone or self._analyzer.tz)
         labels = [lc.label for lc in label_counts(job.frames)]
         normality = await self._normality(job.batch.camera_id, labels, local_start)
+        others = self.recent.others(
+            job.batch.client_id, job.batch.camera_id, min(f.captured_at for f in job.frames),
+            max(f.captured_at for f in job.frames),
+        )
         verdict, outcome = await assess_batch(
             self._analyzer,
             job.batch,
@@ -290,9 +297,14 @@ class EventPipeline:
             time_zone=zone,
             enricher=self.enricher,
             normality=normality,
+            other_cameras=others,
         )
         if verdict.enrichment is not None:
             self.stats.enrichment_latency.add(verdict.enrichment.total_ms)
+            self.recent.note_identities(
+                job.batch.client_id, verdict.camera_id, verdict.camera_name, verdict.ended_at,
+                (o.identity for o in verdict.enrichment.objects),
+            )
         if not await self._write(store.run, store.add_verdict, verdict, finishes_batch=not fast):
             return
         if not fast:

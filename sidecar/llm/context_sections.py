@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 from ..context.baseline import Normality
+from ..context.recent import OtherCamera
 from .sanitize import sanitize_untrusted
 
 TokenCounter = Callable[[str], int]
 
 NORMALITY_BUDGET = 160
+OTHER_CAMERAS_BUDGET = 600
+MAX_OTHER_CAMERAS = 8
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _PLURALS = {"person": "people", "bus": "buses", "knife": "knives", "mouse": "mice"}
@@ -92,3 +96,46 @@ def normality_section(normality: Normality | None) -> ContextSection | None:
         for n in sorted(normality.labels, key=lambda n: n.per_week)
     ]
     return ContextSection(title, tuple(entries), NORMALITY_BUDGET)
+
+
+def _before(moment: datetime, start: datetime) -> str:
+    seconds = (start - moment).total_seconds()
+    if seconds <= 0:
+        return "during this window"
+    if seconds < 90:
+        return f"{seconds:.0f} s before this window"
+    return f"{seconds / 60:.0f} min before this window"
+
+
+def other_cameras_section(
+    others: Sequence[OtherCamera], start: datetime, tz: tzinfo
+) -> ContextSection | None:
+    """What the home's other cameras saw shortly before and during the batch (names and zone
+    names are untrusted: data fields)."""
+    if not others:
+        return None
+    entries: list[ContextEntry] = []
+    for index, other in enumerate(others[:MAX_OTHER_CAMERAS], 1):
+        fields: list[tuple[str, str]] = [(f"other_camera_{index}", other.camera_name)]
+        seen = ", ".join(
+            f"{count} «{sanitize_untrusted(label, 32)}»" for label, count in other.labels
+        )
+        first, last = other.first_at.astimezone(tz), other.last_at.astimezone(tz)
+        parts = [
+            f"- {first:%H:%M:%S} to {last:%H:%M:%S} "
+            f"(last {_before(other.last_at, start)}), the camera in data field "
+            f"other_camera_{index}: {seen or 'identities only'}"
+        ]
+        if other.zones:
+            fields.append((f"other_zones_{index}", "; ".join(other.zones)))
+            parts.append(f"in the zones in data field other_zones_{index}")
+        if other.identities:
+            parts.append(
+                "identities " + ", ".join(sanitize_untrusted(i, 24) for i in other.identities[:6])
+            )
+        entries.append(ContextEntry("; ".join(parts), tuple(fields)))
+    return ContextSection(
+        "What the home's other cameras saw in the minutes before (local time):",
+        tuple(entries),
+        OTHER_CAMERAS_BUDGET,
+    )

@@ -1,10 +1,12 @@
 """Prompt templates for batch risk analysis.
 
 The prompt always fits the model's context: the per-label summary is always present, then the
-observations of the enrichment models (caption, per-object attributes, identities and where else
+context sections (llm/context_sections.py: how usual this is, what the other cameras saw; each
+fitted to its own token budget first), then the observations of the enrichment models (caption, per-object attributes, identities and where else
 they were seen, plates, posture, distance; at most one line per key object), then as many
 individual detections as fit the remaining token budget, sampled evenly across the window, with a
-note saying how many were left out. If even the observations do not fit, the last ones go first.
+note saying how many were left out. If even the context and observations do not fit, their last
+lines go first.
 
 Untrusted text (the camera name; notes and text read from images as they come) appears in exactly
 one place: the data block at the start of the user message, between the lines DATA_BEGIN and
@@ -23,9 +25,15 @@ from datetime import datetime, tzinfo
 from typing import TypeVar
 
 from ..context.baseline import Normality
+from ..context.recent import OtherCamera
 from ..domain import Box, Detection, EnrichedObject, Enrichment, FrameObservation
 from .assessment import REASONING_MAX_CHARS, RISK_BANDS, SUMMARY_MAX_CHARS, RiskLevel
-from .context_sections import ContextSection, fit_section, normality_section
+from .context_sections import (
+    ContextSection,
+    fit_section,
+    normality_section,
+    other_cameras_section,
+)
 from .sanitize import sanitize_untrusted
 
 DATA_BEGIN = "⟦BEGIN UNTRUSTED DATA⟧"
@@ -79,6 +87,8 @@ class PromptInput:
     enrichment: Enrichment | None = None
     # How usual the batch's labels are at its camera and hour (None: no baseline).
     normality: Normality | None = None
+    # What the same home's other cameras saw shortly before and during the window.
+    other_cameras: Sequence[OtherCamera] = ()
 
     @property
     def detections(self) -> list[Detection]:
@@ -226,9 +236,12 @@ def _evenly_sampled(items: Sequence[_T], keep: int) -> list[_T]:
     return [items[int(i * step)] for i in range(keep)]
 
 
-def context_sections(batch: PromptInput) -> list[ContextSection]:
+def context_sections(batch: PromptInput, tz: tzinfo) -> list[ContextSection]:
     """The batch's context sections, in prompt order, before fitting."""
-    sections = [normality_section(batch.normality)]
+    sections = [
+        normality_section(batch.normality),
+        other_cameras_section(batch.other_cameras, batch.started_at, tz),
+    ]
     return [s for s in sections if s is not None and s.entries]
 
 
@@ -263,7 +276,7 @@ def build_messages(
     # Context lines, then observation lines: the ones trimmed from the end when the whole does not
     # fit. Each carries the data fields it refers to.
     extras: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    for section in context_sections(batch):
+    for section in context_sections(batch, tz):
         fitted = fit_section(section, count_tokens)
         if fitted.entries:
             extras.append((fitted.title, ()))
