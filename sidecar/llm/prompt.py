@@ -2,8 +2,9 @@
 
 The prompt always fits the model's context: the per-label summary is always present, then the
 context sections (llm/context_sections.py: how usual this is, what the other cameras saw; each
-fitted to its own token budget first), then the observations of the enrichment models (caption, per-object attributes, identities and where else
-they were seen, plates, posture, distance; at most one line per key object), then as many
+fitted to its own token budget first), then the observations of the enrichment models (caption,
+per-object attributes, identities and where else they were seen, plates, posture, distance; at
+most one line per key object), then as many
 individual detections as fit the remaining token budget, sampled evenly across the window, with a
 note saying how many were left out. If even the context and observations do not fit, their last
 lines go first.
