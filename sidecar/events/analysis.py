@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
-from ..context.baseline import Normality
-from ..context.recent import OtherCamera
+from ..context.batch import BatchContext
 from ..domain import Enrichment, FrameObservation, LabelCount, Verdict
 from ..enrichment.service import Enricher, EnrichRequest
 from ..llm.analyzer import AnalysisOutcome, RiskAnalyzer
@@ -39,8 +38,7 @@ async def assess_batch(
     close_reason: str,
     time_zone: tzinfo | None = None,
     enricher: Enricher | None = None,
-    normality: Normality | None = None,
-    other_cameras: list[OtherCamera] | None = None,
+    context: BatchContext | None = None,
 ) -> tuple[Verdict, AnalysisOutcome]:
     """The verdict for `frames` of `batch` (all of them, or the one fast-path frame)."""
     enrichment = None
@@ -57,12 +55,12 @@ async def assess_batch(
         )
     prompt = prompt_input(
         frames, batch.camera_name, fast_path=fast_path, time_zone=time_zone, enrichment=enrichment,
-        normality=normality, other_cameras=other_cameras or [],
+        context=context,
     )
     outcome = await analyzer.assess(prompt)
     verdict = build_verdict(
         batch, frames, outcome, fast_path=fast_path, close_reason=close_reason,
-        enrichment=enrichment, normality=normality,
+        enrichment=enrichment, context=context,
     )
     return verdict, outcome
 
@@ -74,9 +72,9 @@ def prompt_input(
     fast_path: bool,
     time_zone: tzinfo | None = None,
     enrichment: Enrichment | None = None,
-    normality: Normality | None = None,
-    other_cameras: list[OtherCamera] | None = None,
+    context: BatchContext | None = None,
 ) -> PromptInput:
+    context = context or BatchContext()
     return PromptInput(
         camera_name=camera_name,
         started_at=min(f.captured_at for f in frames),
@@ -85,8 +83,10 @@ def prompt_input(
         fast_path=fast_path,
         time_zone=time_zone,
         enrichment=enrichment,
-        normality=normality,
-        other_cameras=other_cameras or [],
+        normality=context.normality,
+        other_cameras=context.other_cameras,
+        home=context.home,
+        owner_note=context.owner_note,
     )
 
 
@@ -119,8 +119,9 @@ def build_verdict(
     fast_path: bool,
     close_reason: str,
     enrichment: Enrichment | None = None,
-    normality: Normality | None = None,
+    context: BatchContext | None = None,
 ) -> Verdict:
+    normality = context.normality if context is not None else None
     snapshot = most_telling_frame(frames)
     return Verdict(
         verdict_id=verdict_id(batch.batch_id, fast_path=fast_path),

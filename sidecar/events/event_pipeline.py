@@ -27,6 +27,8 @@ from datetime import datetime, tzinfo
 from typing import ParamSpec, TypeVar
 
 from ..context.baseline import ActivityBaseline, Normality
+from ..context.batch import BatchContext
+from ..context.home import MAX_NOTES, HomeState
 from ..context.recent import RecentActivity
 from ..detection.stats import LatencyWindow
 from ..domain import FrameError, FrameErrorCode, FrameObservation, Verdict
@@ -92,6 +94,8 @@ class EventPipeline:
         self._zones: dict[str, tzinfo] = {}
         self.baseline = ActivityBaseline(store.database)
         self.recent = RecentActivity()
+        self._homes: dict[str, HomeState] = {}
+        self._notes: dict[str, dict[str, str]] = {}
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -158,6 +162,17 @@ class EventPipeline:
             self._analyzer.tz = zone
         else:
             self._zones[client_id] = zone
+
+    def set_home_state(self, client_id: str, state: HomeState) -> None:
+        """The latest state of `client_id`'s home, for the prompts of its batches."""
+        self._homes[client_id] = state
+
+    def set_camera_notes(self, client_id: str, notes: dict[str, str]) -> None:
+        """The owner's notes per camera of `client_id` (replacing the previous ones)."""
+        self._notes[client_id] = dict(list(notes.items())[:MAX_NOTES])
+
+    def home_state(self, client_id: str) -> HomeState | None:
+        return self._homes.get(client_id)
 
     async def observe(self, frame: FrameObservation, client_id: str) -> str:
         """Feed one processed frame of a client's; returns the id of the batch it joined ('' if
@@ -284,9 +299,15 @@ class EventPipeline:
         local_start = min(f.captured_at for f in job.frames).astimezone(zone or self._analyzer.tz)
         labels = [lc.label for lc in label_counts(job.frames)]
         normality = await self._normality(job.batch.camera_id, labels, local_start)
-        others = self.recent.others(
-            job.batch.client_id, job.batch.camera_id, min(f.captured_at for f in job.frames),
-            max(f.captured_at for f in job.frames),
+        client = job.batch.client_id
+        context = BatchContext(
+            normality=normality,
+            other_cameras=tuple(self.recent.others(
+                client, job.batch.camera_id, min(f.captured_at for f in job.frames),
+                max(f.captured_at for f in job.frames),
+            )),
+            home=self._homes.get(client),
+            owner_note=self._notes.get(client, {}).get(job.batch.camera_id, ""),
         )
         verdict, outcome = await assess_batch(
             self._analyzer,
@@ -296,8 +317,7 @@ class EventPipeline:
             close_reason=job.reason,
             time_zone=zone,
             enricher=self.enricher,
-            normality=normality,
-            other_cameras=others,
+            context=context,
         )
         if verdict.enrichment is not None:
             self.stats.enrichment_latency.add(verdict.enrichment.total_ms)

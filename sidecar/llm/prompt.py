@@ -26,13 +26,16 @@ from datetime import datetime, tzinfo
 from typing import TypeVar
 
 from ..context.baseline import Normality
+from ..context.home import HomeState
 from ..context.recent import OtherCamera
 from ..domain import Box, Detection, EnrichedObject, Enrichment, FrameObservation
 from .assessment import REASONING_MAX_CHARS, RISK_BANDS, SUMMARY_MAX_CHARS, RiskLevel
 from .context_sections import (
     ContextSection,
     fit_section,
+    home_section,
     normality_section,
+    note_section,
     other_cameras_section,
 )
 from .sanitize import sanitize_untrusted
@@ -90,6 +93,9 @@ class PromptInput:
     normality: Normality | None = None
     # What the same home's other cameras saw shortly before and during the window.
     other_cameras: Sequence[OtherCamera] = ()
+    # Who is home and the alarm (Home Assistant's HomeState); the owner's note about the camera.
+    home: HomeState | None = None
+    owner_note: str = ""
 
     @property
     def detections(self) -> list[Detection]:
@@ -240,6 +246,8 @@ def _evenly_sampled(items: Sequence[_T], keep: int) -> list[_T]:
 def context_sections(batch: PromptInput, tz: tzinfo) -> list[ContextSection]:
     """The batch's context sections, in prompt order, before fitting."""
     sections = [
+        home_section(batch.home, batch.ended_at, tz),
+        note_section(batch.owner_note),
         normality_section(batch.normality),
         other_cameras_section(batch.other_cameras, batch.started_at, tz),
     ]

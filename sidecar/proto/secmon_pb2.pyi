@@ -125,16 +125,36 @@ class FrameResult(_message.Message):
     def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
 
 class ClientMessage(_message.Message):
-    __slots__ = ("hello", "frame", "verdict_ack", "config")
+    __slots__ = ("hello", "frame", "verdict_ack", "config", "home_state")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     VERDICT_ACK_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    HOME_STATE_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     frame: Frame
     verdict_ack: VerdictAck
     config: StreamConfig
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., verdict_ack: _Optional[_Union[VerdictAck, _Mapping]] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ...) -> None: ...
+    home_state: HomeState
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., verdict_ack: _Optional[_Union[VerdictAck, _Mapping]] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., home_state: _Optional[_Union[HomeState, _Mapping]] = ...) -> None: ...
+
+class HomeState(_message.Message):
+    __slots__ = ("alarm", "people_home", "people_tracked", "people_known", "vacation", "vacation_known", "changed_at")
+    ALARM_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_HOME_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_TRACKED_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    VACATION_FIELD_NUMBER: _ClassVar[int]
+    VACATION_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    alarm: str
+    people_home: int
+    people_tracked: int
+    people_known: bool
+    vacation: bool
+    vacation_known: bool
+    changed_at: _timestamp_pb2.Timestamp
+    def __init__(self, alarm: _Optional[str] = ..., people_home: _Optional[int] = ..., people_tracked: _Optional[int] = ..., people_known: _Optional[bool] = ..., vacation: _Optional[bool] = ..., vacation_known: _Optional[bool] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
     __slots__ = ("hello", "result", "verdict", "status", "config_reply")
@@ -181,16 +201,28 @@ class ConfigReply(_message.Message):
     def __init__(self, config_warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StreamConfig(_message.Message):
-    __slots__ = ("detection_threshold", "batching", "known_plates", "known_plates_set")
+    __slots__ = ("detection_threshold", "batching", "known_plates", "known_plates_set", "camera_notes", "camera_notes_set")
     DETECTION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     BATCHING_FIELD_NUMBER: _ClassVar[int]
     KNOWN_PLATES_FIELD_NUMBER: _ClassVar[int]
     KNOWN_PLATES_SET_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_NOTES_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_NOTES_SET_FIELD_NUMBER: _ClassVar[int]
     detection_threshold: float
     batching: BatchingConfig
     known_plates: _containers.RepeatedCompositeFieldContainer[KnownPlate]
     known_plates_set: bool
-    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., known_plates: _Optional[_Iterable[_Union[KnownPlate, _Mapping]]] = ..., known_plates_set: _Optional[bool] = ...) -> None: ...
+    camera_notes: _containers.RepeatedCompositeFieldContainer[CameraNote]
+    camera_notes_set: bool
+    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., known_plates: _Optional[_Iterable[_Union[KnownPlate, _Mapping]]] = ..., known_plates_set: _Optional[bool] = ..., camera_notes: _Optional[_Iterable[_Union[CameraNote, _Mapping]]] = ..., camera_notes_set: _Optional[bool] = ...) -> None: ...
+
+class CameraNote(_message.Message):
+    __slots__ = ("camera_id", "note")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    note: str
+    def __init__(self, camera_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class KnownPlate(_message.Message):
     __slots__ = ("plate", "name")

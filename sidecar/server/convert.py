@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .. import __version__
+from ..context.home import HomeState
 from ..detection.batch_costs import SizeCost
 from ..detection.stats import LatencySummary, StatsSnapshot
 from ..domain import (
@@ -263,6 +264,25 @@ def enrichment_status(
             for m in zoo.models
         ],
     )
+
+
+def home_state(message: pb.HomeState) -> HomeState:
+    return HomeState(
+        alarm=message.alarm[:32],
+        people_home=max(0, message.people_home) if message.people_known else None,
+        people_tracked=max(0, message.people_tracked),
+        vacation=message.vacation if message.vacation_known else None,
+        changed_at=(
+            message.changed_at.ToDatetime(tzinfo=UTC) if message.HasField("changed_at") else None
+        ),
+    )
+
+
+def camera_notes(config: pb.StreamConfig) -> dict[str, str] | None:
+    """The owner's notes per camera, or None when the config does not set them."""
+    if not config.camera_notes_set:
+        return None
+    return {n.camera_id: n.note for n in config.camera_notes if n.camera_id and n.note.strip()}
 
 
 def known_plates(config: pb.StreamConfig) -> dict[str, str] | None:

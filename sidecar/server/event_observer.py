@@ -5,8 +5,9 @@ it from the settings (`event_observer`, the factory `python -m sidecar` passes t
 - every open stream receives verdicts: first all unacknowledged ones, then each new one, and
   unacknowledged ones again until the client acknowledges them;
 - `StreamConfig.batching` sets the client's batching rules (checked by client_config.py; other
-  clients keep theirs), `StreamConfig.known_plates` the plates named in prompts, `Hello.time_zone`
-  the local time in the prompts of its batches;
+  clients keep theirs), `StreamConfig.known_plates` the plates named in prompts,
+  `StreamConfig.camera_notes` the owner's notes, `Hello.time_zone` the local time in the prompts of
+  its batches, `HomeState` messages who is home and the alarm in them;
 - the images of frames that join batches are kept (bounded) for the batch's enrichment.
 """
 
@@ -110,6 +111,9 @@ class EventObserver(StreamObserver):
             )
             self._pipeline.configure(_client_id(session), rules)
             _LOGGER.info("Batching rules of %s: %s", _client_id(session), rules)
+        notes = convert.camera_notes(config)
+        if notes is not None:
+            self._pipeline.set_camera_notes(_client_id(session), notes)
         plates = convert.known_plates(config)
         if plates is not None and self._enricher is not None:
             self._enricher.set_known_plates(plates)
@@ -117,6 +121,12 @@ class EventObserver(StreamObserver):
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
         await self._pipeline.ack(_client_id(session), list(ack.verdict_ids))
+
+    async def on_other_message(self, session: StreamSession, message: pb.ClientMessage) -> None:
+        if message.WhichOneof("kind") == "home_state":
+            state = convert.home_state(message.home_state)
+            self._pipeline.set_home_state(_client_id(session), state)
+            _LOGGER.debug("Home state of %s: %s", _client_id(session), state)
 
     async def on_frame_result(
         self, session: StreamSession, frame: FrameRequest, outcome: FrameOutcome
