@@ -28,6 +28,13 @@ CONF_FAST_PATH_CONFIDENCE: Final = "fast_path_confidence"
 CONF_ALERT_LABELS: Final = "alert_labels"
 CONF_QUIET_START: Final = "quiet_hours_start"
 CONF_QUIET_END: Final = "quiet_hours_end"
+# Context for the AI (the options' "context" step).
+CONF_ALARM_ENTITY: Final = "alarm_entity"
+CONF_PRESENCE_ENTITIES: Final = "presence_entities"
+CONF_VACATION_ENTITY: Final = "vacation_entity"
+CONF_CAMERA_NOTES: Final = "camera_notes"
+# The longest note per camera (the sidecar quotes at most this much).
+CAMERA_NOTE_MAX_CHARS: Final = 200
 
 DEFAULT_THRESHOLD: Final = 0.5
 DEFAULT_DEBOUNCE: Final = 0.5

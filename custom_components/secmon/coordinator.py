@@ -24,9 +24,20 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HassJob,
+    HomeAssistant,
+    callback,
+)
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.event import async_call_later, async_track_time_interval
+from homeassistant.helpers.event import (
+    async_call_later,
+    async_track_state_change_event,
+    async_track_time_interval,
+)
 from homeassistant.util import dt as dt_util
 
 from . import repairs
@@ -44,6 +55,7 @@ from .const import (
     VEHICLE_LABELS,
 )
 from .entity import camera_device_identifier, sidecar_device_identifier, sidecar_device_info
+from .home_state import home_state_message
 from .ingest.imaging import DEFAULT_MAX_PIXELS, Box, render_detections
 from .ingest.ingestor import FrameIngestor
 from .ingest.watcher import FolderWatcher, camera_id_for, name_hash
@@ -170,6 +182,7 @@ class SecmonCoordinator:
         self._unreachable_timer: CALLBACK_TYPE | None = None
         self._stale_check: CALLBACK_TYPE | None = None
         self._cancel_database_check: CALLBACK_TYPE | None = None
+        self._cancel_home_tracking: CALLBACK_TYPE | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -215,6 +228,11 @@ class SecmonCoordinator:
     async def async_start(self) -> None:
         """Start watching, catch up on files that landed while we were down, start streaming."""
         entry = self.entry
+        if entities := self.settings.home_entities:
+            self.stream.home_state = home_state_message(self.hass, self.settings)
+            self._cancel_home_tracking = async_track_state_change_event(
+                self.hass, list(entities), self._async_on_home_changed
+            )
         self._tasks.append(
             entry.async_create_background_task(
                 self.hass, self.ingestor.async_run(), f"{DOMAIN} ingest {entry.entry_id}"
@@ -254,6 +272,17 @@ class SecmonCoordinator:
             cancel_on_shutdown=True,
         )
 
+    @callback
+    def _async_on_home_changed(self, _event: Event[EventStateChangedData]) -> None:
+        """A chosen alarm / presence / vacation entity changed: tell the sidecar."""
+        if self._stopped:
+            return
+        self.entry.async_create_background_task(
+            self.hass,
+            self.stream.async_send_home_state(home_state_message(self.hass, self.settings)),
+            f"{DOMAIN} home state {self.entry.entry_id}",
+        )
+
     async def _async_check_database_now(self, _now: datetime) -> None:
         await self.async_check_database()
 
@@ -287,6 +316,9 @@ class SecmonCoordinator:
         if self._cancel_database_check is not None:
             self._cancel_database_check()
             self._cancel_database_check = None
+        if self._cancel_home_tracking is not None:
+            self._cancel_home_tracking()
+            self._cancel_home_tracking = None
         await self.watcher.async_stop()
         for task in self._tasks:
             task.cancel()

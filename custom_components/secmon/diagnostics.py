@@ -10,15 +10,36 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_TOKEN
+from .const import CONF_CAMERA_NOTES, CONF_TOKEN
 from .coordinator import SecmonConfigEntry
 from .storage.verdict_store import HistoryEntry
 
 TO_REDACT = {CONF_TOKEN}
+# The owner's words about their cameras.
+OPTIONS_TO_REDACT = {CONF_CAMERA_NOTES}
 # Free text written by the LLM about what the cameras saw in someone's home: summarised by length,
 # not copied into a bug report.
 VERDICT_TEXT_TO_REDACT = {"summary", "reasoning"}
 RECENT_VERDICTS = 20
+# The prompt's data block (camera names, the owner's notes, text read from images) is redacted
+# value by value; what the system measured (home state, how usual, detections) stays readable.
+_DATA_BEGIN = "⟦BEGIN UNTRUSTED DATA⟧"
+_DATA_END = "⟦END UNTRUSTED DATA⟧"
+REDACTED = "**REDACTED**"
+
+
+def redact_prompt(prompt: str) -> str:
+    """The prompt with every value of its data block redacted (field names kept)."""
+    lines: list[str] = []
+    inside = False
+    for line in prompt.split("\n"):
+        if line in {_DATA_BEGIN, _DATA_END}:
+            inside = line == _DATA_BEGIN
+        elif inside:
+            lines.append(f"{line.partition(': ')[0]}: {REDACTED}")
+            continue
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _value(field: FieldDescriptor, value: Any) -> Any:
@@ -63,6 +84,9 @@ def _verdict(entry: HistoryEntry) -> dict[str, Any]:
         "snapshot_frame_id": message.snapshot_frame_id,
         "summary_chars": len(message.summary),
         "reasoning_chars": len(message.reasoning),
+        "anomaly": round(message.anomaly, 3),
+        "baseline_days": round(message.baseline_days, 1),
+        "prompt": redact_prompt(message.prompt),
     }
     del data["is_update"]
     return async_redact_data(data, VERDICT_TEXT_TO_REDACT)
@@ -80,7 +104,7 @@ async def async_get_config_entry_diagnostics(
     return {
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
-            "options": dict(entry.options),
+            "options": async_redact_data(dict(entry.options), OPTIONS_TO_REDACT),
         },
         "sidecar": {
             "connected": sidecar.connected,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from homeassistant.core import HomeAssistant
 
 from .const import (
     CONF_ADDRESS,
+    CONF_ALARM_ENTITY,
     CONF_ALERT_LABELS,
     CONF_BATCH_IDLE,
     CONF_BATCH_WINDOW,
+    CONF_CAMERA_NOTES,
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
@@ -22,11 +25,13 @@ from .const import (
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
     CONF_POLLING,
+    CONF_PRESENCE_ENTITIES,
     CONF_QUEUE_BOUND,
     CONF_QUIET_END,
     CONF_QUIET_START,
     CONF_THRESHOLD,
     CONF_TOKEN,
+    CONF_VACATION_ENTITY,
     DEFAULT_ALERT_LABELS,
     DEFAULT_BATCH_IDLE,
     DEFAULT_BATCH_WINDOW,
@@ -63,6 +68,17 @@ class SecmonSettings:
     alert_labels: tuple[str, ...] = ()
     quiet_start: time | None = None
     quiet_end: time | None = None
+    # Context for the AI: the entities whose states the sidecar gets, and a note per camera id.
+    alarm_entity: str | None = None
+    presence_entities: tuple[str, ...] = ()
+    vacation_entity: str | None = None
+    camera_notes: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def home_entities(self) -> tuple[str, ...]:
+        """Every entity whose state leaves Home Assistant (home_state.py)."""
+        chosen = (self.alarm_entity, *self.presence_entities, self.vacation_entity)
+        return tuple(dict.fromkeys(e for e in chosen if e))
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> SecmonSettings:
@@ -87,6 +103,10 @@ class SecmonSettings:
             alert_labels=tuple(options.get(CONF_ALERT_LABELS, DEFAULT_ALERT_LABELS)),
             quiet_start=_time_option(options.get(CONF_QUIET_START)),
             quiet_end=_time_option(options.get(CONF_QUIET_END)),
+            alarm_entity=options.get(CONF_ALARM_ENTITY) or None,
+            presence_entities=tuple(options.get(CONF_PRESENCE_ENTITIES) or ()),
+            vacation_entity=options.get(CONF_VACATION_ENTITY) or None,
+            camera_notes=dict(options.get(CONF_CAMERA_NOTES) or {}),
         )
 
 

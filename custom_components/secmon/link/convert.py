@@ -25,6 +25,11 @@ def stream_config(settings: SecmonSettings) -> secmon_pb2.StreamConfig:
             fast_path_disabled=not settings.fast_path_labels,
             labels_of_interest=list(settings.classes),
         ),
+        camera_notes=[
+            secmon_pb2.CameraNote(camera_id=camera_id, note=note)
+            for camera_id, note in sorted(settings.camera_notes.items())
+        ],
+        camera_notes_set=True,
     )
 
 

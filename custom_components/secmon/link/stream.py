@@ -176,6 +176,11 @@ class SidecarStream:
         # Connection attempts and established sessions (diagnostics, tests).
         self.attempts = 0
         self.sessions = 0
+        # The home's latest state (home_state.py): sent after each Hello and whenever it changes.
+        self.home_state: secmon_pb2.HomeState | None = None
+        # Home states written to a session (diagnostics, tests).
+        self.home_states_sent = 0
+        self._call: grpc.aio.StreamStreamCall | None = None
 
     @property
     def in_flight(self) -> int:
@@ -288,6 +293,10 @@ class SidecarStream:
             self.sessions += 1
             self._set_connected(True, None)
             await self._async_dispatch(call, first)
+            self._call = call
+            if self.home_state is not None:
+                await self._write(call, secmon_pb2.ClientMessage(home_state=self.home_state))
+                self.home_states_sent += 1
             reader = asyncio.create_task(self._async_read(call))
             poller = asyncio.create_task(self._async_poll_status(stub))
             try:
@@ -299,7 +308,20 @@ class SidecarStream:
                 # task (unload) arriving here, and the reconnect loop would go on forever.
                 await asyncio.gather(reader, poller, return_exceptions=True)
         finally:
+            self._call = None
             call.cancel()
+
+    async def async_send_home_state(self, state: secmon_pb2.HomeState) -> None:
+        """Keep `state` for every new session and send it on the current one, if any (a failed
+        write is left to the session: the next one sends the state again)."""
+        self.home_state = state
+        if (call := self._call) is None:
+            return
+        try:
+            await self._write(call, secmon_pb2.ClientMessage(home_state=state))
+            self.home_states_sent += 1
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as err:
+            LOGGER.debug("Home state not sent now (%s); it goes with the next session", err)
 
     async def _async_feed(
         self, call: grpc.aio.StreamStreamCall, reader: asyncio.Task[None]
