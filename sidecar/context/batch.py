@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .baseline import Normality
+from .feedback import SimilarFeedback
 from .home import HomeState
 from .recent import OtherCamera
 
@@ -15,3 +16,4 @@ class BatchContext:
     other_cameras: tuple[OtherCamera, ...] = ()
     home: HomeState | None = None
     owner_note: str = ""
+    feedback: tuple[SimilarFeedback, ...] = ()

@@ -87,6 +87,7 @@ def prompt_input(
         other_cameras=context.other_cameras,
         home=context.home,
         owner_note=context.owner_note,
+        feedback=context.feedback,
     )
 
 

@@ -28,6 +28,7 @@ from typing import ParamSpec, TypeVar
 
 from ..context.baseline import ActivityBaseline, Normality
 from ..context.batch import BatchContext
+from ..context.feedback import FeedbackStore, OwnerFeedback, SimilarFeedback
 from ..context.home import MAX_NOTES, HomeState
 from ..context.recent import RecentActivity
 from ..detection.stats import LatencyWindow
@@ -94,6 +95,7 @@ class EventPipeline:
         self._zones: dict[str, tzinfo] = {}
         self.baseline = ActivityBaseline(store.database)
         self.recent = RecentActivity()
+        self.feedback = FeedbackStore(store.database)
         self._homes: dict[str, HomeState] = {}
         self._notes: dict[str, dict[str, str]] = {}
         self.stats = EventStats()
@@ -170,6 +172,11 @@ class EventPipeline:
     def set_camera_notes(self, client_id: str, notes: dict[str, str]) -> None:
         """The owner's notes per camera of `client_id` (replacing the previous ones)."""
         self._notes[client_id] = dict(list(notes.items())[:MAX_NOTES])
+
+    async def add_feedback(self, client_id: str, feedback: OwnerFeedback) -> None:
+        """Keep the owner's judgement of an event (raises a FrameError when the state file
+        cannot be written)."""
+        await self._write(self._store.database.run, self.feedback.add, client_id, feedback)
 
     def home_state(self, client_id: str) -> HomeState | None:
         return self._homes.get(client_id)
@@ -308,6 +315,9 @@ class EventPipeline:
             )),
             home=self._homes.get(client),
             owner_note=self._notes.get(client, {}).get(job.batch.camera_id, ""),
+            feedback=await self._similar_feedback(
+                client, job.batch.camera_id, labels, local_start
+            ),
         )
         verdict, outcome = await assess_batch(
             self._analyzer,
@@ -368,3 +378,16 @@ class EventPipeline:
             )
         except FrameError:
             _LOGGER.warning("Could not add batch %s to the activity baseline", batch_id)
+
+    async def _similar_feedback(
+        self, client_id: str, camera_id: str, labels: list[str], local_start: datetime
+    ) -> tuple[SimilarFeedback, ...]:
+        assert local_start.tzinfo is not None
+        try:
+            return tuple(await self._store.database.run(
+                self.feedback.similar, client_id, camera_id, labels, local_start,
+                tz=local_start.tzinfo,
+            ))
+        except sqlite3.Error as err:  # the verdict does not wait for context
+            _LOGGER.warning("Could not read the owner's feedback: %s", err)
+            return ()

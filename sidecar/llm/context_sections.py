@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 from ..context.baseline import Normality
+from ..context.feedback import SimilarFeedback
 from ..context.home import HomeState, people_line
 from ..context.recent import OtherCamera
 from .sanitize import sanitize_untrusted
@@ -24,6 +25,7 @@ NORMALITY_BUDGET = 160
 OTHER_CAMERAS_BUDGET = 600
 HOME_BUDGET = 200
 NOTE_BUDGET = 400
+FEEDBACK_BUDGET = 600
 MAX_OTHER_CAMERAS = 8
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -179,4 +181,41 @@ def note_section(note: str) -> ContextSection | None:
             (("owner_note", note),),
         ),),
         NOTE_BUDGET,
+    )
+
+
+def _days_ago(moment: datetime, start: datetime) -> str:
+    days = (start - moment).total_seconds() / 86400
+    if days < 1:
+        return "earlier today" if days >= 0 else "today"
+    return f"{days:.0f} day(s) earlier"
+
+
+def feedback_section(
+    similar: Sequence[SimilarFeedback], start: datetime, tz: tzinfo
+) -> ContextSection | None:
+    """How the owner judged similar past events (their notes are untrusted: data fields)."""
+    if not similar:
+        return None
+    entries = []
+    for index, item in enumerate(similar, 1):
+        f = item.feedback
+        judged = "a false alarm" if f.verdict == "false_alarm" else "correct (a real concern)"
+        labels = ", ".join(f"«{sanitize_untrusted(label, 32)}»" for label in f.labels[:6])
+        where = "this camera" if item.same_camera else "another camera"
+        line = (
+            f"- {_days_ago(f.started_at, start)} at {f.started_at.astimezone(tz):%H:%M}, {where}, "
+            f"{labels}: scored {f.risk_score}, the owner marked it {judged}"
+        )
+        if f.identities:
+            line += "; identities " + ", ".join(sanitize_untrusted(i, 24) for i in f.identities[:4])
+        fields: tuple[tuple[str, str], ...] = ()
+        if f.note.strip():
+            line += f"; the owner's note in data field feedback_note_{index}"
+            fields = ((f"feedback_note_{index}", f.note),)
+        entries.append(ContextEntry(line, fields))
+    return ContextSection(
+        "How the owner judged similar past events (most similar first; weigh them):",
+        tuple(entries),
+        FEEDBACK_BUDGET,
     )

@@ -26,12 +26,14 @@ from datetime import datetime, tzinfo
 from typing import TypeVar
 
 from ..context.baseline import Normality
+from ..context.feedback import SimilarFeedback
 from ..context.home import HomeState
 from ..context.recent import OtherCamera
 from ..domain import Box, Detection, EnrichedObject, Enrichment, FrameObservation
 from .assessment import REASONING_MAX_CHARS, RISK_BANDS, SUMMARY_MAX_CHARS, RiskLevel
 from .context_sections import (
     ContextSection,
+    feedback_section,
     fit_section,
     home_section,
     normality_section,
@@ -96,6 +98,8 @@ class PromptInput:
     # Who is home and the alarm (Home Assistant's HomeState); the owner's note about the camera.
     home: HomeState | None = None
     owner_note: str = ""
+    # The owner's judgements of similar past events.
+    feedback: Sequence[SimilarFeedback] = ()
 
     @property
     def detections(self) -> list[Detection]:
@@ -250,6 +254,7 @@ def context_sections(batch: PromptInput, tz: tzinfo) -> list[ContextSection]:
         note_section(batch.owner_note),
         normality_section(batch.normality),
         other_cameras_section(batch.other_cameras, batch.started_at, tz),
+        feedback_section(batch.feedback, batch.started_at, tz),
     ]
     return [s for s in sections if s is not None and s.entries]
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .. import __version__
+from ..context.feedback import OwnerFeedback
 from ..context.home import HomeState
 from ..detection.batch_costs import SizeCost
 from ..detection.stats import LatencySummary, StatsSnapshot
@@ -275,6 +276,20 @@ def home_state(message: pb.HomeState) -> HomeState:
         changed_at=(
             message.changed_at.ToDatetime(tzinfo=UTC) if message.HasField("changed_at") else None
         ),
+    )
+
+
+def owner_feedback(message: pb.Feedback) -> OwnerFeedback:
+    return OwnerFeedback(
+        event_id=message.event_id[:128],
+        camera_id=message.camera_id[:128],
+        labels=tuple(label[:32] for label in message.labels[:16]),
+        started_at=message.started_at.ToDatetime(tzinfo=UTC),
+        verdict=message.verdict,
+        note=message.note[:1000],
+        given_at=message.given_at.ToDatetime(tzinfo=UTC),
+        risk_score=min(max(message.risk_score, 0), 100),
+        identities=tuple(i[:32] for i in message.identities[:8]),
     )
 
 

@@ -7,7 +7,8 @@ it from the settings (`event_observer`, the factory `python -m sidecar` passes t
 - `StreamConfig.batching` sets the client's batching rules (checked by client_config.py; other
   clients keep theirs), `StreamConfig.known_plates` the plates named in prompts,
   `StreamConfig.camera_notes` the owner's notes, `Hello.time_zone` the local time in the prompts of
-  its batches, `HomeState` messages who is home and the alarm in them;
+  its batches, `HomeState` messages who is home and the alarm in them, `Feedback` messages the
+  owner's judgements (kept in the state file) in the prompts of similar batches;
 - the images of frames that join batches are kept (bounded) for the batch's enrichment.
 """
 
@@ -20,7 +21,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..domain import FrameObservation, FrameOutcome, FrameRequest, Verdict
+from ..domain import FrameError, FrameObservation, FrameOutcome, FrameRequest, Verdict
 from ..enrichment.service import Enricher, create_enricher
 from ..enrichment.settings import ENRICHERS
 from ..events.batching import BatchingRules
@@ -127,6 +128,12 @@ class EventObserver(StreamObserver):
             state = convert.home_state(message.home_state)
             self._pipeline.set_home_state(_client_id(session), state)
             _LOGGER.debug("Home state of %s: %s", _client_id(session), state)
+        elif message.WhichOneof("kind") == "feedback":
+            try:
+                feedback = convert.owner_feedback(message.feedback)
+                await self._pipeline.add_feedback(_client_id(session), feedback)
+            except (ValueError, FrameError) as err:  # counted by the pipeline when storage fails
+                _LOGGER.warning("Feedback on %s not kept: %s", message.feedback.event_id[:64], err)
 
     async def on_frame_result(
         self, session: StreamSession, frame: FrameRequest, outcome: FrameOutcome

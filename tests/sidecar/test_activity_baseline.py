@@ -177,8 +177,8 @@ def test_the_normality_section_is_in_the_prompt_and_the_whole_fits() -> None:
 
 
 def test_a_version_4_file_upgrades_with_the_baseline_tables(tmp_path: Path) -> None:
-    """Version 5 adds the baseline; what version 4 wrote (an identity, a verdict without the
-    context fields) is kept and reads back."""
+    """Version 5 adds the baseline and the owner's feedback; what version 4 wrote (an identity,
+    a verdict without the context fields) is kept and reads back."""
     path = tmp_path / "events.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
     schema.migrate(db, schema.MIGRATIONS[:4])
@@ -208,6 +208,9 @@ def test_a_version_4_file_upgrades_with_the_baseline_tables(tmp_path: Path) -> N
         (row,) = database.connection.execute("SELECT payload FROM verdicts").fetchall()
         assert verdict_from_json(row[0]) == verdict
         assert database.connection.execute("SELECT COUNT(*) FROM identities").fetchone()[0] == 1
+        tables = {r[0] for r in database.connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"activity_baseline", "activity_cameras", "activity_batches", "feedback"} <= tables
         baseline = ActivityBaseline(database)
         assert baseline.record("b2", "yard", ["person"], MONDAY_0230)
         assert baseline.normality("yard", ["person"], MONDAY_0230).labels[0].per_week > 0

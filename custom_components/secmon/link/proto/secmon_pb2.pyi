@@ -122,18 +122,42 @@ class FrameResult(_message.Message):
     def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ..., retryable: bool = ...) -> None: ...
 
 class ClientMessage(_message.Message):
-    __slots__ = ("hello", "frame", "verdict_ack", "config", "home_state")
+    __slots__ = ("hello", "frame", "verdict_ack", "config", "home_state", "feedback")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     VERDICT_ACK_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     HOME_STATE_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     frame: Frame
     verdict_ack: VerdictAck
     config: StreamConfig
     home_state: HomeState
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., verdict_ack: _Optional[_Union[VerdictAck, _Mapping]] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., home_state: _Optional[_Union[HomeState, _Mapping]] = ...) -> None: ...
+    feedback: Feedback
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., verdict_ack: _Optional[_Union[VerdictAck, _Mapping]] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., home_state: _Optional[_Union[HomeState, _Mapping]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ...) -> None: ...
+
+class Feedback(_message.Message):
+    __slots__ = ("event_id", "camera_id", "labels", "started_at", "verdict", "note", "given_at", "risk_score", "identities")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_AT_FIELD_NUMBER: _ClassVar[int]
+    RISK_SCORE_FIELD_NUMBER: _ClassVar[int]
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    camera_id: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    started_at: _timestamp_pb2.Timestamp
+    verdict: str
+    note: str
+    given_at: _timestamp_pb2.Timestamp
+    risk_score: int
+    identities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, event_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[str] = ..., note: _Optional[str] = ..., given_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., risk_score: _Optional[int] = ..., identities: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HomeState(_message.Message):
     __slots__ = ("alarm", "people_home", "people_tracked", "people_known", "vacation", "vacation_known", "changed_at")
