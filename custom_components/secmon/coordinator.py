@@ -55,6 +55,7 @@ from .const import (
     VEHICLE_LABELS,
 )
 from .entity import camera_device_identifier, sidecar_device_identifier, sidecar_device_info
+from .feedback_sync import feedback_counts, feedback_messages
 from .home_state import home_state_message
 from .ingest.imaging import DEFAULT_MAX_PIXELS, Box, render_detections
 from .ingest.ingestor import FrameIngestor
@@ -100,6 +101,8 @@ class CameraState:
     risk: VerdictRecord | None = None
     snapshot: bytes | None = None
     snapshot_at: datetime | None = None
+    # The owner's judgements of this camera's events, per verdict ("false_alarm", "confirmed").
+    feedback_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def object_count(self) -> int:
@@ -224,10 +227,12 @@ class SecmonCoordinator:
                 self.async_set_risk(camera, risk.record, risk.snapshot, risk.snapshot_at)
         self.counters.update(await self.hass.async_add_executor_job(self.queue.counters))
         self.queue_depth = await self.hass.async_add_executor_job(self.queue.pending_count)
+        await self.async_refresh_feedback_counts()
 
     async def async_start(self) -> None:
         """Start watching, catch up on files that landed while we were down, start streaming."""
         entry = self.entry
+        self.stream.session_messages = self._async_feedback_messages
         if entities := self.settings.home_entities:
             self.stream.home_state = home_state_message(self.hass, self.settings)
             self._cancel_home_tracking = async_track_state_change_event(
@@ -271,6 +276,25 @@ class SecmonCoordinator:
             timedelta(seconds=DATABASE_CHECK_INTERVAL),
             cancel_on_shutdown=True,
         )
+
+    async def _async_feedback_messages(self) -> list[secmon_pb2.ClientMessage]:
+        return await self.hass.async_add_executor_job(feedback_messages, self.database)
+
+    async def async_on_feedback(self, event_id: str) -> None:
+        """The owner judged `event_id` (stored): tell the sidecar, update the counts."""
+        messages = await self.hass.async_add_executor_job(
+            feedback_messages, self.database, event_id
+        )
+        await self.stream.async_send(messages)
+        await self.async_refresh_feedback_counts()
+
+    async def async_refresh_feedback_counts(self) -> None:
+        """Read the judgements per camera (risk level sensor attributes, diagnostics)."""
+        counts = await self.hass.async_add_executor_job(feedback_counts, self.database)
+        for camera_id, camera in self.cameras.items():
+            if (found := counts.get(camera_id, {})) != camera.feedback_counts:
+                camera.feedback_counts = found
+                self.async_notify(camera_id)
 
     @callback
     def _async_on_home_changed(self, _event: Event[EventStateChangedData]) -> None:

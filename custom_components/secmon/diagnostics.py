@@ -134,6 +134,7 @@ async def async_get_config_entry_diagnostics(
                 "label_counts": camera.label_counts,
                 "current_verdict_id": camera.risk.verdict_id if camera.risk else None,
                 "has_snapshot": camera.snapshot is not None,
+                "feedback": dict(camera.feedback_counts),
             }
             for camera in coordinator.cameras.values()
         },

@@ -89,3 +89,44 @@ async def test_home_state_and_note_reach_the_next_prompt(  # noqa: PLR0917 (fixt
     assert "owner_note: **REDACTED**" in redacted and "camera_name: **REDACTED**" in redacted
     assert "cat is grey" not in str(diagnostics["verdicts"])
     assert "not_chosen" not in prompt
+
+
+async def test_feedback_reaches_the_next_similar_prompt(  # noqa: PLR0917 (fixtures)
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    config_dir: Path,
+    camera_root: Path,
+    sidecar: SidecarProcess,
+    bus_events: list[Event],
+) -> None:
+    assert await async_setup_component(hass, "diagnostics", {})
+    entry = await set_up(hass, sidecar, camera_root, window=300.0, idle=3.0)
+    coordinator = entry.runtime_data
+    drop(camera_root / "Front Door", [711])
+    (first,) = await stored_verdicts(hass, entry, 1, bus_events)
+    assert "How the owner judged" not in first.record.message.prompt
+
+    await hass.services.async_call(
+        "secmon",
+        "feedback",
+        {"event_id": first.record.event_id, "verdict": "false_alarm", "note": "our grey cat"},
+        blocking=True,
+    )
+    await wait_for(hass, lambda: coordinator.stream.feedback_sent >= 1, "feedback sent")
+    level = hass.states.get(f"sensor.{CAMERA}_risk_level")
+    assert level is not None and level.attributes["feedback"] == {"false_alarm": 1}
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["cameras"][CAMERA]["feedback"] == {"false_alarm": 1}
+
+    drop(camera_root / "Front Door", [712])
+    second = (await stored_verdicts(hass, entry, 2, bus_events))[-1]
+    prompt = second.record.message.prompt
+    assert "How the owner judged similar past events" in prompt
+    assert "this camera" in prompt and "the owner marked it a false alarm" in prompt
+    assert "feedback_note_1: our grey cat" in prompt
+
+    # A new session (the sidecar restarted with its state) gets the judgement again, harmlessly.
+    sent = coordinator.stream.feedback_sent
+    sidecar.stop()
+    sidecar.start()
+    await wait_for(hass, lambda: coordinator.stream.feedback_sent > sent, "feedback sent again")
