@@ -91,6 +91,14 @@ def prompt_input(
     )
 
 
+def batch_zones(frames: list[FrameObservation]) -> tuple[str, ...]:
+    """The zones the batch's detections were in, by priority."""
+    hits = sorted(
+        (z for f in frames for z in f.zones), key=lambda z: (-z.priority, z.zone)
+    )
+    return tuple(dict.fromkeys(z.zone for z in hits))
+
+
 def most_telling_frame(frames: list[FrameObservation]) -> FrameObservation:
     def weight(frame: FrameObservation) -> float:
         return sum(
@@ -150,4 +158,5 @@ def build_verdict(
         anomaly=normality.anomaly if normality is not None else 0.0,
         baseline_days=normality.history_days if normality is not None else 0.0,
         prompt=outcome.prompt,
+        zones=batch_zones(frames),
     )

@@ -202,7 +202,7 @@ class EventPipeline:
             await self._write(self._store.run, self._store.append_frame, join.header(), join.frame,
                               join.seq)
             filled = self._batcher.commit(join, outcome)
-            self.recent.note_frame(client_id, frame)
+            self.recent.note_frame(client_id, frame, (z.zone for z in frame.zones))
             if outcome.fast_path is not None:
                 self._enqueue(_FAST, join.batch, [outcome.fast_path.frame], "fast_path")
             for closed in filled:

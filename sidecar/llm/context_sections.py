@@ -17,6 +17,8 @@ from ..context.baseline import Normality
 from ..context.feedback import SimilarFeedback
 from ..context.home import HomeState, people_line
 from ..context.recent import OtherCamera
+from ..context.zones import KIND_WORDS
+from ..domain import FrameObservation
 from .sanitize import sanitize_untrusted
 
 TokenCounter = Callable[[str], int]
@@ -26,6 +28,7 @@ OTHER_CAMERAS_BUDGET = 600
 HOME_BUDGET = 200
 NOTE_BUDGET = 400
 FEEDBACK_BUDGET = 600
+ZONES_BUDGET = 400
 MAX_OTHER_CAMERAS = 8
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -218,4 +221,36 @@ def feedback_section(
         "How the owner judged similar past events (most similar first; weigh them):",
         tuple(entries),
         FEEDBACK_BUDGET,
+    )
+
+
+def zones_section(frames: Sequence[FrameObservation]) -> ContextSection | None:
+    """Which of the owner's zones the detections were in (by the foot point of each box); zone
+    names are untrusted: data fields."""
+    zones: dict[str, tuple[str, int, dict[str, int]]] = {}
+    for frame in frames:
+        for hit in frame.zones:
+            _, _, labels = zones.setdefault(hit.zone, (hit.kind, hit.priority, {}))
+            for index in hit.detections:
+                if 0 <= index < len(frame.detections):
+                    label = frame.detections[index].label
+                    labels[label] = labels.get(label, 0) + 1
+    if not zones:
+        return None
+    entries = []
+    ordered = sorted(zones.items(), key=lambda item: (-item[1][1], item[0]))
+    for index, (name, (kind, priority, labels)) in enumerate(ordered, 1):
+        seen = ", ".join(
+            f"{count} «{sanitize_untrusted(label, 32)}»"
+            for label, count in sorted(labels.items(), key=lambda kv: -kv[1])
+        )
+        entries.append(ContextEntry(
+            f"- In the zone in data field zone_{index} ({KIND_WORDS.get(kind, 'other area')}, "
+            f"priority {priority}): {seen} detection(s)",
+            ((f"zone_{index}", name),),
+        ))
+    return ContextSection(
+        "Where, in the owner's zones of this camera (by where each object stands):",
+        tuple(entries),
+        ZONES_BUDGET,
     )

@@ -39,6 +39,7 @@ from .context_sections import (
     normality_section,
     note_section,
     other_cameras_section,
+    zones_section,
 )
 from .sanitize import sanitize_untrusted
 
@@ -256,6 +257,7 @@ def context_sections(batch: PromptInput, tz: tzinfo) -> list[ContextSection]:
     sections = [
         home_section(batch.home, batch.ended_at, tz),
         note_section(batch.owner_note),
+        zones_section(batch.frames),
         normality_section(batch.normality),
         other_cameras_section(batch.other_cameras, batch.started_at, tz),
         feedback_section(batch.feedback, batch.started_at, tz),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -9,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from .. import __version__
 from ..context.feedback import OwnerFeedback
 from ..context.home import HomeState
+from ..context.zones import MAX_ZONES, Zone, make_zone
 from ..detection.batch_costs import SizeCost
 from ..detection.stats import LatencySummary, StatsSnapshot
 from ..domain import (
@@ -19,6 +21,7 @@ from ..domain import (
     FrameRequest,
     ObjectAttribute,
     Verdict,
+    ZoneHit,
 )
 from ..enrichment.zoo import ZooState
 from ..proto import secmon_pb2 as pb
@@ -61,7 +64,29 @@ def detection_message(d: Detection) -> pb.Detection:
     )
 
 
-def frame_result(outcome: FrameOutcome) -> pb.FrameResult:
+def camera_zones(
+    config: pb.StreamConfig,
+) -> tuple[dict[str, tuple[Zone, ...]] | None, list[str]]:
+    """The owner's zones per camera (None when the config does not set them) and a warning per
+    zone left out."""
+    if not config.camera_zones_set:
+        return None, []
+    found: dict[str, tuple[Zone, ...]] = {}
+    warnings: list[str] = []
+    for camera in config.camera_zones:
+        zones = []
+        for z in camera.zones[:MAX_ZONES]:
+            try:
+                zones.append(
+                    make_zone(z.name, z.kind, z.priority, [(p.x, p.y) for p in z.points])
+                )
+            except ValueError as err:
+                warnings.append(f"camera {camera.camera_id[:64]}: {err}; zone left out")
+        found[camera.camera_id] = tuple(zones)
+    return found, warnings
+
+
+def frame_result(outcome: FrameOutcome, zones: Sequence[ZoneHit] = ()) -> pb.FrameResult:
     result = pb.FrameResult(
         frame_id=outcome.frame_id,
         camera_id=outcome.camera_id,
@@ -72,6 +97,9 @@ def frame_result(outcome: FrameOutcome) -> pb.FrameResult:
         total_ms=outcome.total_ms,
         model_batch_size=outcome.model_batch_size,
         batch_id=outcome.batch_id,
+        zones=[
+            pb.ZoneHit(zone=z.zone, kind=z.kind, detections=list(z.detections)) for z in zones
+        ],
     )
     if outcome.error is not None:
         result.error.CopyFrom(
@@ -344,6 +372,7 @@ def _verdict_message(v: Verdict) -> pb.Verdict:
         anomaly=v.anomaly,
         baseline_days=v.baseline_days,
         prompt=v.prompt,
+        zones=list(v.zones),
     )
 
 

@@ -146,6 +146,7 @@ class EventObserver(StreamObserver):
             width=outcome.width,
             height=outcome.height,
             detections=outcome.detections,
+            zones=session.zone_hits(outcome),
         )
         batch_id = await self._pipeline.observe(observation, _client_id(session))
         if batch_id and self._enricher is not None:
