@@ -33,6 +33,8 @@ CONF_ALARM_ENTITY: Final = "alarm_entity"
 CONF_PRESENCE_ENTITIES: Final = "presence_entities"
 CONF_VACATION_ENTITY: Final = "vacation_entity"
 CONF_CAMERA_NOTES: Final = "camera_notes"
+CONF_CAMERA_ZONES: Final = "camera_zones"
+ZONE_KINDS: Final = ("entry_point", "driveway", "yard", "public", "other")
 # The longest note per camera (the sidecar quotes at most this much).
 CAMERA_NOTE_MAX_CHARS: Final = 200
 

@@ -19,17 +19,26 @@ from .const import (
     CAMERA_NOTE_MAX_CHARS,
     CONF_ALARM_ENTITY,
     CONF_CAMERA_NOTES,
+    CONF_CAMERA_ZONES,
     CONF_PRESENCE_ENTITIES,
     CONF_VACATION_ENTITY,
 )
+from .zones_options import format_zones, parse_zones
 
 _ENTITY_KEYS = (CONF_ALARM_ENTITY, CONF_PRESENCE_ENTITIES, CONF_VACATION_ENTITY)
+ZONES_SUFFIX = " zones"
+
+
+def zones_field(name: str) -> str:
+    """The form field of a camera's zones."""
+    return name + ZONES_SUFFIX
 
 
 def context_schema(options: Mapping[str, Any], cameras: Mapping[str, str]) -> vol.Schema:
     """The step's form; `cameras` maps camera id -> name (one note field per camera, labelled by
     its name)."""
     notes: Mapping[str, str] = options.get(CONF_CAMERA_NOTES) or {}
+    zones: Mapping[str, Any] = options.get(CONF_CAMERA_ZONES) or {}
     fields: dict[Any, Any] = {
         vol.Optional(
             CONF_ALARM_ENTITY, description={"suggested_value": options.get(CONF_ALARM_ENTITY)}
@@ -51,16 +60,28 @@ def context_schema(options: Mapping[str, Any], cameras: Mapping[str, str]) -> vo
         fields[
             vol.Optional(name, description={"suggested_value": notes.get(camera_id, "")})
         ] = TextSelector(TextSelectorConfig(multiline=True))
+        fields[
+            vol.Optional(
+                zones_field(name),
+                description={"suggested_value": format_zones(zones.get(camera_id, []))},
+            )
+        ] = TextSelector(TextSelectorConfig(multiline=True))
     return vol.Schema(fields)
 
 
 def note_errors(user_input: Mapping[str, Any], cameras: Mapping[str, str]) -> dict[str, str]:
-    """Notes that are too long, by form field."""
-    return {
+    """Notes that are too long and zones that do not read, by form field."""
+    errors = {
         name: "note_too_long"
         for name in cameras.values()
         if len(str(user_input.get(name) or "").strip()) > CAMERA_NOTE_MAX_CHARS
     }
+    for name in cameras.values():
+        try:
+            parse_zones(str(user_input.get(zones_field(name)) or ""))
+        except ValueError:
+            errors[zones_field(name)] = "zones_invalid"
+    return errors
 
 
 def context_options(user_input: Mapping[str, Any], cameras: Mapping[str, str]) -> dict[str, Any]:
@@ -76,4 +97,9 @@ def context_options(user_input: Mapping[str, Any], cameras: Mapping[str, str]) -
         CONF_PRESENCE_ENTITIES: list(user_input.get(CONF_PRESENCE_ENTITIES) or []),
         CONF_VACATION_ENTITY: user_input.get(CONF_VACATION_ENTITY) or None,
         CONF_CAMERA_NOTES: notes,
+        CONF_CAMERA_ZONES: {
+            camera_id: zones
+            for camera_id, name in cameras.items()
+            if (zones := parse_zones(str(user_input.get(zones_field(name)) or "")))
+        },
     }

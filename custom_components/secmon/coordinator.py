@@ -103,6 +103,8 @@ class CameraState:
     snapshot_at: datetime | None = None
     # The owner's judgements of this camera's events, per verdict ("false_alarm", "confirmed").
     feedback_counts: dict[str, int] = field(default_factory=dict)
+    # Capture time (epoch seconds) of the newest frame with a detection in each named zone.
+    zone_last_seen: dict[str, float] = field(default_factory=dict)
 
     @property
     def object_count(self) -> int:
@@ -456,6 +458,19 @@ class SecmonCoordinator:
                 camera.last_detected[category] = max(
                     camera.last_detected.get(category, 0.0), captured_at
                 )
+        for hit in result.zones:
+            in_zone = [
+                result.detections[i].label
+                for i in hit.detections
+                if 0 <= i < len(result.detections)
+            ]
+            if any(
+                not self.classes_of_interest or label in self.classes_of_interest
+                for label in in_zone
+            ):
+                camera.zone_last_seen[hit.zone] = max(
+                    camera.zone_last_seen.get(hit.zone, 0.0), captured_at
+                )
         when = dt_util.utc_from_timestamp(captured_at)
         if camera.captured_at is None or when >= camera.captured_at:
             camera.frame_id = result.frame_id
@@ -509,6 +524,15 @@ class SecmonCoordinator:
                 return None
             camera.rendered = (frame_id, jpeg)
             return jpeg
+
+    @staticmethod
+    def zone_occupied(camera: CameraState, zone: str, clear_delay: float) -> tuple[bool, float]:
+        """Whether something of interest stands in `zone` now, and seconds until that changes."""
+        last = camera.zone_last_seen.get(zone)
+        if last is None:
+            return False, 0.0
+        remaining = last + clear_delay - time.time()
+        return (True, remaining) if remaining > 0 else (False, 0.0)
 
     @staticmethod
     def occupied(camera: CameraState, category: str, clear_delay: float) -> tuple[bool, float]:

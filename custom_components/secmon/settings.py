@@ -19,6 +19,7 @@ from .const import (
     CONF_BATCH_WINDOW,
     CONF_CAMERA_NOTES,
     CONF_CAMERA_ROOT,
+    CONF_CAMERA_ZONES,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
     CONF_DEBOUNCE,
@@ -73,6 +74,8 @@ class SecmonSettings:
     presence_entities: tuple[str, ...] = ()
     vacation_entity: str | None = None
     camera_notes: Mapping[str, str] = field(default_factory=dict)
+    # Per camera id, its zones as the options keep them (zones_options.py).
+    camera_zones: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def home_entities(self) -> tuple[str, ...]:
@@ -107,6 +110,7 @@ class SecmonSettings:
             presence_entities=tuple(options.get(CONF_PRESENCE_ENTITIES) or ()),
             vacation_entity=options.get(CONF_VACATION_ENTITY) or None,
             camera_notes=dict(options.get(CONF_CAMERA_NOTES) or {}),
+            camera_zones=dict(options.get(CONF_CAMERA_ZONES) or {}),
         )
 
 

@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.secmon.const import (
     CONF_ALARM_ENTITY,
     CONF_CAMERA_NOTES,
+    CONF_CAMERA_ZONES,
     CONF_PRESENCE_ENTITIES,
     CONF_VACATION_ENTITY,
 )
@@ -130,3 +131,45 @@ async def test_feedback_reaches_the_next_similar_prompt(  # noqa: PLR0917 (fixtu
     sidecar.stop()
     sidecar.start()
     await wait_for(hass, lambda: coordinator.stream.feedback_sent > sent, "feedback sent again")
+
+
+async def test_zones_tag_detections_and_switch_occupancy(
+    hass: HomeAssistant,
+    config_dir: Path,
+    camera_root: Path,
+    sidecar: SidecarProcess,
+    bus_events: list[Event],
+) -> None:
+    entry = await set_up(hass, sidecar, camera_root, window=300.0, idle=3.0)
+    coordinator = entry.runtime_data
+    await wait_for(hass, lambda: CAMERA in coordinator.cameras, "camera found")
+    whole = [[0, 0], [1, 0], [1, 1], [0, 1]]
+    corner = [[0, 0], [0.001, 0], [0.001, 0.001]]
+    hass.config_entries.async_update_entry(
+        entry,
+        options={
+            **entry.options,
+            CONF_CAMERA_ZONES: {
+                CAMERA: [
+                    {"name": "Whole view", "kind": "yard", "priority": 1, "points": whole},
+                    {"name": "Corner", "kind": "entry_point", "priority": 5, "points": corner},
+                ]
+            },
+        },
+    )
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data
+    await wait_for(hass, lambda: coordinator.sidecar.connected, "connected again")
+    assert hass.states.get("binary_sensor.front_door_whole_view_occupancy").state == "off"
+    assert hass.states.get("binary_sensor.front_door_corner_occupancy").state == "off"
+
+    drop(camera_root / "Front Door", [721])
+    await wait_for(
+        hass,
+        lambda: hass.states.get("binary_sensor.front_door_whole_view_occupancy").state == "on",
+        "zone occupied",
+    )
+    assert hass.states.get("binary_sensor.front_door_corner_occupancy").state == "off"
+    (verdict,) = await stored_verdicts(hass, entry, 1, bus_events)
+    assert list(verdict.record.message.zones) == ["Whole view"]
+    assert "In the zone in data field zone_1 (yard, priority 1)" in verdict.record.message.prompt

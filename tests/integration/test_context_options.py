@@ -3,6 +3,7 @@ it pushes to the sidecar, and the home state built from the chosen entities only
 
 from __future__ import annotations
 
+import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -10,11 +11,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.secmon.const import (
     CONF_ALARM_ENTITY,
     CONF_CAMERA_NOTES,
+    CONF_CAMERA_ZONES,
     CONF_PRESENCE_ENTITIES,
     CONF_VACATION_ENTITY,
 )
 from custom_components.secmon.home_state import home_state_message
 from custom_components.secmon.settings import SecmonSettings
+from custom_components.secmon.zones_options import format_zones, parse_zones
 
 from .helpers import wait_for
 
@@ -34,13 +37,17 @@ async def test_context_step_stores_entities_and_notes_and_pushes_them(
     result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.FORM and result["step_id"] == "context"
     fields = {str(key) for key in result["data_schema"].schema}
-    assert fields == {CONF_ALARM_ENTITY, CONF_PRESENCE_ENTITIES, CONF_VACATION_ENTITY, "Front Door"}
+    assert fields == {
+        CONF_ALARM_ENTITY, CONF_PRESENCE_ENTITIES, CONF_VACATION_ENTITY, "Front Door",
+        "Front Door zones",
+    }
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], {"Front Door": "x" * 201}
+        result["flow_id"],
+        {"Front Door": "x" * 201, "Front Door zones": "Porch | moat | 1 | 0,0 1,0 1,1"},
     )
     assert result["type"] is FlowResultType.FORM
-    assert result["errors"] == {"Front Door": "note_too_long"}
+    assert result["errors"] == {"Front Door": "note_too_long", "Front Door zones": "zones_invalid"}
 
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
@@ -48,6 +55,7 @@ async def test_context_step_stores_entities_and_notes_and_pushes_them(
             CONF_ALARM_ENTITY: "alarm_control_panel.house",
             CONF_PRESENCE_ENTITIES: ["person.anna", "device_tracker.phone"],
             "Front Door": f"  {NOTE}  ",
+            "Front Door zones": "Porch | entry_point | 2 | 0.1,0.5 0.4,0.5 0.4,1 0.1,1\n",
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -56,12 +64,19 @@ async def test_context_step_stores_entities_and_notes_and_pushes_them(
     assert options[CONF_CAMERA_NOTES] == {"front_door": NOTE}
     assert options[CONF_ALARM_ENTITY] == "alarm_control_panel.house"
     assert options[CONF_VACATION_ENTITY] is None
+    porch = {"name": "Porch", "kind": "entry_point", "priority": 2,
+             "points": [[0.1, 0.5], [0.4, 0.5], [0.4, 1.0], [0.1, 1.0]]}
+    assert options[CONF_CAMERA_ZONES] == {"front_door": [porch]}
 
     # Reloaded: the notes go with Hello, the home state after it and whenever it changes.
     coordinator = init_integration.runtime_data
     config = coordinator.stream.config
     assert config.camera_notes_set
     assert [(n.camera_id, n.note) for n in config.camera_notes] == [("front_door", NOTE)]
+    assert config.camera_zones_set
+    (zones,) = config.camera_zones
+    assert zones.camera_id == "front_door" and [z.name for z in zones.zones] == ["Porch"]
+    assert hass.states.get("binary_sensor.front_door_porch_occupancy") is not None
     await wait_for(hass, lambda: coordinator.stream.home_states_sent >= 1, "home state sent")
     state = coordinator.stream.home_state
     assert state is not None
@@ -104,3 +119,24 @@ async def test_home_state_from_zone_count_vacation_and_unknown_states(
         domain="secmon", data=mock_config_entry.data
     )))
     assert not nothing.people_known and not nothing.vacation_known and not nothing.alarm
+
+
+def test_zones_read_and_write_back() -> None:
+    text = (
+        "Porch | entry_point | 2 | 0.1,0.5 0.4,0.5 0.4,1 0.1,1\n\n"
+        "Drive | driveway | 0 | 0,0 1,0 1,1"
+    )
+    zones = parse_zones(text)
+    assert [z["name"] for z in zones] == ["Porch", "Drive"]
+    assert parse_zones(format_zones(zones)) == zones
+    for bad in (
+        "Porch | entry_point | 2 | 0,0 1,0",  # two points
+        "Porch | entry_point | 2 | 0,0 1,0 1,1.5",  # outside the image
+        "Porch | entry_point | high | 0,0 1,0 1,1",  # priority not a number
+        "Porch | entry_point | 2",  # no points
+        "Porch | moat | 1 | 0,0 1,0 1,1",  # not a kind
+    ):
+        with pytest.raises(ValueError, match="line 1 does not read"):
+            parse_zones(bad)
+    with pytest.raises(ValueError, match="two with one name"):
+        parse_zones("A | yard | 1 | 0,0 1,0 1,1\nA | yard | 1 | 0,0 1,0 1,1")
