@@ -517,8 +517,11 @@ class SecmonCoordinator:
             if camera.rendered is not None and camera.rendered[0] == camera.frame_id:
                 return camera.rendered[1]
             frame_id, raw, boxes = camera.frame_id, camera.raw_image, list(camera.boxes)
+            zones = [
+                (str(z["name"]), z["points"]) for z in self.settings.camera_zones.get(camera_id, [])
+            ]
             try:
-                jpeg = await self.hass.async_add_executor_job(render_detections, raw, boxes)
+                jpeg = await self.hass.async_add_executor_job(render_detections, raw, boxes, zones)
             except OSError:
                 LOGGER.warning("Could not render frame %s of camera %s", frame_id, camera_id)
                 return None
