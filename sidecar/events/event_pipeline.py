@@ -11,6 +11,11 @@ resume (and close by the same rules), closed ones are analysed, pending verdicts
 
 Store calls run on the state file's thread (`EventStore.run`), never on the event loop; one lock
 keeps the batcher and the store in step (a frame's join, a timer's close).
+
+Context (sidecar/context/): before a batch is analysed, the pipeline reads how usual its labels are
+(the baseline) and the owner's judgements of similar events from the state file, and takes the
+client's home state, camera notes and the other cameras' recent activity from memory; after a
+batch's final verdict is stored, the batch is added to the baseline.
 """
 
 from __future__ import annotations
