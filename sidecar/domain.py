@@ -124,6 +124,16 @@ class FrameOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class ZoneHit:
+    """The detections of one frame (indexes into its detections) inside one named zone."""
+
+    zone: str
+    kind: str
+    priority: int
+    detections: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FrameObservation:
     """A processed frame as the event path sees it: one camera's detections at one moment."""
 
@@ -134,6 +144,8 @@ class FrameObservation:
     width: int
     height: int
     detections: tuple[Detection, ...]
+    # The owner's zones its detections are in (StreamConfig.camera_zones), by priority.
+    zones: tuple[ZoneHit, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +182,14 @@ class Verdict:
     completion_tokens: int
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     enrichment: Enrichment | None = None
+    # How unusual the batch's labels are at its camera and hour of the week (context/baseline.py):
+    # 0 usual .. 1 never seen; 0 while the baseline has under a week of history (baseline_days).
+    anomaly: float = 0.0
+    baseline_days: float = 0.0
+    # The user message the LLM was given ("" when none was built).
+    prompt: str = ""
+    # The zones detections of the batch were in, by priority.
+    zones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Occupancy per camera (person, vehicle, animal) and the sidecar's connectivity."""
+"""Occupancy per camera (person, vehicle, animal) and per named zone, and the sidecar's
+connectivity."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later
+from homeassistant.util import slugify
 
 from .coordinator import CameraState, SecmonConfigEntry, SecmonCoordinator
 from .entity import SecmonCameraEntity, SecmonSidecarEntity, async_add_camera_entities
@@ -88,7 +90,13 @@ async def async_setup_entry(
     async_add_camera_entities(
         entry,
         async_add_entities,
-        lambda camera: [OccupancySensor(entry, camera, d) for d in OCCUPANCY_SENSORS],
+        lambda camera: [
+            *(OccupancySensor(entry, camera, d) for d in OCCUPANCY_SENSORS),
+            *(
+                ZoneOccupancySensor(entry, camera, str(zone["name"]))
+                for zone in entry.runtime_data.settings.camera_zones.get(camera.camera_id, [])
+            ),
+        ],
     )
 
 
@@ -118,14 +126,17 @@ class OccupancySensor(SecmonCameraEntity, BinarySensorEntity):
             self._clear_timer()
             self._clear_timer = None
 
-    @callback
-    def _update_state(self) -> None:
-        self._cancel_timer()
-        on, remaining = self.coordinator.occupied(
+    def _occupied(self) -> tuple[bool, float]:
+        return self.coordinator.occupied(
             self.camera,
             self.entity_description.category,
             self.coordinator.settings.clear_delay,
         )
+
+    @callback
+    def _update_state(self) -> None:
+        self._cancel_timer()
+        on, remaining = self._occupied()
         self._attr_is_on = on
         if on:
             self._clear_timer = async_call_later(
@@ -142,6 +153,31 @@ class OccupancySensor(SecmonCameraEntity, BinarySensorEntity):
     def _handle_coordinator_update(self) -> None:
         self._update_state()
         self.async_write_ha_state()
+
+
+class ZoneOccupancySensor(OccupancySensor):
+    """On while something of interest stands in one of the owner's zones (by the foot point of
+    its box), off `clear delay` seconds after."""
+
+    def __init__(self, entry: SecmonConfigEntry, camera: CameraState, zone: str) -> None:
+        """One named zone of one camera."""
+        super().__init__(
+            entry,
+            camera,
+            OccupancyDescription(
+                key=f"zone_{slugify(zone)}",
+                translation_key="zone_occupancy",
+                translation_placeholders={"zone": zone},
+                device_class=BinarySensorDeviceClass.OCCUPANCY,
+                category="zone",
+            ),
+        )
+        self.zone = zone
+
+    def _occupied(self) -> tuple[bool, float]:
+        return self.coordinator.zone_occupied(
+            self.camera, self.zone, self.coordinator.settings.clear_delay
+        )
 
 
 class SidecarBinarySensor(SecmonSidecarEntity, BinarySensorEntity):

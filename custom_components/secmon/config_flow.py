@@ -29,6 +29,7 @@ from homeassistant.helpers.selector import (
 )
 
 from .const import (
+    CAMERA_NOTE_MAX_CHARS,
     CLASS_CHOICES,
     CONF_ADDRESS,
     CONF_ALERT_LABELS,
@@ -73,6 +74,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
+from .context_options import context_options, context_schema, note_errors
 from .link.client import (
     InvalidAddressError,
     SidecarAddress,
@@ -282,7 +284,34 @@ class SecmonConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class SecmonOptionsFlow(OptionsFlow):
-    """Threshold, debounce, polling, classes, clear delay, queue bound, event batching."""
+    """Threshold, debounce, polling, classes, clear delay, queue bound, event batching; then the
+    context the AI may use (the "context" step)."""
+
+    _tuning: dict[str, Any]
+
+    def _cameras(self) -> dict[str, str]:
+        """Camera id -> name of the running entry (none while it is not loaded)."""
+        runtime = getattr(self.config_entry, "runtime_data", None)
+        cameras = getattr(runtime, "cameras", {}) or {}
+        return {camera_id: camera.name for camera_id, camera in cameras.items()}
+
+    async def async_step_context(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Alarm panel, who is home, vacation switch, a note per camera."""
+        cameras = self._cameras()
+        errors: dict[str, str] = {}
+        if user_input is not None and not (errors := note_errors(user_input, cameras)):
+            return self.async_create_entry(
+                data={**self._tuning, **context_options(user_input, cameras)}
+            )
+        schema = context_schema(self.config_entry.options, cameras)
+        return self.async_show_form(
+            step_id="context",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors,
+            description_placeholders={"max_chars": str(CAMERA_NOTE_MAX_CHARS)},
+        )
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form."""
@@ -300,7 +329,8 @@ class SecmonOptionsFlow(OptionsFlow):
             if user_input[CONF_BATCH_IDLE] > user_input[CONF_BATCH_WINDOW]:
                 errors[CONF_BATCH_IDLE] = "idle_above_window"
             if not errors:
-                return self.async_create_entry(data={**user_input, CONF_KNOWN_PLATES: plates})
+                self._tuning = {**user_input, CONF_KNOWN_PLATES: plates}
+                return await self.async_step_context()
         options = self.config_entry.options
         schema = vol.Schema(
             {

@@ -36,6 +36,15 @@ CONF_KEEP_EVENTS_DAYS: Final = "keep_events_days"
 CONF_KEEP_CLIPS_DAYS: Final = "keep_clips_days"
 CONF_MEDIA_CAP_GB: Final = "media_cap_gb"
 CONF_DELETE_UPLOADS_DAYS: Final = "delete_uploads_after_days"
+# Context for the AI (the options' "context" step).
+CONF_ALARM_ENTITY: Final = "alarm_entity"
+CONF_PRESENCE_ENTITIES: Final = "presence_entities"
+CONF_VACATION_ENTITY: Final = "vacation_entity"
+CONF_CAMERA_NOTES: Final = "camera_notes"
+CONF_CAMERA_ZONES: Final = "camera_zones"
+ZONE_KINDS: Final = ("entry_point", "driveway", "yard", "public", "other")
+# The longest note per camera (the sidecar quotes at most this much).
+CAMERA_NOTE_MAX_CHARS: Final = 200
 
 DEFAULT_THRESHOLD: Final = 0.5
 DEFAULT_DEBOUNCE: Final = 0.5

@@ -25,9 +25,20 @@ from typing import Any, TypeAlias
 
 import av
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HassJob, HomeAssistant, callback
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HassJob,
+    HomeAssistant,
+    callback,
+)
 from homeassistant.helpers import device_registry as dr
-from homeassistant.helpers.event import async_call_later, async_track_time_interval
+from homeassistant.helpers.event import (
+    async_call_later,
+    async_track_state_change_event,
+    async_track_time_interval,
+)
 from homeassistant.util import dt as dt_util
 
 from . import repairs
@@ -46,6 +57,8 @@ from .const import (
     VEHICLE_LABELS,
 )
 from .entity import camera_device_identifier, sidecar_device_identifier, sidecar_device_info
+from .feedback_sync import feedback_counts, feedback_messages
+from .home_state import home_state_message
 from .ingest.imaging import DEFAULT_MAX_PIXELS, Box, render_detections
 from .ingest.ingestor import FrameIngestor
 from .ingest.watcher import FolderWatcher, camera_id_for, name_hash
@@ -94,6 +107,10 @@ class CameraState:
     snapshot_at: datetime | None = None
     # The latest current verdict with a scene caption (the description sensor).
     described: VerdictRecord | None = None
+    # The owner's judgements of this camera's events, per verdict ("false_alarm", "confirmed").
+    feedback_counts: dict[str, int] = field(default_factory=dict)
+    # Capture time (epoch seconds) of the newest frame with a detection in each named zone.
+    zone_last_seen: dict[str, float] = field(default_factory=dict)
 
     @property
     def object_count(self) -> int:
@@ -185,6 +202,7 @@ class SecmonCoordinator:
         self._unreachable_timer: CALLBACK_TYPE | None = None
         self._stale_check: CALLBACK_TYPE | None = None
         self._cancel_database_check: CALLBACK_TYPE | None = None
+        self._cancel_home_tracking: CALLBACK_TYPE | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -226,10 +244,17 @@ class SecmonCoordinator:
                 self.async_set_risk(camera, risk.record, risk.snapshot, risk.snapshot_at)
         self.counters.update(await self.hass.async_add_executor_job(self.queue.counters))
         self.queue_depth = await self.hass.async_add_executor_job(self.queue.pending_count)
+        await self.async_refresh_feedback_counts()
 
     async def async_start(self) -> None:
         """Start watching, catch up on files that landed while we were down, start streaming."""
         entry = self.entry
+        self.stream.session_messages = self._async_feedback_messages
+        if entities := self.settings.home_entities:
+            self.stream.home_state = home_state_message(self.hass, self.settings)
+            self._cancel_home_tracking = async_track_state_change_event(
+                self.hass, list(entities), self._async_on_home_changed
+            )
         self._tasks.append(
             entry.async_create_background_task(
                 self.hass, self.ingestor.async_run(), f"{DOMAIN} ingest {entry.entry_id}"
@@ -329,6 +354,36 @@ class SecmonCoordinator:
         self.async_notify(SIDECAR_KEY)
         return report
 
+    async def _async_feedback_messages(self) -> list[secmon_pb2.ClientMessage]:
+        return await self.hass.async_add_executor_job(feedback_messages, self.database)
+
+    async def async_on_feedback(self, event_id: str) -> None:
+        """The owner judged `event_id` (stored): tell the sidecar, update the counts."""
+        messages = await self.hass.async_add_executor_job(
+            feedback_messages, self.database, event_id
+        )
+        await self.stream.async_send(messages)
+        await self.async_refresh_feedback_counts()
+
+    async def async_refresh_feedback_counts(self) -> None:
+        """Read the judgements per camera (risk level sensor attributes, diagnostics)."""
+        counts = await self.hass.async_add_executor_job(feedback_counts, self.database)
+        for camera_id, camera in self.cameras.items():
+            if (found := counts.get(camera_id, {})) != camera.feedback_counts:
+                camera.feedback_counts = found
+                self.async_notify(camera_id)
+
+    @callback
+    def _async_on_home_changed(self, _event: Event[EventStateChangedData]) -> None:
+        """A chosen alarm / presence / vacation entity changed: tell the sidecar."""
+        if self._stopped:
+            return
+        self.entry.async_create_background_task(
+            self.hass,
+            self.stream.async_send_home_state(home_state_message(self.hass, self.settings)),
+            f"{DOMAIN} home state {self.entry.entry_id}",
+        )
+
     async def _async_check_database_now(self, _now: datetime) -> None:
         await self.async_check_database()
 
@@ -365,6 +420,9 @@ class SecmonCoordinator:
         if self._cancel_retention is not None:
             self._cancel_retention()
             self._cancel_retention = None
+        if self._cancel_home_tracking is not None:
+            self._cancel_home_tracking()
+            self._cancel_home_tracking = None
         await self.watcher.async_stop()
         for task in self._tasks:
             task.cancel()
@@ -478,6 +536,19 @@ class SecmonCoordinator:
                 camera.last_detected[category] = max(
                     camera.last_detected.get(category, 0.0), captured_at
                 )
+        for hit in result.zones:
+            in_zone = [
+                result.detections[i].label
+                for i in hit.detections
+                if 0 <= i < len(result.detections)
+            ]
+            if any(
+                not self.classes_of_interest or label in self.classes_of_interest
+                for label in in_zone
+            ):
+                camera.zone_last_seen[hit.zone] = max(
+                    camera.zone_last_seen.get(hit.zone, 0.0), captured_at
+                )
         when = dt_util.utc_from_timestamp(captured_at)
         if camera.captured_at is None or when >= camera.captured_at:
             camera.frame_id = result.frame_id
@@ -526,13 +597,25 @@ class SecmonCoordinator:
             if camera.rendered is not None and camera.rendered[0] == camera.frame_id:
                 return camera.rendered[1]
             frame_id, raw, boxes = camera.frame_id, camera.raw_image, list(camera.boxes)
+            zones = [
+                (str(z["name"]), z["points"]) for z in self.settings.camera_zones.get(camera_id, [])
+            ]
             try:
-                jpeg = await self.hass.async_add_executor_job(render_detections, raw, boxes)
+                jpeg = await self.hass.async_add_executor_job(render_detections, raw, boxes, zones)
             except OSError:
                 LOGGER.warning("Could not render frame %s of camera %s", frame_id, camera_id)
                 return None
             camera.rendered = (frame_id, jpeg)
             return jpeg
+
+    @staticmethod
+    def zone_occupied(camera: CameraState, zone: str, clear_delay: float) -> tuple[bool, float]:
+        """Whether something of interest stands in `zone` now, and seconds until that changes."""
+        last = camera.zone_last_seen.get(zone)
+        if last is None:
+            return False, 0.0
+        remaining = last + clear_delay - time.time()
+        return (True, remaining) if remaining > 0 else (False, 0.0)
 
     @staticmethod
     def occupied(camera: CameraState, category: str, clear_delay: float) -> tuple[bool, float]:

@@ -1,5 +1,5 @@
-"""Diagnostics: settings (token and known plates redacted), cameras, queue, counters, sidecar
-status, the enrichment model zoo, verdicts."""
+"""Diagnostics: settings (token, known plates and camera notes redacted), cameras, queue,
+counters, sidecar status, the enrichment model zoo, verdicts."""
 
 from __future__ import annotations
 
@@ -11,17 +11,36 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_KNOWN_PLATES, CONF_TOKEN
+from .const import CONF_CAMERA_NOTES, CONF_KNOWN_PLATES, CONF_TOKEN
 from .coordinator import SecmonConfigEntry
 from .storage.verdict_store import HistoryEntry
 
 TO_REDACT = {CONF_TOKEN}
-# Licence plates and the names of their owners.
-OPTIONS_TO_REDACT = {CONF_KNOWN_PLATES}
+# Licence plates and the names of their owners; the owner's words about their cameras.
+OPTIONS_TO_REDACT = {CONF_KNOWN_PLATES, CONF_CAMERA_NOTES}
 # Free text written by the LLM and the image models about what the cameras saw in someone's home
 # (summarised by length), and the licence plates they read: not copied into a bug report.
 VERDICT_TEXT_TO_REDACT = {"summary", "reasoning", "caption", "plates", "plate", "known_plate"}
 RECENT_VERDICTS = 20
+# The prompt's data block (camera names, the owner's notes, text read from images) is redacted
+# value by value; what the system measured (home state, how usual, detections) stays readable.
+_DATA_BEGIN = "⟦BEGIN UNTRUSTED DATA⟧"
+_DATA_END = "⟦END UNTRUSTED DATA⟧"
+REDACTED = "**REDACTED**"
+
+
+def redact_prompt(prompt: str) -> str:
+    """The prompt with every value of its data block redacted (field names kept)."""
+    lines: list[str] = []
+    inside = False
+    for line in prompt.split("\n"):
+        if line in {_DATA_BEGIN, _DATA_END}:
+            inside = line == _DATA_BEGIN
+        elif inside:
+            lines.append(f"{line.partition(': ')[0]}: {REDACTED}")
+            continue
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _value(field: FieldDescriptor, value: Any) -> Any:
@@ -67,6 +86,9 @@ def _verdict(entry: HistoryEntry) -> dict[str, Any]:
         "summary_chars": len(message.summary),
         "reasoning_chars": len(message.reasoning),
         "caption_chars": len(message.caption),
+        "anomaly": round(message.anomaly, 3),
+        "baseline_days": round(message.baseline_days, 1),
+        "prompt": redact_prompt(message.prompt),
     }
     del data["is_update"]
     return async_redact_data(data, VERDICT_TEXT_TO_REDACT)
@@ -121,6 +143,7 @@ async def async_get_config_entry_diagnostics(
                 "label_counts": camera.label_counts,
                 "current_verdict_id": camera.risk.verdict_id if camera.risk else None,
                 "has_snapshot": camera.snapshot is not None,
+                "feedback": dict(camera.feedback_counts),
             }
             for camera in coordinator.cameras.values()
         },

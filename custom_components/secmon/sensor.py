@@ -167,6 +167,12 @@ CAMERA_SENSORS: tuple[CameraSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[NO_EVENT, *RISK_LEVELS],
         value_fn=lambda camera: camera.risk.risk_level if camera.risk else NO_EVENT,
+        # The owner's judgements of the camera's events, once there are any.
+        attributes_fn=lambda camera: (
+            {"feedback": dict(sorted(camera.feedback_counts.items()))}
+            if camera.feedback_counts
+            else None
+        ),
         needs_sidecar=False,
     ),
     # The stored caption, like the risk: kept while the sidecar is away.

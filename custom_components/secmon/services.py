@@ -365,6 +365,7 @@ async def async_give_feedback(hass: HomeAssistant, event_id: str, verdict: str, 
         if await hass.async_add_executor_job(
             set_feedback, entry.runtime_data.database, event_id, verdict, note
         ):
+            await entry.runtime_data.async_on_feedback(event_id)
             hass.bus.async_fire(
                 EVENT_FEEDBACK,
                 {

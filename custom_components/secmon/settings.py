@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,13 @@ from homeassistant.core import HomeAssistant
 
 from .const import (
     CONF_ADDRESS,
+    CONF_ALARM_ENTITY,
     CONF_ALERT_LABELS,
     CONF_BATCH_IDLE,
     CONF_BATCH_WINDOW,
+    CONF_CAMERA_NOTES,
     CONF_CAMERA_ROOT,
+    CONF_CAMERA_ZONES,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
     CONF_CLIP_MAX_FRAMES,
@@ -29,11 +33,13 @@ from .const import (
     CONF_KNOWN_PLATES,
     CONF_MEDIA_CAP_GB,
     CONF_POLLING,
+    CONF_PRESENCE_ENTITIES,
     CONF_QUEUE_BOUND,
     CONF_QUIET_END,
     CONF_QUIET_START,
     CONF_THRESHOLD,
     CONF_TOKEN,
+    CONF_VACATION_ENTITY,
     DEFAULT_ALERT_LABELS,
     DEFAULT_BATCH_IDLE,
     DEFAULT_BATCH_WINDOW,
@@ -85,6 +91,19 @@ class SecmonSettings:
     media_cap_gb: float = DEFAULT_MEDIA_CAP_GB
     # 0: never delete uploads.
     delete_uploads_days: float = DEFAULT_DELETE_UPLOADS_DAYS
+    # Context for the AI: the entities whose states the sidecar gets, and a note per camera id.
+    alarm_entity: str | None = None
+    presence_entities: tuple[str, ...] = ()
+    vacation_entity: str | None = None
+    camera_notes: Mapping[str, str] = field(default_factory=dict)
+    # Per camera id, its zones as the options keep them (zones_options.py).
+    camera_zones: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def home_entities(self) -> tuple[str, ...]:
+        """Every entity whose state leaves Home Assistant (home_state.py)."""
+        chosen = (self.alarm_entity, *self.presence_entities, self.vacation_entity)
+        return tuple(dict.fromkeys(e for e in chosen if e))
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> SecmonSettings:
@@ -121,6 +140,11 @@ class SecmonSettings:
             delete_uploads_days=float(
                 options.get(CONF_DELETE_UPLOADS_DAYS, DEFAULT_DELETE_UPLOADS_DAYS)
             ),
+            alarm_entity=options.get(CONF_ALARM_ENTITY) or None,
+            presence_entities=tuple(options.get(CONF_PRESENCE_ENTITIES) or ()),
+            vacation_entity=options.get(CONF_VACATION_ENTITY) or None,
+            camera_notes=dict(options.get(CONF_CAMERA_NOTES) or {}),
+            camera_zones=dict(options.get(CONF_CAMERA_ZONES) or {}),
         )
 
 

@@ -1,7 +1,8 @@
 """From a closed batch, or a fast-path frame, to its verdict: the stages between the batch closing
 and the verdict outbox.
 
-    the batch's frames -> enrichment of its key frames (when an Enricher is given; it always
+    the batch's frames -> how usual its labels are (context/baseline.py, read by the pipeline) ->
+    enrichment of its key frames (when an Enricher is given; it always
     returns, with what succeeded) -> prompt input -> risk assessment (RiskAnalyzer: LLM, or its
     fallback) -> Verdict (labels, snapshot frame, enrichment, timings)
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from datetime import tzinfo
 
+from ..context.batch import BatchContext
 from ..domain import Enrichment, FrameObservation, LabelCount, Verdict
 from ..enrichment.service import Enricher, EnrichRequest
 from ..llm.analyzer import AnalysisOutcome, RiskAnalyzer
@@ -36,6 +38,7 @@ async def assess_batch(
     close_reason: str,
     time_zone: tzinfo | None = None,
     enricher: Enricher | None = None,
+    context: BatchContext | None = None,
 ) -> tuple[Verdict, AnalysisOutcome]:
     """The verdict for `frames` of `batch` (all of them, or the one fast-path frame)."""
     enrichment = None
@@ -51,12 +54,13 @@ async def assess_batch(
             )
         )
     prompt = prompt_input(
-        frames, batch.camera_name, fast_path=fast_path, time_zone=time_zone, enrichment=enrichment
+        frames, batch.camera_name, fast_path=fast_path, time_zone=time_zone, enrichment=enrichment,
+        context=context,
     )
     outcome = await analyzer.assess(prompt)
     verdict = build_verdict(
         batch, frames, outcome, fast_path=fast_path, close_reason=close_reason,
-        enrichment=enrichment,
+        enrichment=enrichment, context=context,
     )
     return verdict, outcome
 
@@ -64,10 +68,13 @@ async def assess_batch(
 def prompt_input(
     frames: list[FrameObservation],
     camera_name: str,
+    *,
     fast_path: bool,
     time_zone: tzinfo | None = None,
     enrichment: Enrichment | None = None,
+    context: BatchContext | None = None,
 ) -> PromptInput:
+    context = context or BatchContext()
     return PromptInput(
         camera_name=camera_name,
         started_at=min(f.captured_at for f in frames),
@@ -76,7 +83,20 @@ def prompt_input(
         fast_path=fast_path,
         time_zone=time_zone,
         enrichment=enrichment,
+        normality=context.normality,
+        other_cameras=context.other_cameras,
+        home=context.home,
+        owner_note=context.owner_note,
+        feedback=context.feedback,
     )
+
+
+def batch_zones(frames: list[FrameObservation]) -> tuple[str, ...]:
+    """The zones the batch's detections were in, by priority."""
+    hits = sorted(
+        (z for f in frames for z in f.zones), key=lambda z: (-z.priority, z.zone)
+    )
+    return tuple(dict.fromkeys(z.zone for z in hits))
 
 
 def most_telling_frame(frames: list[FrameObservation]) -> FrameObservation:
@@ -108,7 +128,9 @@ def build_verdict(
     fast_path: bool,
     close_reason: str,
     enrichment: Enrichment | None = None,
+    context: BatchContext | None = None,
 ) -> Verdict:
+    normality = context.normality if context is not None else None
     snapshot = most_telling_frame(frames)
     return Verdict(
         verdict_id=verdict_id(batch.batch_id, fast_path=fast_path),
@@ -133,4 +155,8 @@ def build_verdict(
         llm_ms=round(outcome.llm_ms, 1),
         completion_tokens=outcome.completion_tokens,
         enrichment=enrichment,
+        anomaly=normality.anomaly if normality is not None else 0.0,
+        baseline_days=normality.history_days if normality is not None else 0.0,
+        prompt=outcome.prompt,
+        zones=batch_zones(frames),
     )

@@ -11,6 +11,11 @@ resume (and close by the same rules), closed ones are analysed, pending verdicts
 
 Store calls run on the state file's thread (`EventStore.run`), never on the event loop; one lock
 keeps the batcher and the store in step (a frame's join, a timer's close).
+
+Context (sidecar/context/): before a batch is analysed, the pipeline reads how usual its labels are
+(the baseline) and the owner's judgements of similar events from the state file, and takes the
+client's home state, camera notes and the other cameras' recent activity from memory; after a
+batch's final verdict is stored, the batch is added to the baseline.
 """
 
 from __future__ import annotations
@@ -23,14 +28,19 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import ParamSpec, TypeVar
 
+from ..context.baseline import ActivityBaseline, Normality
+from ..context.batch import BatchContext
+from ..context.feedback import FeedbackStore, OwnerFeedback, SimilarFeedback
+from ..context.home import MAX_NOTES, HomeState
+from ..context.recent import RecentActivity
 from ..detection.stats import LatencyWindow
 from ..domain import FrameError, FrameErrorCode, FrameObservation, Verdict
 from ..enrichment.service import Enricher
 from ..llm.analyzer import RiskAnalyzer
-from .analysis import assess_batch, verdict_id
+from .analysis import assess_batch, label_counts, verdict_id
 from .batching import BatchingRules, ClosedBatch, EventBatcher, OpenBatch
 from .delivery import VerdictDelivery
 from .store import EventStore
@@ -88,6 +98,11 @@ class EventPipeline:
         self._tasks: list[asyncio.Task[None]] = []
         self._lock = asyncio.Lock()
         self._zones: dict[str, tzinfo] = {}
+        self.baseline = ActivityBaseline(store.database)
+        self.recent = RecentActivity()
+        self.feedback = FeedbackStore(store.database)
+        self._homes: dict[str, HomeState] = {}
+        self._notes: dict[str, dict[str, str]] = {}
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -155,6 +170,22 @@ class EventPipeline:
         else:
             self._zones[client_id] = zone
 
+    def set_home_state(self, client_id: str, state: HomeState) -> None:
+        """The latest state of `client_id`'s home, for the prompts of its batches."""
+        self._homes[client_id] = state
+
+    def set_camera_notes(self, client_id: str, notes: dict[str, str]) -> None:
+        """The owner's notes per camera of `client_id` (replacing the previous ones)."""
+        self._notes[client_id] = dict(list(notes.items())[:MAX_NOTES])
+
+    async def add_feedback(self, client_id: str, feedback: OwnerFeedback) -> None:
+        """Keep the owner's judgement of an event (raises a FrameError when the state file
+        cannot be written)."""
+        await self._write(self._store.database.run, self.feedback.add, client_id, feedback)
+
+    def home_state(self, client_id: str) -> HomeState | None:
+        return self._homes.get(client_id)
+
     async def observe(self, frame: FrameObservation, client_id: str) -> str:
         """Feed one processed frame of a client's; returns the id of the batch it joined ('' if
         none). Raises a retryable FrameError (STORAGE_UNAVAILABLE) when the state file cannot
@@ -176,6 +207,7 @@ class EventPipeline:
             await self._write(self._store.run, self._store.append_frame, join.header(), join.frame,
                               join.seq)
             filled = self._batcher.commit(join, outcome)
+            self.recent.note_frame(client_id, frame, (z.zone for z in frame.zones))
             if outcome.fast_path is not None:
                 self._enqueue(_FAST, join.batch, [outcome.fast_path.frame], "fast_path")
             for closed in filled:
@@ -275,19 +307,44 @@ class EventPipeline:
         store = self._store
         if await store.run(store.has_verdict, verdict_id(job.batch.batch_id, fast_path=fast)):
             return  # already produced before a restart
+        zone = self._zones.get(job.batch.client_id)
+        local_start = min(f.captured_at for f in job.frames).astimezone(zone or self._analyzer.tz)
+        labels = [lc.label for lc in label_counts(job.frames)]
+        normality = await self._normality(job.batch.camera_id, labels, local_start)
+        client = job.batch.client_id
+        context = BatchContext(
+            normality=normality,
+            other_cameras=tuple(self.recent.others(
+                client, job.batch.camera_id, min(f.captured_at for f in job.frames),
+                max(f.captured_at for f in job.frames),
+            )),
+            home=self._homes.get(client),
+            owner_note=self._notes.get(client, {}).get(job.batch.camera_id, ""),
+            feedback=await self._similar_feedback(
+                client, job.batch.camera_id, labels, local_start
+            ),
+        )
         verdict, outcome = await assess_batch(
             self._analyzer,
             job.batch,
             job.frames,
             fast_path=fast,
             close_reason=job.reason,
-            time_zone=self._zones.get(job.batch.client_id),
+            time_zone=zone,
             enricher=self.enricher,
+            context=context,
         )
         if verdict.enrichment is not None:
             self.stats.enrichment_latency.add(verdict.enrichment.total_ms)
+            self.recent.note_identities(
+                job.batch.client_id, verdict.camera_id, verdict.camera_name, verdict.ended_at,
+                (o.identity for o in verdict.enrichment.objects),
+            )
         if not await self._write(store.run, store.add_verdict, verdict, finishes_batch=not fast):
             return
+        if not fast:
+            await self._record_activity(job.batch.batch_id, job.batch.camera_id, labels,
+                                        local_start)
         self.stats.verdicts_produced += 1
         if verdict.fallback:
             self.stats.fallback_verdicts += 1
@@ -304,3 +361,38 @@ class EventPipeline:
         )
         await self._delivery.refresh_pending()
         self._delivery.publish(verdict)
+
+    async def _normality(
+        self, camera_id: str, labels: list[str], local_start: datetime
+    ) -> Normality | None:
+        try:
+            return await self._store.database.run(
+                self.baseline.normality, camera_id, labels, local_start
+            )
+        except sqlite3.Error as err:  # the verdict does not wait for context
+            _LOGGER.warning("Could not read the activity baseline of %s: %s", camera_id, err)
+            return None
+
+    async def _record_activity(
+        self, batch_id: str, camera_id: str, labels: list[str], local_start: datetime
+    ) -> None:
+        try:
+            await self._write(
+                self._store.database.run, self.baseline.record, batch_id, camera_id, labels,
+                local_start,
+            )
+        except FrameError:
+            _LOGGER.warning("Could not add batch %s to the activity baseline", batch_id)
+
+    async def _similar_feedback(
+        self, client_id: str, camera_id: str, labels: list[str], local_start: datetime
+    ) -> tuple[SimilarFeedback, ...]:
+        assert local_start.tzinfo is not None
+        try:
+            return tuple(await self._store.database.run(
+                self.feedback.similar, client_id, camera_id, labels, local_start,
+                tz=local_start.tzinfo,
+            ))
+        except sqlite3.Error as err:  # the verdict does not wait for context
+            _LOGGER.warning("Could not read the owner's feedback: %s", err)
+            return ()

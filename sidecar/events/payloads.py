@@ -23,6 +23,7 @@ from ..domain import (
     LabelCount,
     ObjectAttribute,
     Verdict,
+    ZoneHit,
 )
 from .batching import OpenBatch
 
@@ -48,6 +49,7 @@ def frame_to_json(frame: FrameObservation) -> dict[str, Any]:
         "width": frame.width,
         "height": frame.height,
         "detections": [detection_to_json(d) for d in frame.detections],
+        **({"zones": [asdict(z) for z in frame.zones]} if frame.zones else {}),
     }
 
 
@@ -60,6 +62,11 @@ def frame_from_json(data: dict[str, Any]) -> FrameObservation:
         width=int(data["width"]),
         height=int(data["height"]),
         detections=tuple(detection_from_json(d) for d in data["detections"]),
+        # Frames stored before zones existed have no such key.
+        zones=tuple(
+            ZoneHit(z["zone"], z["kind"], int(z["priority"]), tuple(z["detections"]))
+            for z in data.get("zones", ())
+        ),
     )
 
 
@@ -160,6 +167,7 @@ def verdict_from_json(text: str) -> Verdict:
         data[key] = datetime.fromisoformat(data[key])
     data["labels"] = tuple(LabelCount(**item) for item in data["labels"])
     data["frame_ids"] = tuple(data["frame_ids"])
+    data["zones"] = tuple(data.get("zones", ()))
     data["snapshot_detections"] = tuple(
         detection_from_json(d) for d in data["snapshot_detections"]
     )

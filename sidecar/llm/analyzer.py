@@ -42,6 +42,8 @@ class AnalysisOutcome:
     llm_ms: float = 0.0
     completion_tokens: int = 0
     error: str = ""
+    # The user message the model was given ("" when none was built).
+    prompt: str = ""
 
 
 def fallback_assessment(batch: PromptInput, tz: tzinfo, reason: str) -> RiskAssessment:
@@ -141,6 +143,7 @@ class RiskAnalyzer:
             model=self._backend.name,
             llm_ms=completion.elapsed_ms,
             completion_tokens=completion.completion_tokens,
+            prompt=messages[-1]["content"],
         )
 
     def _fallback(self, batch: PromptInput, reason: str) -> AnalysisOutcome:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from .. import __version__
+from ..context.feedback import OwnerFeedback
+from ..context.home import HomeState
+from ..context.zones import MAX_ZONES, Zone, make_zone
 from ..detection.batch_costs import SizeCost
 from ..detection.stats import LatencySummary, StatsSnapshot
 from ..domain import (
@@ -17,6 +21,7 @@ from ..domain import (
     FrameRequest,
     ObjectAttribute,
     Verdict,
+    ZoneHit,
 )
 from ..enrichment.zoo import ZooState
 from ..proto import secmon_pb2 as pb
@@ -59,7 +64,29 @@ def detection_message(d: Detection) -> pb.Detection:
     )
 
 
-def frame_result(outcome: FrameOutcome) -> pb.FrameResult:
+def camera_zones(
+    config: pb.StreamConfig,
+) -> tuple[dict[str, tuple[Zone, ...]] | None, list[str]]:
+    """The owner's zones per camera (None when the config does not set them) and a warning per
+    zone left out."""
+    if not config.camera_zones_set:
+        return None, []
+    found: dict[str, tuple[Zone, ...]] = {}
+    warnings: list[str] = []
+    for camera in config.camera_zones:
+        zones = []
+        for z in camera.zones[:MAX_ZONES]:
+            try:
+                zones.append(
+                    make_zone(z.name, z.kind, z.priority, [(p.x, p.y) for p in z.points])
+                )
+            except ValueError as err:
+                warnings.append(f"camera {camera.camera_id[:64]}: {err}; zone left out")
+        found[camera.camera_id] = tuple(zones)
+    return found, warnings
+
+
+def frame_result(outcome: FrameOutcome, zones: Sequence[ZoneHit] = ()) -> pb.FrameResult:
     result = pb.FrameResult(
         frame_id=outcome.frame_id,
         camera_id=outcome.camera_id,
@@ -70,6 +97,9 @@ def frame_result(outcome: FrameOutcome) -> pb.FrameResult:
         total_ms=outcome.total_ms,
         model_batch_size=outcome.model_batch_size,
         batch_id=outcome.batch_id,
+        zones=[
+            pb.ZoneHit(zone=z.zone, kind=z.kind, detections=list(z.detections)) for z in zones
+        ],
     )
     if outcome.error is not None:
         result.error.CopyFrom(
@@ -265,6 +295,39 @@ def enrichment_status(
     )
 
 
+def home_state(message: pb.HomeState) -> HomeState:
+    return HomeState(
+        alarm=message.alarm[:32],
+        people_home=max(0, message.people_home) if message.people_known else None,
+        people_tracked=max(0, message.people_tracked),
+        vacation=message.vacation if message.vacation_known else None,
+        changed_at=(
+            message.changed_at.ToDatetime(tzinfo=UTC) if message.HasField("changed_at") else None
+        ),
+    )
+
+
+def owner_feedback(message: pb.Feedback) -> OwnerFeedback:
+    return OwnerFeedback(
+        event_id=message.event_id[:128],
+        camera_id=message.camera_id[:128],
+        labels=tuple(label[:32] for label in message.labels[:16]),
+        started_at=message.started_at.ToDatetime(tzinfo=UTC),
+        verdict=message.verdict,
+        note=message.note[:1000],
+        given_at=message.given_at.ToDatetime(tzinfo=UTC),
+        risk_score=min(max(message.risk_score, 0), 100),
+        identities=tuple(i[:32] for i in message.identities[:8]),
+    )
+
+
+def camera_notes(config: pb.StreamConfig) -> dict[str, str] | None:
+    """The owner's notes per camera, or None when the config does not set them."""
+    if not config.camera_notes_set:
+        return None
+    return {n.camera_id: n.note for n in config.camera_notes if n.camera_id and n.note.strip()}
+
+
 def known_plates(config: pb.StreamConfig) -> dict[str, str] | None:
     """The home's known plates (plate -> name), or None when the config does not set them."""
     if not config.known_plates_set:
@@ -306,6 +369,10 @@ def _verdict_message(v: Verdict) -> pb.Verdict:
         llm_ms=v.llm_ms,
         completion_tokens=v.completion_tokens,
         created_at=timestamp(v.created_at),
+        anomaly=v.anomaly,
+        baseline_days=v.baseline_days,
+        prompt=v.prompt,
+        zones=list(v.zones),
     )
 
 

@@ -5,8 +5,10 @@ it from the settings (`event_observer`, the factory `python -m sidecar` passes t
 - every open stream receives verdicts: first all unacknowledged ones, then each new one, and
   unacknowledged ones again until the client acknowledges them;
 - `StreamConfig.batching` sets the client's batching rules (checked by client_config.py; other
-  clients keep theirs), `StreamConfig.known_plates` the plates named in prompts, `Hello.time_zone`
-  the local time in the prompts of its batches;
+  clients keep theirs), `StreamConfig.known_plates` the plates named in prompts,
+  `StreamConfig.camera_notes` the owner's notes, `Hello.time_zone` the local time in the prompts of
+  its batches, `HomeState` messages who is home and the alarm in them, `Feedback` messages the
+  owner's judgements (kept in the state file) in the prompts of similar batches;
 - the images of frames that join batches are kept (bounded) for the batch's enrichment.
 """
 
@@ -19,7 +21,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..domain import FrameObservation, FrameOutcome, FrameRequest, Verdict
+from ..domain import FrameError, FrameObservation, FrameOutcome, FrameRequest, Verdict
 from ..enrichment.service import Enricher, create_enricher
 from ..enrichment.settings import ENRICHERS
 from ..events.batching import BatchingRules
@@ -110,6 +112,9 @@ class EventObserver(StreamObserver):
             )
             self._pipeline.configure(_client_id(session), rules)
             _LOGGER.info("Batching rules of %s: %s", _client_id(session), rules)
+        notes = convert.camera_notes(config)
+        if notes is not None:
+            self._pipeline.set_camera_notes(_client_id(session), notes)
         plates = convert.known_plates(config)
         if plates is not None and self._enricher is not None:
             self._enricher.set_known_plates(plates)
@@ -117,6 +122,18 @@ class EventObserver(StreamObserver):
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:
         await self._pipeline.ack(_client_id(session), list(ack.verdict_ids))
+
+    async def on_other_message(self, session: StreamSession, message: pb.ClientMessage) -> None:
+        if message.WhichOneof("kind") == "home_state":
+            state = convert.home_state(message.home_state)
+            self._pipeline.set_home_state(_client_id(session), state)
+            _LOGGER.debug("Home state of %s: %s", _client_id(session), state)
+        elif message.WhichOneof("kind") == "feedback":
+            try:
+                feedback = convert.owner_feedback(message.feedback)
+                await self._pipeline.add_feedback(_client_id(session), feedback)
+            except (ValueError, FrameError) as err:  # counted by the pipeline when storage fails
+                _LOGGER.warning("Feedback on %s not kept: %s", message.feedback.event_id[:64], err)
 
     async def on_frame_result(
         self, session: StreamSession, frame: FrameRequest, outcome: FrameOutcome
@@ -129,6 +146,7 @@ class EventObserver(StreamObserver):
             width=outcome.width,
             height=outcome.height,
             detections=outcome.detections,
+            zones=session.zone_hits(outcome),
         )
         batch_id = await self._pipeline.observe(observation, _client_id(session))
         if batch_id and self._enricher is not None:

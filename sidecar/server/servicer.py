@@ -121,6 +121,10 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
         """Take a client's settings; returns what had to be changed to use them."""
         session.config = config
         session.threshold, warnings = resolve_threshold(config.detection_threshold)
+        zones, zone_warnings = convert.camera_zones(config)
+        if zones is not None:
+            session.zones = zones
+        warnings += zone_warnings
         try:
             warnings += await self._observer.on_config(session, config)
         except Exception:

@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from ..context.zones import Zone, zone_hits
 from ..detection.ordering import ArrivalOrder, Turn
-from ..domain import FrameOutcome
+from ..domain import FrameOutcome, ZoneHit
 from ..proto import secmon_pb2 as pb
 from . import convert
 
@@ -39,6 +40,8 @@ class StreamSession:
         self.client_id = ""
         self.client_version = ""
         self.config = pb.StreamConfig()
+        # The owner's zones per camera (StreamConfig.camera_zones).
+        self.zones: dict[str, tuple[Zone, ...]] = {}
         # Minimum detection confidence for this stream's frames; None = the server's default.
         self.threshold: float | None = None
         self._queue: asyncio.Queue[_Outgoing] = asyncio.Queue()
@@ -71,6 +74,13 @@ class StreamSession:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def zone_hits(self, outcome: FrameOutcome) -> tuple[ZoneHit, ...]:
+        """The zones of the outcome's camera that its detections are in."""
+        zones = self.zones.get(outcome.camera_id)
+        if not zones or not outcome.detections:
+            return ()
+        return zone_hits(zones, outcome.detections, outcome.width, outcome.height)
+
     # -- for the servicer --------------------------------------------------------------------
     async def acquire_frame_permit(self) -> None:
         await self._permits.acquire()
@@ -87,7 +97,10 @@ class StreamSession:
             outcome = await asyncio.shield(result)
             await turn.wait()
             self._queue.put_nowait(
-                _Outgoing(pb.ServerMessage(result=convert.frame_result(outcome)), frees_permit=True)
+                _Outgoing(
+                    pb.ServerMessage(result=convert.frame_result(outcome, self.zone_hits(outcome))),
+                    frees_permit=True,
+                )
             )
         finally:
             turn.end()

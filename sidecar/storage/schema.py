@@ -128,11 +128,51 @@ def _identities(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX sightings_identity ON sightings (identity_id, seen_at)")
 
 
+def _context(db: sqlite3.Connection) -> None:
+    """Version 5: context for prompts. What is normal (context/baseline.py): per camera, label and
+    hour of the week a decayed count of batches, each camera's first recorded batch, and the
+    batches counted (so a verdict produced again counts once). The owner's feedback per client and
+    event (context/feedback.py)."""
+    db.execute(
+        """CREATE TABLE feedback (
+            client_id TEXT NOT NULL,
+            event_id TEXT NOT NULL,
+            camera_id TEXT NOT NULL,
+            labels TEXT NOT NULL,           -- JSON list
+            started_at REAL NOT NULL,
+            verdict TEXT NOT NULL,          -- 'false_alarm' or 'confirmed'
+            note TEXT NOT NULL,
+            given_at REAL NOT NULL,
+            risk_score INTEGER NOT NULL,
+            identities TEXT NOT NULL,       -- JSON list
+            PRIMARY KEY (client_id, event_id)
+        )"""
+    )
+    db.execute("CREATE INDEX feedback_recent ON feedback (client_id, given_at)")
+    db.execute(
+        """CREATE TABLE activity_baseline (
+            camera_id TEXT NOT NULL,
+            label TEXT NOT NULL,
+            hour_of_week INTEGER NOT NULL,  -- 0 = Monday 00:00 in the home's time zone
+            weight REAL NOT NULL,           -- decayed count at updated_at
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (camera_id, label, hour_of_week)
+        ) WITHOUT ROWID"""
+    )
+    db.execute(
+        "CREATE TABLE activity_cameras (camera_id TEXT PRIMARY KEY, first_seen REAL NOT NULL)"
+    )
+    db.execute(
+        "CREATE TABLE activity_batches (batch_id TEXT PRIMARY KEY, recorded_at REAL NOT NULL)"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _batches_and_verdict_outbox,
     _verdict_camera_column,
     _batch_frames_table,
     _identities,
+    _context,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

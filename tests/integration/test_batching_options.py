@@ -57,6 +57,8 @@ async def test_options_flow_batching(
             CONF_FAST_PATH_CONFIDENCE: 0.75,
         },
     )
+    assert result["type"] is FlowResultType.FORM and result["step_id"] == "context"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     runtime = init_integration.runtime_data

@@ -225,6 +225,8 @@ async def test_options_flow_reloads(hass: HomeAssistant, init_integration: MockC
             CONF_QUEUE_BOUND: 250.0,
         },
     )
+    assert result["type"] is FlowResultType.FORM and result["step_id"] == "context"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert init_integration.options[CONF_QUEUE_BOUND] == 250
@@ -262,6 +264,8 @@ async def test_options_empty_lists_and_bags(
             CONF_FAST_PATH_CONFIDENCE: 0.9,
         },
     )
+    assert result["type"] is FlowResultType.FORM and result["step_id"] == "context"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert init_integration.options[CONF_CLASSES] == []

@@ -137,9 +137,17 @@ def place_labels(
     return spots
 
 
-def render_detections(data: bytes, boxes: Iterable[Box]) -> bytes:
+ZONE_COLOUR = "#00B0FF"
+
+
+def render_detections(
+    data: bytes,
+    boxes: Iterable[Box],
+    zones: Iterable[tuple[str, Sequence[Sequence[float]]]] = (),
+) -> bytes:
     """The image with its detections drawn (box plus a `label confidence` tag where it fits
-    without covering another tag; the most confident detections are labelled first), as JPEG."""
+    without covering another tag; the most confident detections are labelled first), as JPEG.
+    `zones` (name, points as fractions of the image) are outlined underneath, with their names."""
     # Boxes are in the coordinates of the upright image (the sidecar applies EXIF orientation
     # before detection), so draw on the image turned the same way.
     with Image.open(io.BytesIO(data)) as src:
@@ -148,6 +156,16 @@ def render_detections(data: bytes, boxes: Iterable[Box]) -> bytes:
     width, height = img.size
     line = max(2, round(min(width, height) / 240))
     font = ImageFont.load_default(size=max(12, round(min(width, height) / 30)))
+    for name, points in zones:
+        outline = [(x * (width - 1), y * (height - 1)) for x, y in points]
+        if len(outline) >= 3:
+            draw.polygon(outline, outline=ZONE_COLOUR, width=line)
+            draw.text(
+                (outline[0][0] + 2 * line, outline[0][1] + 2 * line),
+                name,
+                fill=ZONE_COLOUR,
+                font=font,
+            )
     ordered = sorted(boxes, key=lambda box: box.confidence, reverse=True)
     rects: list[Rect] = []
     tags: list[tuple[str, float, float, tuple[float, float]]] = []

@@ -4,8 +4,9 @@ for the stream (Hello's config, frames) and for drawing (detections as boxes).""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import PurePath
+from typing import Any
 
 from ..ingest.imaging import Box
 from ..settings import SecmonSettings
@@ -31,6 +32,32 @@ def stream_config(settings: SecmonSettings) -> secmon_pb2.StreamConfig:
         ],
         # Always set: an emptied option empties the sidecar's list.
         known_plates_set=True,
+        camera_notes=[
+            secmon_pb2.CameraNote(camera_id=camera_id, note=note)
+            for camera_id, note in sorted(settings.camera_notes.items())
+        ],
+        camera_notes_set=True,
+        camera_zones=[
+            zones_message(camera_id, zones)
+            for camera_id, zones in sorted(settings.camera_zones.items())
+        ],
+        camera_zones_set=True,
+    )
+
+
+def zones_message(camera_id: str, zones: Iterable[Mapping[str, Any]]) -> secmon_pb2.CameraZones:
+    """A camera's zones as the options keep them (zones_options.py)."""
+    return secmon_pb2.CameraZones(
+        camera_id=camera_id,
+        zones=[
+            secmon_pb2.Zone(
+                name=z["name"],
+                kind=z["kind"],
+                priority=int(z["priority"]),
+                points=[secmon_pb2.ZonePoint(x=x, y=y) for x, y in z["points"]],
+            )
+            for z in zones
+        ],
     )
 
 

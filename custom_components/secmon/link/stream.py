@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 import grpc
@@ -183,6 +183,17 @@ class SidecarStream:
         # Connection attempts and established sessions (diagnostics, tests).
         self.attempts = 0
         self.sessions = 0
+        # The home's latest state (home_state.py): sent after each Hello and whenever it changes.
+        self.home_state: secmon_pb2.HomeState | None = None
+        # Home states written to a session (diagnostics, tests).
+        self.home_states_sent = 0
+        # Messages every new session sends after the Hello (the owner's feedback), and how many
+        # feedback messages were written (tests).
+        self.session_messages: Callable[[], Awaitable[list[secmon_pb2.ClientMessage]]] | None = (
+            None
+        )
+        self.feedback_sent = 0
+        self._call: grpc.aio.StreamStreamCall | None = None
 
     @property
     def in_flight(self) -> int:
@@ -303,6 +314,14 @@ class SidecarStream:
             self.sessions += 1
             self._set_connected(True, None)
             await self._async_dispatch(call, first)
+            self._call = call
+            if self.home_state is not None:
+                await self._write(call, secmon_pb2.ClientMessage(home_state=self.home_state))
+                self.home_states_sent += 1
+            if self.session_messages is not None:
+                for message in await self.session_messages():
+                    await self._write(call, message)
+                    self.feedback_sent += message.HasField("feedback")
             reader = asyncio.create_task(self._async_read(call))
             poller = asyncio.create_task(self._async_poll_status(stub))
             try:
@@ -314,7 +333,34 @@ class SidecarStream:
                 # task (unload) arriving here, and the reconnect loop would go on forever.
                 await asyncio.gather(reader, poller, return_exceptions=True)
         finally:
+            self._call = None
             call.cancel()
+
+    async def async_send(self, messages: list[secmon_pb2.ClientMessage]) -> bool:
+        """Send on the current session, if any; False when there is none or the write failed
+        (what must reach the sidecar anyway goes again with `session_messages`)."""
+        if (call := self._call) is None:
+            return False
+        try:
+            for message in messages:
+                await self._write(call, message)
+                self.feedback_sent += message.HasField("feedback")
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as err:
+            LOGGER.debug("Not sent now (%s); it goes with the next session", err)
+            return False
+        return True
+
+    async def async_send_home_state(self, state: secmon_pb2.HomeState) -> None:
+        """Keep `state` for every new session and send it on the current one, if any (a failed
+        write is left to the session: the next one sends the state again)."""
+        self.home_state = state
+        if (call := self._call) is None:
+            return
+        try:
+            await self._write(call, secmon_pb2.ClientMessage(home_state=state))
+            self.home_states_sent += 1
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as err:
+            LOGGER.debug("Home state not sent now (%s); it goes with the next session", err)
 
     async def _async_feed(
         self, call: grpc.aio.StreamStreamCall, reader: asyncio.Task[None]

@@ -98,7 +98,7 @@ class FrameError(_message.Message):
     def __init__(self, code: _Optional[_Union[FrameErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class FrameResult(_message.Message):
-    __slots__ = ("frame_id", "camera_id", "width", "height", "detections", "inference_ms", "total_ms", "error", "captured_at", "model_batch_size", "batch_id", "retryable")
+    __slots__ = ("frame_id", "camera_id", "width", "height", "detections", "inference_ms", "total_ms", "error", "captured_at", "model_batch_size", "batch_id", "retryable", "zones")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -111,6 +111,7 @@ class FrameResult(_message.Message):
     MODEL_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    ZONES_FIELD_NUMBER: _ClassVar[int]
     frame_id: str
     camera_id: str
     width: int
@@ -123,19 +124,64 @@ class FrameResult(_message.Message):
     model_batch_size: int
     batch_id: str
     retryable: bool
-    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ..., retryable: bool = ...) -> None: ...
+    zones: _containers.RepeatedCompositeFieldContainer[ZoneHit]
+    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ..., retryable: bool = ..., zones: _Optional[_Iterable[_Union[ZoneHit, _Mapping]]] = ...) -> None: ...
 
 class ClientMessage(_message.Message):
-    __slots__ = ("hello", "frame", "verdict_ack", "config")
+    __slots__ = ("hello", "frame", "verdict_ack", "config", "home_state", "feedback")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     VERDICT_ACK_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    HOME_STATE_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     frame: Frame
     verdict_ack: VerdictAck
     config: StreamConfig
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., verdict_ack: _Optional[_Union[VerdictAck, _Mapping]] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ...) -> None: ...
+    home_state: HomeState
+    feedback: Feedback
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[Frame, _Mapping]] = ..., verdict_ack: _Optional[_Union[VerdictAck, _Mapping]] = ..., config: _Optional[_Union[StreamConfig, _Mapping]] = ..., home_state: _Optional[_Union[HomeState, _Mapping]] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ...) -> None: ...
+
+class Feedback(_message.Message):
+    __slots__ = ("event_id", "camera_id", "labels", "started_at", "verdict", "note", "given_at", "risk_score", "identities")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_AT_FIELD_NUMBER: _ClassVar[int]
+    RISK_SCORE_FIELD_NUMBER: _ClassVar[int]
+    IDENTITIES_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    camera_id: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    started_at: _timestamp_pb2.Timestamp
+    verdict: str
+    note: str
+    given_at: _timestamp_pb2.Timestamp
+    risk_score: int
+    identities: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, event_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., verdict: _Optional[str] = ..., note: _Optional[str] = ..., given_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., risk_score: _Optional[int] = ..., identities: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HomeState(_message.Message):
+    __slots__ = ("alarm", "people_home", "people_tracked", "people_known", "vacation", "vacation_known", "changed_at")
+    ALARM_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_HOME_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_TRACKED_FIELD_NUMBER: _ClassVar[int]
+    PEOPLE_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    VACATION_FIELD_NUMBER: _ClassVar[int]
+    VACATION_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    alarm: str
+    people_home: int
+    people_tracked: int
+    people_known: bool
+    vacation: bool
+    vacation_known: bool
+    changed_at: _timestamp_pb2.Timestamp
+    def __init__(self, alarm: _Optional[str] = ..., people_home: _Optional[int] = ..., people_tracked: _Optional[int] = ..., people_known: bool = ..., vacation: bool = ..., vacation_known: bool = ..., changed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ServerMessage(_message.Message):
     __slots__ = ("hello", "result", "verdict", "status", "config_reply")
@@ -182,16 +228,70 @@ class ConfigReply(_message.Message):
     def __init__(self, config_warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StreamConfig(_message.Message):
-    __slots__ = ("detection_threshold", "batching", "known_plates", "known_plates_set")
+    __slots__ = ("detection_threshold", "batching", "known_plates", "known_plates_set", "camera_notes", "camera_notes_set", "camera_zones", "camera_zones_set")
     DETECTION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     BATCHING_FIELD_NUMBER: _ClassVar[int]
     KNOWN_PLATES_FIELD_NUMBER: _ClassVar[int]
     KNOWN_PLATES_SET_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_NOTES_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_NOTES_SET_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ZONES_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ZONES_SET_FIELD_NUMBER: _ClassVar[int]
     detection_threshold: float
     batching: BatchingConfig
     known_plates: _containers.RepeatedCompositeFieldContainer[KnownPlate]
     known_plates_set: bool
-    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., known_plates: _Optional[_Iterable[_Union[KnownPlate, _Mapping]]] = ..., known_plates_set: bool = ...) -> None: ...
+    camera_notes: _containers.RepeatedCompositeFieldContainer[CameraNote]
+    camera_notes_set: bool
+    camera_zones: _containers.RepeatedCompositeFieldContainer[CameraZones]
+    camera_zones_set: bool
+    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., known_plates: _Optional[_Iterable[_Union[KnownPlate, _Mapping]]] = ..., known_plates_set: bool = ..., camera_notes: _Optional[_Iterable[_Union[CameraNote, _Mapping]]] = ..., camera_notes_set: bool = ..., camera_zones: _Optional[_Iterable[_Union[CameraZones, _Mapping]]] = ..., camera_zones_set: bool = ...) -> None: ...
+
+class CameraZones(_message.Message):
+    __slots__ = ("camera_id", "zones")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    ZONES_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    zones: _containers.RepeatedCompositeFieldContainer[Zone]
+    def __init__(self, camera_id: _Optional[str] = ..., zones: _Optional[_Iterable[_Union[Zone, _Mapping]]] = ...) -> None: ...
+
+class Zone(_message.Message):
+    __slots__ = ("name", "kind", "priority", "points")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    priority: int
+    points: _containers.RepeatedCompositeFieldContainer[ZonePoint]
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., priority: _Optional[int] = ..., points: _Optional[_Iterable[_Union[ZonePoint, _Mapping]]] = ...) -> None: ...
+
+class ZonePoint(_message.Message):
+    __slots__ = ("x", "y")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    x: float
+    y: float
+    def __init__(self, x: _Optional[float] = ..., y: _Optional[float] = ...) -> None: ...
+
+class ZoneHit(_message.Message):
+    __slots__ = ("zone", "kind", "detections")
+    ZONE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DETECTIONS_FIELD_NUMBER: _ClassVar[int]
+    zone: str
+    kind: str
+    detections: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, zone: _Optional[str] = ..., kind: _Optional[str] = ..., detections: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CameraNote(_message.Message):
+    __slots__ = ("camera_id", "note")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    note: str
+    def __init__(self, camera_id: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class KnownPlate(_message.Message):
     __slots__ = ("plate", "name")
@@ -230,7 +330,7 @@ class LabelCount(_message.Message):
     def __init__(self, label: _Optional[str] = ..., count: _Optional[int] = ..., max_confidence: _Optional[float] = ...) -> None: ...
 
 class Verdict(_message.Message):
-    __slots__ = ("verdict_id", "event_id", "batch_id", "camera_id", "camera_name", "risk_score", "risk_level", "summary", "reasoning", "fast_path", "fallback", "started_at", "ended_at", "labels", "frame_ids", "snapshot_frame_id", "snapshot_detections", "close_reason", "model", "llm_ms", "completion_tokens", "created_at", "caption", "scene_attributes", "objects", "enrichers", "enrichment_ms")
+    __slots__ = ("verdict_id", "event_id", "batch_id", "camera_id", "camera_name", "risk_score", "risk_level", "summary", "reasoning", "fast_path", "fallback", "started_at", "ended_at", "labels", "frame_ids", "snapshot_frame_id", "snapshot_detections", "close_reason", "model", "llm_ms", "completion_tokens", "created_at", "caption", "scene_attributes", "objects", "enrichers", "enrichment_ms", "anomaly", "baseline_days", "prompt", "zones")
     VERDICT_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +358,10 @@ class Verdict(_message.Message):
     OBJECTS_FIELD_NUMBER: _ClassVar[int]
     ENRICHERS_FIELD_NUMBER: _ClassVar[int]
     ENRICHMENT_MS_FIELD_NUMBER: _ClassVar[int]
+    ANOMALY_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_DAYS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    ZONES_FIELD_NUMBER: _ClassVar[int]
     verdict_id: str
     event_id: str
     batch_id: str
@@ -285,7 +389,11 @@ class Verdict(_message.Message):
     objects: _containers.RepeatedCompositeFieldContainer[EnrichedObject]
     enrichers: _containers.RepeatedCompositeFieldContainer[EnricherRun]
     enrichment_ms: float
-    def __init__(self, verdict_id: _Optional[str] = ..., event_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., camera_name: _Optional[str] = ..., risk_score: _Optional[int] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., summary: _Optional[str] = ..., reasoning: _Optional[str] = ..., fast_path: bool = ..., fallback: bool = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ..., frame_ids: _Optional[_Iterable[str]] = ..., snapshot_frame_id: _Optional[str] = ..., snapshot_detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., close_reason: _Optional[str] = ..., model: _Optional[str] = ..., llm_ms: _Optional[float] = ..., completion_tokens: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., caption: _Optional[str] = ..., scene_attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., objects: _Optional[_Iterable[_Union[EnrichedObject, _Mapping]]] = ..., enrichers: _Optional[_Iterable[_Union[EnricherRun, _Mapping]]] = ..., enrichment_ms: _Optional[float] = ...) -> None: ...
+    anomaly: float
+    baseline_days: float
+    prompt: str
+    zones: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, verdict_id: _Optional[str] = ..., event_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., camera_name: _Optional[str] = ..., risk_score: _Optional[int] = ..., risk_level: _Optional[_Union[RiskLevel, str]] = ..., summary: _Optional[str] = ..., reasoning: _Optional[str] = ..., fast_path: bool = ..., fallback: bool = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., labels: _Optional[_Iterable[_Union[LabelCount, _Mapping]]] = ..., frame_ids: _Optional[_Iterable[str]] = ..., snapshot_frame_id: _Optional[str] = ..., snapshot_detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., close_reason: _Optional[str] = ..., model: _Optional[str] = ..., llm_ms: _Optional[float] = ..., completion_tokens: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., caption: _Optional[str] = ..., scene_attributes: _Optional[_Iterable[_Union[Attribute, _Mapping]]] = ..., objects: _Optional[_Iterable[_Union[EnrichedObject, _Mapping]]] = ..., enrichers: _Optional[_Iterable[_Union[EnricherRun, _Mapping]]] = ..., enrichment_ms: _Optional[float] = ..., anomaly: _Optional[float] = ..., baseline_days: _Optional[float] = ..., prompt: _Optional[str] = ..., zones: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Attribute(_message.Message):
     __slots__ = ("name", "value", "score")

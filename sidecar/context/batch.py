@@ -1,0 +1,19 @@
+"""Everything the prompt of one batch is told beyond the batch itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .baseline import Normality
+from .feedback import SimilarFeedback
+from .home import HomeState
+from .recent import OtherCamera
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    normality: Normality | None = None
+    other_cameras: tuple[OtherCamera, ...] = ()
+    home: HomeState | None = None
+    owner_note: str = ""
+    feedback: tuple[SimilarFeedback, ...] = ()
