@@ -89,6 +89,8 @@ async def test_known_plates_option_reaches_the_stream_config(
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {**FORM, CONF_KNOWN_PLATES: "ab12 cde = Anna's car\nXY-987 = Van"}
     )
+    assert result["type"] is FlowResultType.FORM and result["step_id"] == "context"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.options[CONF_KNOWN_PLATES] == {"AB12CDE": "Anna's car", "XY987": "Van"}
@@ -106,6 +108,8 @@ async def test_known_plates_option_reaches_the_stream_config(
 
     # Emptied: the sidecar is told to forget them.
     result = await hass.config_entries.options.async_configure(result["flow_id"], FORM)
+    assert result["type"] is FlowResultType.FORM and result["step_id"] == "context"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert entry.options[CONF_KNOWN_PLATES] == {}
