@@ -28,7 +28,7 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
 from .coordinator import SecmonConfigEntry
-from .event_media_api import thumbnail_path
+from .event_media_api import clip_path, thumbnail_path
 from .snapshot_url import SNAPSHOT_URL, snapshot_path
 from .storage.event_search import StoredEvent, get_event, get_verdict, list_events
 from .storage.verdict_store import render_snapshot
@@ -53,7 +53,9 @@ def frame_path(entry_id: str, verdict_id: str, index: int) -> str:
     return FRAME_URL.format(entry_id=entry_id, verdict_id=quote(verdict_id, safe=""), index=index)
 
 
-def event_payload(entry: SecmonConfigEntry, event: StoredEvent, sign: Signer) -> dict[str, Any]:
+def event_payload(
+    entry: SecmonConfigEntry, event: StoredEvent, sign: Signer, *, has_clip: bool = False
+) -> dict[str, Any]:
     """An event as the card shows it, its pictures as (signed) URLs."""
     record = event.current
     camera = entry.runtime_data.cameras.get(record.camera_id)
@@ -72,6 +74,7 @@ def event_payload(entry: SecmonConfigEntry, event: StoredEvent, sign: Signer) ->
         "thumbnail_url": sign(thumbnail_path(entry.entry_id, verdict_id))
         if record.message.snapshot_frame_id
         else None,
+        "clip_url": sign(clip_path(entry.entry_id, verdict_id)) if has_clip else None,
         "frame_urls": [
             sign(frame_path(entry.entry_id, verdict_id, i))
             for i in range(len(record.message.frame_ids))
@@ -128,7 +131,18 @@ async def ws_list_events(
         )
     newest = heapq.nlargest(limit + 1, found, key=lambda item: item[0])
     sign = _signer(hass, connection)
-    page = [event_payload(entry, event, sign) for _, entry, event in newest[:limit]]
+    clips: dict[str, set[str]] = {}
+    for entry in {entry.entry_id: entry for _, entry, _ in newest[:limit]}.values():
+        ids = [event.event_id for _, e, event in newest[:limit] if e is entry]
+        clips[entry.entry_id] = await hass.async_add_executor_job(
+            entry.runtime_data.media.with_clips, ids
+        )
+    page = [
+        event_payload(
+            entry, event, sign, has_clip=event.event_id in clips.get(entry.entry_id, set())
+        )
+        for _, entry, event in newest[:limit]
+    ]
     connection.send_result(
         msg["id"],
         {
@@ -170,7 +184,9 @@ def ws_subscribe_events(
             event_message(
                 msg_id,
                 {
-                    "event": event_payload(entry, stored, sign),
+                    "event": event_payload(
+                        entry, stored, sign, has_clip=bool(data.get("clip_url"))
+                    ),
                     "update": bus_event.event_type == EVENT_SECURITY_UPDATED
                     or bool(data.get("is_update")),
                 },

@@ -132,11 +132,12 @@ async def test_every_event_with_a_picture_gets_a_thumbnail(  # noqa: PLR0917 (fi
         assert (await client.get(path)).status == 404, path
 
 
-async def test_a_closed_event_gets_a_playable_clip_of_its_frames(
+async def test_a_closed_event_gets_a_playable_clip_of_its_frames(  # noqa: PLR0917 (fixtures)
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     hass_client: ClientSessionGenerator,
     hass_client_no_auth: ClientSessionGenerator,
+    hass_ws_client: WebSocketGenerator,
     tmp_path: Path,
 ) -> None:
     """The batch verdict of an event with three frames (one gone) gets an H.264 MP4 of the two
@@ -219,3 +220,12 @@ async def test_a_closed_event_gets_a_playable_clip_of_its_frames(
     assert (await client.get(f"/api/secmon/events/{entry_id}/ev%3Afinal/clip")).status == 200
     assert (await anonymous.get(f"/api/secmon/events/{entry_id}/ev%3Afinal/clip")).status == 401
     assert (await client.get(f"/api/secmon/events/{entry_id}/nothing/clip")).status == 404
+
+    # The timeline's websocket API links the clip of the event that has one, signed.
+    ws = await hass_ws_client(hass)
+    await ws.send_json_auto_id({"type": "secmon/events/list"})
+    (listed,) = (await ws.receive_json())["result"]["events"]
+    assert listed["event_id"] == "ev"
+    response = await anonymous.get(listed["clip_url"])
+    assert response.status == 200
+    assert await response.read() == data

@@ -336,6 +336,9 @@ class SecmonTimelineCard extends HTMLElement {
           h("button", { class: "close", text: "Close", onclick: () => this._close() }),
         ]),
         event.snapshot_url ? h("img", { class: "full", src: url(event.snapshot_url), alt: "snapshot" }) : null,
+        event.clip_url
+          ? h("video", { class: "full clip", src: url(event.clip_url), controls: true, preload: "none", playsinline: true })
+          : null,
         h("div", { class: "text" }, [
           h("div", { class: "summary-full", text: event.summary || "(no summary)" }),
           event.reasoning ? h("div", { class: "reasoning", text: event.reasoning }) : null,

@@ -148,6 +148,18 @@ class EventMedia:
                     (clip_bytes, event_id),
                 )
 
+    def with_clips(self, event_ids: list[str]) -> set[str]:
+        """Which of these events have a stored clip."""
+        if not event_ids:
+            return set()
+        marks = ",".join("?" * len(event_ids))
+        with self.frames.database.connection() as db:
+            rows = db.execute(
+                f"SELECT event_id FROM event_media WHERE clip_bytes > 0 AND event_id IN ({marks})",
+                event_ids,
+            ).fetchall()
+        return {str(row[0]) for row in rows}
+
     def read(self, event_id: str, name: str) -> bytes | None:
         """One of an event's files (SNAPSHOT_NAME, THUMBNAIL_NAME, ...), None if it has none."""
         try:
