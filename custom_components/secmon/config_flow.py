@@ -42,6 +42,7 @@ from .const import (
     CONF_CLIP_RATE,
     CONF_DEBOUNCE,
     CONF_DELETE_UPLOADS_DAYS,
+    CONF_ENRICHERS,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
     CONF_KEEP_CLIPS_DAYS,
@@ -72,6 +73,7 @@ from .const import (
     DEFAULT_QUEUE_BOUND,
     DEFAULT_THRESHOLD,
     DOMAIN,
+    ENRICHERS,
     LOGGER,
 )
 from .context_options import context_options, context_schema, note_errors
@@ -396,6 +398,16 @@ class SecmonOptionsFlow(OptionsFlow):
                     CONF_QUIET_END,
                     description={"suggested_value": options.get(CONF_QUIET_END)},
                 ): TimeSelector(),
+                vol.Optional(
+                    CONF_ENRICHERS, default=list(options.get(CONF_ENRICHERS, ENRICHERS))
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(ENRICHERS),
+                        multiple=True,
+                        mode=SelectSelectorMode.LIST,
+                        translation_key=CONF_ENRICHERS,
+                    )
+                ),
                 vol.Optional(
                     CONF_KNOWN_PLATES,
                     description={

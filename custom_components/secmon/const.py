@@ -30,6 +30,9 @@ CONF_QUIET_START: Final = "quiet_hours_start"
 CONF_QUIET_END: Final = "quiet_hours_end"
 # plate -> name; the options form shows it as text (plates.py).
 CONF_KNOWN_PLATES: Final = "known_plates"
+# The sidecar's enrichers this home wants run (the others are switched off for its batches).
+CONF_ENRICHERS: Final = "enrichers"
+ENRICHERS: Final = ("caption", "attributes", "plates", "pose", "depth")
 CONF_CLIP_RATE: Final = "clip_frames_per_second"
 CONF_CLIP_MAX_FRAMES: Final = "clip_max_frames"
 CONF_KEEP_EVENTS_DAYS: Final = "keep_events_days"

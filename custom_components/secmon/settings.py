@@ -26,6 +26,7 @@ from .const import (
     CONF_CLIP_RATE,
     CONF_DEBOUNCE,
     CONF_DELETE_UPLOADS_DAYS,
+    CONF_ENRICHERS,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
     CONF_KEEP_CLIPS_DAYS,
@@ -58,6 +59,7 @@ from .const import (
     DEFAULT_QUEUE_BOUND,
     DEFAULT_THRESHOLD,
     DOMAIN,
+    ENRICHERS,
 )
 from .link.client import SidecarAddress, parse_address
 
@@ -84,6 +86,8 @@ class SecmonSettings:
     quiet_end: time | None = None
     # Licence plates the home knows (normalised plate, name), sent to the sidecar.
     known_plates: tuple[tuple[str, str], ...] = ()
+    # The enrichers wanted on this home's batches (the sidecar's --enrich still decides first).
+    enrichers: tuple[str, ...] = ENRICHERS
     clip_rate: float = DEFAULT_CLIP_RATE
     clip_max_frames: int = DEFAULT_CLIP_MAX_FRAMES
     keep_events_days: float = DEFAULT_KEEP_EVENTS_DAYS
@@ -128,6 +132,9 @@ class SecmonSettings:
             alert_labels=tuple(options.get(CONF_ALERT_LABELS, DEFAULT_ALERT_LABELS)),
             quiet_start=_time_option(options.get(CONF_QUIET_START)),
             quiet_end=_time_option(options.get(CONF_QUIET_END)),
+            enrichers=tuple(
+                n for n in ENRICHERS if n in options.get(CONF_ENRICHERS, ENRICHERS)
+            ),
             known_plates=tuple(
                 (str(plate), str(name))
                 for plate, name in dict(options.get(CONF_KNOWN_PLATES) or {}).items()

@@ -74,6 +74,8 @@ class EnrichRequest:
     frames: Sequence[FrameObservation]
     snapshot: FrameObservation
     fast_path: bool
+    # Whose batch it is: its enrichers switched off are not run.
+    client_id: str = ""
 
 
 @dataclass(slots=True)
@@ -134,6 +136,8 @@ class Enricher:
         self.identities = identities
         self.images = images or FrameImages(settings.frame_cache_bytes)
         self.known_plates: dict[str, str] = {}
+        # Per client, the enrichers it switched off (StreamConfig.enrichers_off).
+        self.enrichers_off: dict[str, frozenset[str]] = {}
         self._last_ms: dict[str, float] = {}  # each enricher's last run, for the time budget
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="secmon-enrich")
         self._tasks: list[asyncio.Task[None]] = []
@@ -177,6 +181,15 @@ class Enricher:
             except Exception:
                 _LOGGER.exception("Enrichment housekeeping failed")
 
+    def set_enrichers_off(self, client_id: str, off: frozenset[str]) -> None:
+        """`client_id`'s batches skip these enrichers (unknown names are ignored)."""
+        self.enrichers_off[client_id] = frozenset(n for n in off if n in ENRICHERS)
+
+    def enabled_for(self, client_id: str) -> list[str]:
+        """The enrichers a client's batches run, in their order."""
+        off = self.enrichers_off.get(client_id, frozenset())
+        return [n for n in ENRICHERS if n in self.settings.enabled and n not in off]
+
     def set_known_plates(self, plates: Mapping[str, str]) -> None:
         known: dict[str, str] = {}
         for plate, name in plates.items():
@@ -209,7 +222,7 @@ class Enricher:
             result = Enrichment(
                 runs=tuple(
                     EnricherRun(n, "failed", f"{type(err).__name__}: {err}"[:200])
-                    for n in sorted(self.settings.enabled)
+                    for n in self.enabled_for(request.client_id)
                 )
             )
         if not request.fast_path:
@@ -223,7 +236,7 @@ class Enricher:
         t0 = time.perf_counter()
         deadline = time.monotonic() + time_budget_s
         runs: list[EnricherRun] = []
-        enabled = [n for n in ENRICHERS if n in self.settings.enabled]
+        enabled = self.enabled_for(request.client_id)
         decoded: dict[str, Image.Image] = {}
 
         def image_of(frame_id: str) -> Image.Image:

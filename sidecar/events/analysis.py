@@ -51,6 +51,7 @@ async def assess_batch(
                 frames=frames,
                 snapshot=most_telling_frame(frames),
                 fast_path=fast_path,
+                client_id=batch.client_id,
             )
         )
     prompt = prompt_input(

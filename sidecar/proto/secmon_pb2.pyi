@@ -231,11 +231,13 @@ class ConfigReply(_message.Message):
     def __init__(self, config_warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class StreamConfig(_message.Message):
-    __slots__ = ("detection_threshold", "batching", "known_plates", "known_plates_set", "camera_notes", "camera_notes_set", "camera_zones", "camera_zones_set")
+    __slots__ = ("detection_threshold", "batching", "known_plates", "known_plates_set", "enrichers_off", "enrichers_off_set", "camera_notes", "camera_notes_set", "camera_zones", "camera_zones_set")
     DETECTION_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     BATCHING_FIELD_NUMBER: _ClassVar[int]
     KNOWN_PLATES_FIELD_NUMBER: _ClassVar[int]
     KNOWN_PLATES_SET_FIELD_NUMBER: _ClassVar[int]
+    ENRICHERS_OFF_FIELD_NUMBER: _ClassVar[int]
+    ENRICHERS_OFF_SET_FIELD_NUMBER: _ClassVar[int]
     CAMERA_NOTES_FIELD_NUMBER: _ClassVar[int]
     CAMERA_NOTES_SET_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ZONES_FIELD_NUMBER: _ClassVar[int]
@@ -244,11 +246,13 @@ class StreamConfig(_message.Message):
     batching: BatchingConfig
     known_plates: _containers.RepeatedCompositeFieldContainer[KnownPlate]
     known_plates_set: bool
+    enrichers_off: _containers.RepeatedScalarFieldContainer[str]
+    enrichers_off_set: bool
     camera_notes: _containers.RepeatedCompositeFieldContainer[CameraNote]
     camera_notes_set: bool
     camera_zones: _containers.RepeatedCompositeFieldContainer[CameraZones]
     camera_zones_set: bool
-    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., known_plates: _Optional[_Iterable[_Union[KnownPlate, _Mapping]]] = ..., known_plates_set: _Optional[bool] = ..., camera_notes: _Optional[_Iterable[_Union[CameraNote, _Mapping]]] = ..., camera_notes_set: _Optional[bool] = ..., camera_zones: _Optional[_Iterable[_Union[CameraZones, _Mapping]]] = ..., camera_zones_set: _Optional[bool] = ...) -> None: ...
+    def __init__(self, detection_threshold: _Optional[float] = ..., batching: _Optional[_Union[BatchingConfig, _Mapping]] = ..., known_plates: _Optional[_Iterable[_Union[KnownPlate, _Mapping]]] = ..., known_plates_set: _Optional[bool] = ..., enrichers_off: _Optional[_Iterable[str]] = ..., enrichers_off_set: _Optional[bool] = ..., camera_notes: _Optional[_Iterable[_Union[CameraNote, _Mapping]]] = ..., camera_notes_set: _Optional[bool] = ..., camera_zones: _Optional[_Iterable[_Union[CameraZones, _Mapping]]] = ..., camera_zones_set: _Optional[bool] = ...) -> None: ...
 
 class CameraZones(_message.Message):
     __slots__ = ("camera_id", "zones")

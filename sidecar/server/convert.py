@@ -335,6 +335,13 @@ def known_plates(config: pb.StreamConfig) -> dict[str, str] | None:
     return {p.plate: p.name for p in config.known_plates if p.plate}
 
 
+def enrichers_off(config: pb.StreamConfig) -> frozenset[str] | None:
+    """The enrichers a client switched off, or None when the config does not say."""
+    if not config.enrichers_off_set:
+        return None
+    return frozenset(config.enrichers_off)
+
+
 def verdict_message(v: Verdict) -> pb.Verdict:
     message = _verdict_message(v)
     if v.enrichment is not None:

@@ -118,6 +118,9 @@ class EventObserver(StreamObserver):
         plates = convert.known_plates(config)
         if plates is not None and self._enricher is not None:
             self._enricher.set_known_plates(plates)
+        off = convert.enrichers_off(config)
+        if off is not None and self._enricher is not None:
+            self._enricher.set_enrichers_off(_client_id(session), off)
         return warnings
 
     async def on_verdict_ack(self, session: StreamSession, ack: pb.VerdictAck) -> None:

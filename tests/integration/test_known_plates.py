@@ -16,6 +16,7 @@ from custom_components.secmon.const import (
     CONF_BATCH_WINDOW,
     CONF_CLEAR_DELAY,
     CONF_DEBOUNCE,
+    CONF_ENRICHERS,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_KNOWN_PLATES,
     CONF_POLLING,
@@ -115,3 +116,24 @@ async def test_known_plates_option_reaches_the_stream_config(
     assert entry.options[CONF_KNOWN_PLATES] == {}
     config = entry.runtime_data.stream.config
     assert config.known_plates_set and list(config.known_plates) == []
+
+
+async def test_enrichers_switched_off_in_the_options_reach_the_stream_config(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Every enricher is wanted by default; those left out of the option are sent as off."""
+    entry = init_integration
+    config = entry.runtime_data.stream.config
+    assert config.enrichers_off_set and list(config.enrichers_off) == []
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**FORM, CONF_ENRICHERS: ["plates", "attributes"]}
+    )
+    assert result["type"] is FlowResultType.FORM and result["step_id"] == "context"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    config = entry.runtime_data.stream.config
+    assert config.enrichers_off_set
+    assert list(config.enrichers_off) == ["caption", "pose", "depth"]

@@ -386,3 +386,14 @@ async def test_the_fast_path_never_waits_for_a_model_load(cache_dir: Path, tmp_p
     assert {r.name: r.status for r in warm.runs if r.status != "off"} == {
         "attributes": "ran", "pose": "ran"
     }
+
+
+def test_each_client_runs_the_enrichers_it_did_not_switch_off(
+    cache_dir: Path, tmp_path: Path
+) -> None:
+    enricher = make_enricher(cache_dir, tmp_path, enabled=("caption", "attributes", "plates"))
+    enricher.set_enrichers_off("home", frozenset({"caption", "depth", "unknown"}))
+    assert enricher.enabled_for("home") == ["attributes", "plates"]
+    assert enricher.enabled_for("other") == ["caption", "attributes", "plates"]
+    enricher.set_enrichers_off("home", frozenset())
+    assert enricher.enabled_for("home") == ["caption", "attributes", "plates"]

@@ -90,3 +90,27 @@ def test_an_enrichment_model_spec_that_cannot_work_stops_the_start(tiny_model_di
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and "not a model directory" in errors[0], result.stderr
+
+
+async def test_a_client_switches_enrichers_off_for_its_own_batches(
+    sidecar_factory: SidecarFactory,
+) -> None:
+    """StreamConfig.enrichers_off: the client's batches report those enrichers "off" and run the
+    rest; an unknown name is ignored."""
+    process = sidecar_factory("--threshold", "0.05", "--enrich-memory-budget", "2048")
+    await process.wait_serving()
+    async with client(process) as c:
+        message = hello(idle_seconds=1.5, window_seconds=30)
+        message.config.enrichers_off.extend(["caption", "pose", "depth", "no-such-enricher"])
+        message.config.enrichers_off_set = True
+        c.send(hello=message)
+        for i in range(2):
+            c.send(frame=frame(i))
+        await c.wait_results(2)
+        v = await c.verdict(180)
+        c.send(verdict_ack=pb.VerdictAck(verdict_ids=[v.verdict_id]))
+    runs = {r.name: r.status for r in v.enrichers}
+    assert runs["caption"] == runs["pose"] == runs["depth"] == "off"
+    assert runs["attributes"] in {"ran", "skipped"} and runs["plates"] in {"ran", "skipped"}
+    assert not v.caption
+    assert process.terminate() == 0

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePath
 from typing import Any
 
+from ..const import ENRICHERS
 from ..ingest.imaging import Box
 from ..settings import SecmonSettings
 from ..storage.frame_queue import QueuedFrame
@@ -32,6 +33,8 @@ def stream_config(settings: SecmonSettings) -> secmon_pb2.StreamConfig:
         ],
         # Always set: an emptied option empties the sidecar's list.
         known_plates_set=True,
+        enrichers_off=[n for n in ENRICHERS if n not in settings.enrichers],
+        enrichers_off_set=True,
         camera_notes=[
             secmon_pb2.CameraNote(camera_id=camera_id, note=note)
             for camera_id, note in sorted(settings.camera_notes.items())
