@@ -1,10 +1,11 @@
 """secmon's events in the media browser: Cameras → days → events (newest first) → the event's
-snapshot and frames.
+snapshot, clip (when it has one) and frames.
 
 Identifiers: `<entry>/<camera>`, `<entry>/<camera>/<YYYY-MM-DD>`,
-`<entry>/<camera>/<YYYY-MM-DD>/<verdict>` and, to play, `<entry>/snapshot/<verdict>` or
-`<entry>/frame/<n>/<verdict>` (the verdict id last: it may hold any character). A day is a
-local-time day of HA's time zone; its events are read with one indexed range query.
+`<entry>/<camera>/<YYYY-MM-DD>/<verdict>` and, to play, `<entry>/snapshot/<verdict>`,
+`<entry>/clip/<verdict>` or `<entry>/frame/<n>/<verdict>` (the verdict id last: it may hold any
+character). A day is a local-time day of HA's time zone; its events are read with one indexed
+range query.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from homeassistant.util import dt as dt_util
 from .const import DOMAIN
 from .coordinator import SecmonConfigEntry
 from .event_api import frame_path, loaded_entries
+from .event_media_api import clip_path
 from .snapshot_url import snapshot_path
 from .storage.event_search import (
     StoredEvent,
@@ -37,6 +39,7 @@ from .storage.event_search import (
 )
 
 IMAGE = "image/jpeg"
+CLIP_TYPE = "video/mp4"
 
 
 async def async_get_media_source(hass: HomeAssistant) -> MediaSource:
@@ -87,6 +90,18 @@ def _image(identifier: str, title: str) -> BrowseMediaSource:
     )
 
 
+def _clip(identifier: str) -> BrowseMediaSource:
+    return BrowseMediaSource(
+        domain=DOMAIN,
+        identifier=identifier,
+        media_class=MediaClass.VIDEO,
+        media_content_type=CLIP_TYPE,
+        title="Clip",
+        can_play=True,
+        can_expand=False,
+    )
+
+
 class SecmonMediaSource(MediaSource):
     """Security events of every loaded secmon entry."""
 
@@ -104,10 +119,12 @@ class SecmonMediaSource(MediaSource):
         raise BrowseError(f"secmon entry {entry_id} is not loaded")
 
     async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
-        """A snapshot or frame: its authenticated URL (media_source signs it)."""
+        """A snapshot, clip or frame: its authenticated URL (media_source signs it)."""
         parts = item.identifier.split("/", 3)
         if len(parts) == 3 and parts[1] == "snapshot":
             return PlayMedia(snapshot_path(parts[0], parts[2]), IMAGE)
+        if len(parts) == 3 and parts[1] == "clip":
+            return PlayMedia(clip_path(parts[0], parts[2]), CLIP_TYPE)
         if len(parts) == 4 and parts[1] == "frame" and parts[2].isdigit():
             return PlayMedia(frame_path(parts[0], parts[3], int(parts[2])), IMAGE)
         raise Unresolvable(f"Not a secmon picture: {item.identifier}")
@@ -208,6 +225,11 @@ class SecmonMediaSource(MediaSource):
         children = []
         if record.message.snapshot_frame_id:
             children.append(_image(f"{entry_id}/snapshot/{verdict_id}", "Snapshot"))
+        clips = await self.hass.async_add_executor_job(
+            entry.runtime_data.media.with_clips, [record.event_id]
+        )
+        if clips:
+            children.append(_clip(f"{entry_id}/clip/{verdict_id}"))
         children.extend(
             _image(f"{entry_id}/frame/{n}/{verdict_id}", f"Frame {n + 1}")
             for n in range(len(record.message.frame_ids))

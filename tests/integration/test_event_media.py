@@ -13,7 +13,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import av
+from homeassistant.components import media_source
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import (
@@ -143,6 +146,7 @@ async def test_a_closed_event_gets_a_playable_clip_of_its_frames(  # noqa: PLR09
     """The batch verdict of an event with three frames (one gone) gets an H.264 MP4 of the two
     left, detections drawn, linked from the bus event and served at a signed URL; a fast-path
     verdict makes none."""
+    assert await async_setup_component(hass, "media_source", {})
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     coordinator = mock_config_entry.runtime_data
@@ -227,5 +231,18 @@ async def test_a_closed_event_gets_a_playable_clip_of_its_frames(  # noqa: PLR09
     (listed,) = (await ws.receive_json())["result"]["events"]
     assert listed["event_id"] == "ev"
     response = await anonymous.get(listed["clip_url"])
+    assert response.status == 200
+    assert await response.read() == data
+
+    # The media browser lists the clip with the event's pictures and plays it.
+    day = dt_util.as_local(dt_util.utcnow()).date().isoformat()
+    browsed = await media_source.async_browse_media(
+        hass, f"media-source://secmon/{entry_id}/front_door/{day}/ev:final"
+    )
+    (clip,) = [c for c in browsed.children if c.title == "Clip"]
+    assert clip.can_play and clip.media_content_type == "video/mp4"
+    played = await media_source.async_resolve_media(hass, clip.media_content_id, None)
+    assert played.mime_type == "video/mp4"
+    response = await client.get(played.url)
     assert response.status == 200
     assert await response.read() == data

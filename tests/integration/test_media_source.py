@@ -58,11 +58,13 @@ async def test_browse_cameras_days_events_pictures(
     ]
 
     event = await media_source.async_browse_media(hass, day.children[0].media_content_id)
-    assert [c.title for c in event.children] == ["Snapshot", "Frame 1", "Frame 2"]
+    # The event's clip (made from its frames) is listed too; test_event_media plays it.
+    assert [c.title for c in event.children] == ["Snapshot", "Clip", "Frame 1", "Frame 2"]
     assert all(c.can_play for c in event.children)
+    pictures = [c for c in event.children if c.title != "Clip"]
 
     client = await hass_client()
-    for child, expected in zip(event.children, [None, frame, frame], strict=True):
+    for child, expected in zip(pictures, [None, frame, frame], strict=True):
         played = await media_source.async_resolve_media(hass, child.media_content_id, None)
         assert played.mime_type == "image/jpeg"
         response = await client.get(played.url)
