@@ -247,6 +247,15 @@ class HomeAssistantClient:
                     check()
                 time.sleep(2)
 
+    def finish_context_step(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The options' second step (the home's context for the AI), left as it is."""
+        if result.get("type") == "form" and result.get("step_id") == "context":
+            response: dict[str, Any] = self.request(
+                "POST", f"/api/config/config_entries/options/flow/{result['flow_id']}", {}
+            )
+            return response
+        return result
+
     def set_threshold(self, threshold: float) -> None:
         """Set the detection threshold through the options flow (other options: defaults)."""
         [entry] = self.request("GET", "/api/config/config_entries/entry?domain=secmon")
@@ -263,5 +272,6 @@ class HomeAssistantClient:
             f"/api/config/config_entries/options/flow/{flow['flow_id']}",
             {**defaults, "detection_threshold": threshold},
         )
+        result = self.finish_context_step(result)
         if result.get("type") != "create_entry":
             raise SetupError(f"secmon options flow did not finish: {result}")

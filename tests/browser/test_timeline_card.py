@@ -85,6 +85,7 @@ def set_batch_options(client: HomeAssistantClient) -> None:
             "batch_idle_seconds": BATCH_IDLE,
         },
     )
+    result = client.finish_context_step(result)
     if result.get("type") != "create_entry":
         raise SetupError(f"secmon options flow did not finish: {result}")
 
