@@ -439,6 +439,17 @@ class Dashboard:
         cards: list[dict[str, Any]] = self.page.evaluate(_JS_CARDS)
         return cards
 
+    def scroll_through(self) -> None:
+        """Scroll from the top of the page to its bottom and back, a screen at a time, as a person
+        looking for a card does: the frontend loads camera pictures only once they are on screen."""
+        size = self.page.viewport_size or {"width": 800, "height": 800}
+        self.page.mouse.move(size["width"] / 2, size["height"] / 2)
+        for _ in range(40):
+            self.page.mouse.wheel(0, size["height"] * 0.8)
+            time.sleep(0.15)
+        self.page.mouse.wheel(0, -1_000_000)
+        time.sleep(0.3)
+
     def reload_until(
         self, what: str, probe: Callable[[], T | None], timeout: float = WAIT_TIMEOUT
     ) -> T:

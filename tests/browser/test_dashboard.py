@@ -145,9 +145,12 @@ def test_overview_shows_devices_and_a_new_cameras_picture(
     # A camera uploads its first image into a folder of its own (nested by date, as FTP
     # cameras do): a new device, whose camera card shows that image.
     write_jpeg(camera_root / new_camera / "20261122" / "snap_0001.jpg")
+    def new_picture_shown() -> bool:
+        dashboard.scroll_through()
+        return shown_picture(camera_card(dashboard.cards(), new_camera))
+
     dashboard.reload_until(
-        f"a camera card named {new_camera!r} showing a picture",
-        lambda: shown_picture(camera_card(dashboard.cards(), new_camera)),
+        f"a camera card named {new_camera!r} showing a picture", new_picture_shown
     )
     devices = secmon_devices(home.client)
     assert new_camera in devices
