@@ -53,6 +53,14 @@ def entry(hass: HomeAssistant, config_dir: Path, camera_root: Path) -> MockConfi
     return config_entry
 
 
+async def _settled(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Wait until setup's work is done, including the media measurement, which the first
+    retention run makes as a background task (not awaited by `async_block_till_done`)."""
+    await hass.async_block_till_done()
+    await entry.runtime_data.async_run_retention()
+    await hass.async_block_till_done()
+
+
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.parametrize(
     "platform",
@@ -77,7 +85,7 @@ async def test_entities(
 ) -> None:
     with patch("custom_components.secmon.PLATFORMS", [platform]):
         assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
+        await _settled(hass, entry)
     entities = er.async_entries_for_config_entry(entity_registry, entry.entry_id)
     assert entities
     assert {e.domain for e in entities} == {platform}
@@ -97,6 +105,6 @@ async def test_diagnostics(
 ) -> None:
     assert await async_setup_component(hass, "diagnostics", {})
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await _settled(hass, entry)
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
     assert diagnostics == snapshot(exclude=VOLATILE_DIAGNOSTICS)
