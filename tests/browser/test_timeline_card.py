@@ -3,13 +3,17 @@ a new event appearing without a reload, the event's dialog; at desktop and phone
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dev.ha_setup import HomeAssistantClient, SetupError
+from sidecar.storage.database import STATE_FILE
+from tests.integration.sidecar_process import SidecarProcess
 
 from .conftest import RANDOM_MODEL_THRESHOLD, OpenDashboard
 from .harness import (
@@ -28,6 +32,10 @@ pytestmark = pytest.mark.timeout(900)
 BATCH_WINDOW = 5
 BATCH_IDLE = 1
 EVENT_TIMEOUT = 300.0
+# One zone over the whole picture: every detection is in it.
+ZONES = "Whole view | yard | 1 | 0,0 1,0 1,1 0,1"
+# The card's threshold for its "unusual" badge (UNUSUAL_ANOMALY in the card).
+UNUSUAL_ANOMALY = 0.67
 
 # Each row of the card: its event id, whether its picture loaded, its visible text.
 _JS_ROWS = """() => {
@@ -85,9 +93,29 @@ def set_batch_options(client: HomeAssistantClient) -> None:
             "batch_idle_seconds": BATCH_IDLE,
         },
     )
-    result = client.finish_context_step(result)
+    if result.get("step_id") == "context":
+        fields = {field["name"] for field in result["data_schema"]}
+        assert "Front Door zones" in fields, fields
+        result = client.request(
+            "POST",
+            f"/api/config/config_entries/options/flow/{result['flow_id']}",
+            {"Front Door zones": ZONES},
+        )
     if result.get("type") != "create_entry":
         raise SetupError(f"secmon options flow did not finish: {result}")
+
+
+def forget_front_door_activity(sidecar: SidecarProcess) -> None:
+    """The running sidecar's baseline as if it had watched Front Door for 30 days and never seen
+    anything there at this hour: the next batch's anomaly is 1 (written next to the sidecar,
+    which reads the baseline from its state file for every batch)."""
+    path = sidecar.workdir / "data" / STATE_FILE
+    with closing(sqlite3.connect(path, timeout=60)) as db, db:
+        db.execute(
+            "INSERT OR REPLACE INTO activity_cameras (camera_id, first_seen) VALUES (?, ?)",
+            ("front_door", time.time() - 30 * 86400),
+        )
+        db.execute("DELETE FROM activity_baseline WHERE camera_id = ?", ("front_door",))
 
 
 def event_ids(client: HomeAssistantClient) -> list[str]:
@@ -116,10 +144,14 @@ def upload_event(camera_root: Path, camera: str, tag: str) -> None:
 
 
 def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
-    home: HomeAssistantProcess, camera_root: Path, open_dashboard: OpenDashboard
+    home: HomeAssistantProcess,
+    camera_root: Path,
+    open_dashboard: OpenDashboard,
+    sidecar: SidecarProcess,
 ) -> None:
     """The card lists stored events with their snapshots; a new event appears without a reload;
-    clicking an event opens its dialog with the full snapshot and the feedback buttons."""
+    clicking an event opens its dialog with the full snapshot and the feedback buttons. Events
+    show the zone they were in (set in the options flow), an unusual one its badge."""
     client = home.client
     set_batch_options(client)
     upload_event(camera_root, "Front Door", f"first_{time.time_ns()}")
@@ -143,6 +175,7 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     # A new event appears on the open page: no reload.
     before = {row["event_id"] for row in shown}
     desktop.page.evaluate("() => { window.__notReloaded = true; }")
+    forget_front_door_activity(sidecar)
     upload_event(camera_root, "Front Door", f"second_{time.time_ns()}")
     new = wait_for(
         "a new event in the card without a reload",
@@ -152,6 +185,13 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     assert desktop.page.evaluate("() => window.__notReloaded === true")
     assert rows(desktop)[0]["event_id"] == new[0]["event_id"]
     wait_for("the new event's picture", lambda: rows(desktop)[0]["picture"])
+    [newest] = client.ws({"type": "secmon/events/list", "limit": 1})["events"]
+    assert newest["event_id"] == rows(desktop)[0]["event_id"]
+    assert newest["zones"] == ["Whole view"]
+    assert newest["anomaly"] >= UNUSUAL_ANOMALY, newest["anomaly"]
+    newest_row = desktop.page.locator("secmon-timeline-card .event").first
+    assert newest_row.locator(".chip.zone").inner_text().strip() == "Whole view"
+    assert newest_row.locator(".chip.unusual").is_visible()
     desktop.screenshot("timeline")
 
     # The dialog: full snapshot, reasoning, feedback buttons.
@@ -171,6 +211,9 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     assert event["event_id"] == rows(desktop)[0]["event_id"]
     assert event["caption"], event["enrichers"]
     assert dialog.locator(".caption").inner_text().strip() == event["caption"]
+    assert dialog.locator(".chip.zone").inner_text().strip() == "Whole view"
+    assert dialog.locator(".chip.unusual").is_visible()
+    assert f"anomaly {event['anomaly']:.2f}" in dialog.locator(".unusual-line").inner_text()
     desktop.screenshot("timeline-dialog")
     # The feedback buttons call secmon.feedback where it exists; without it they say so.
     services = client.request("GET", "/api/services")
