@@ -58,6 +58,8 @@ def _event(event: StoredEvent) -> dict[str, Any]:
         "risk_level": record.risk_level,
         "risk_score": record.risk_score,
         "objects": record.labels,
+        "zones": record.zones,
+        "anomaly": round(float(record.message.anomaly), 2),
         "summary": record.message.summary,
         "feedback": event.feedback.verdict if event.feedback is not None else None,
     }
@@ -76,6 +78,7 @@ async def _search(hass: HomeAssistant, camera: str | None, query: EventQuery) ->
                 camera_ids=camera_ids,
                 start=query.start,
                 min_rank=query.min_rank,
+                zones=query.zones,
                 text=query.text,
                 limit=query.limit,
             ),
@@ -100,6 +103,7 @@ class SearchEventsTool(llm.Tool):
                 vol.Coerce(float), vol.Range(min=0.1, max=24 * 31)
             ),
             vol.Optional("min_level", description="Lowest risk level"): vol.In(RISK_LEVELS),
+            vol.Optional("zone", description="Only events in this zone (the owner's name)"): str,
             vol.Optional("text", description="Words that must appear in the summary"): str,
         }
     )
@@ -112,6 +116,7 @@ class SearchEventsTool(llm.Tool):
         query = EventQuery(
             start=dt_util.utcnow() - timedelta(hours=float(args.get("hours", 24))),
             min_rank=level_rank(args.get("min_level", RISK_LEVELS[0])),
+            zones=frozenset({str(args["zone"])}) if args.get("zone") else frozenset(),
             text=str(args.get("text", "")),
             limit=MAX_RESULTS,
         )

@@ -102,13 +102,15 @@ def _cameras_filter(msg: dict[str, Any]) -> set[str] | None:
         vol.Optional("cameras"): [str],
         vol.Optional("limit", default=PAGE_DEFAULT): vol.All(int, vol.Range(min=1, max=PAGE_MAX)),
         vol.Optional("before"): vol.Any(None, vol.Coerce(float)),
+        vol.Optional("zone"): vol.Any(None, str),
     }
 )
 @async_response
 async def ws_list_events(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
-    """A page of events, newest first, across every loaded entry; `before` continues a page."""
+    """A page of events, newest first, across every loaded entry; `before` continues a page;
+    `zone` keeps the events that were in a zone of that name (any case)."""
     cameras = _cameras_filter(msg)
     limit: int = msg["limit"]
     before: float | None = msg.get("before")
@@ -121,6 +123,7 @@ async def ws_list_events(
                 entry.runtime_data.database,
                 cameras=cameras,
                 before=before,
+                zone=msg.get("zone") or None,
                 limit=limit + 1,
             )
         )
@@ -157,14 +160,17 @@ async def ws_list_events(
     {
         vol.Required("type"): "secmon/events/subscribe",
         vol.Optional("cameras"): [str],
+        vol.Optional("zone"): vol.Any(None, str),
     }
 )
 @callback
 def ws_subscribe_events(
     hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
 ) -> None:
-    """Send every new or updated event (of `cameras`, or all) as it is stored."""
+    """Send every new or updated event (of `cameras`, or all; in `zone`, or any) as it is
+    stored."""
     cameras = _cameras_filter(msg)
+    zone = str(msg.get("zone") or "").casefold()
     sign = _signer(hass, connection)
     msg_id: int = msg["id"]
 
@@ -179,6 +185,8 @@ def ws_subscribe_events(
             get_event, entry.runtime_data.database, data["event_id"]
         )
         if stored is None:
+            return
+        if zone and zone not in {z.casefold() for z in stored.current.message.zones}:
             return
         connection.send_message(
             event_message(

@@ -59,6 +59,8 @@ def _risk_attributes(camera: CameraState) -> Mapping[str, Any] | None:
         "summary": record.message.summary,
         "fast_path": record.fast_path,
         "fallback": record.fallback,
+        "anomaly": round(float(record.message.anomaly), 2),
+        "zones": record.zones,
     }
 
 

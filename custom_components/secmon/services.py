@@ -74,6 +74,7 @@ ATTR_START = "start"
 ATTR_END = "end"
 ATTR_MIN_LEVEL = "min_level"
 ATTR_LABELS = "labels"
+ATTR_ZONES = "zones"
 ATTR_TEXT = "text"
 ATTR_OFFSET = "offset"
 ATTR_LIMIT = "limit"
@@ -87,6 +88,7 @@ SEARCH_SCHEMA = vol.Schema(
         vol.Optional(ATTR_END): cv.datetime,
         vol.Optional(ATTR_MIN_LEVEL, default=RISK_LEVELS[0]): vol.In(RISK_LEVELS),
         vol.Optional(ATTR_LABELS, default=list): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_ZONES, default=list): vol.All(cv.ensure_list, [cv.string]),
         vol.Optional(ATTR_TEXT, default=""): vol.All(cv.string, vol.Length(max=200)),
         vol.Optional(ATTR_OFFSET, default=0): vol.All(vol.Coerce(int), vol.Range(min=0)),
         vol.Optional(ATTR_LIMIT, default=20): vol.All(
@@ -294,6 +296,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 end=_aware(data.get(ATTR_END)),
                 min_rank=level_rank(data[ATTR_MIN_LEVEL]),
                 labels=frozenset(data[ATTR_LABELS]),
+                zones=frozenset(data[ATTR_ZONES]),
                 text=data[ATTR_TEXT],
                 offset=0,
                 limit=offset + limit,

@@ -3,13 +3,18 @@ a new event appearing without a reload, the event's dialog; at desktop and phone
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Locator
 
 from dev.ha_setup import HomeAssistantClient, SetupError
+from sidecar.storage.database import STATE_FILE
+from tests.integration.sidecar_process import SidecarProcess
 
 from .conftest import RANDOM_MODEL_THRESHOLD, OpenDashboard
 from .harness import (
@@ -28,6 +33,10 @@ pytestmark = pytest.mark.timeout(900)
 BATCH_WINDOW = 5
 BATCH_IDLE = 1
 EVENT_TIMEOUT = 300.0
+# One zone over the whole picture: every detection is in it.
+ZONES = "Whole view | yard | 1 | 0,0 1,0 1,1 0,1"
+# The card's threshold for its "unusual" badge (UNUSUAL_ANOMALY in the card).
+UNUSUAL_ANOMALY = 0.67
 
 # Each row of the card: its event id, whether its picture loaded, its visible text.
 _JS_ROWS = """() => {
@@ -85,9 +94,35 @@ def set_batch_options(client: HomeAssistantClient) -> None:
             "batch_idle_seconds": BATCH_IDLE,
         },
     )
-    result = client.finish_context_step(result)
+    if result.get("step_id") == "context":
+        fields = {field["name"] for field in result["data_schema"]}
+        assert "Front Door zones" in fields, fields
+        result = client.request(
+            "POST",
+            f"/api/config/config_entries/options/flow/{result['flow_id']}",
+            {"Front Door zones": ZONES},
+        )
     if result.get("type") != "create_entry":
         raise SetupError(f"secmon options flow did not finish: {result}")
+
+
+def forget_front_door_activity(sidecar: SidecarProcess) -> None:
+    """The running sidecar's baseline as if it had watched Front Door for 30 days and never seen
+    anything there at this hour: the next batch's anomaly is 1 (written next to the sidecar,
+    which reads the baseline from its state file for every batch)."""
+    path = sidecar.workdir / "data" / STATE_FILE
+    with closing(sqlite3.connect(path, timeout=60)) as db, db:
+        db.execute(
+            "INSERT OR REPLACE INTO activity_cameras (camera_id, first_seen) VALUES (?, ?)",
+            ("front_door", time.time() - 30 * 86400),
+        )
+        db.execute("DELETE FROM activity_baseline WHERE camera_id = ?", ("front_door",))
+
+
+def events(client: HomeAssistantClient) -> list[dict[str, Any]]:
+    """The stored events, newest first, as the card's list command gives them."""
+    found: list[dict[str, Any]] = client.ws({"type": "secmon/events/list", "limit": 50})["events"]
+    return found
 
 
 def event_ids(client: HomeAssistantClient) -> list[str]:
@@ -100,6 +135,11 @@ def rows(dashboard: Dashboard) -> list[dict[str, Any]]:
     """The card's rows as shown."""
     found: list[dict[str, Any]] | None = dashboard.page.evaluate(_JS_ROWS)
     return found or []
+
+
+def row_of(dashboard: Dashboard, event_id: str) -> Locator:
+    """The card's row of one event."""
+    return dashboard.page.locator(f"secmon-timeline-card .event[data-event-id='{event_id}']")
 
 
 def loaded_rows(dashboard: Dashboard) -> list[dict[str, Any]] | None:
@@ -116,10 +156,14 @@ def upload_event(camera_root: Path, camera: str, tag: str) -> None:
 
 
 def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
-    home: HomeAssistantProcess, camera_root: Path, open_dashboard: OpenDashboard
+    home: HomeAssistantProcess,
+    camera_root: Path,
+    open_dashboard: OpenDashboard,
+    sidecar: SidecarProcess,
 ) -> None:
     """The card lists stored events with their snapshots; a new event appears without a reload;
-    clicking an event opens its dialog with the full snapshot and the feedback buttons."""
+    clicking an event opens its dialog with the full snapshot and the feedback buttons. Events
+    show the zone they were in (set in the options flow), an unusual one its badge."""
     client = home.client
     set_batch_options(client)
     upload_event(camera_root, "Front Door", f"first_{time.time_ns()}")
@@ -143,6 +187,7 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     # A new event appears on the open page: no reload.
     before = {row["event_id"] for row in shown}
     desktop.page.evaluate("() => { window.__notReloaded = true; }")
+    forget_front_door_activity(sidecar)
     upload_event(camera_root, "Front Door", f"second_{time.time_ns()}")
     new = wait_for(
         "a new event in the card without a reload",
@@ -152,6 +197,22 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     assert desktop.page.evaluate("() => window.__notReloaded === true")
     assert rows(desktop)[0]["event_id"] == new[0]["event_id"]
     wait_for("the new event's picture", lambda: rows(desktop)[0]["picture"])
+    # The upload after the baseline was emptied is unusual (an event of an earlier test's upload
+    # may come in between, hence waiting for it by its anomaly).
+    unusual = wait_for(
+        "an unusual event",
+        lambda: [e for e in events(client) if e["anomaly"] >= UNUSUAL_ANOMALY],
+        timeout=EVENT_TIMEOUT,
+    )[0]
+    assert unusual["zones"] == ["Whole view"]
+    unusual_row = row_of(desktop, unusual["event_id"])
+    unusual_row.wait_for(state="visible")
+    assert unusual_row.locator(".chip.zone").inner_text().strip() == "Whole view"
+    assert unusual_row.locator(".chip.unusual").is_visible()
+    # The others have no badge.
+    for event in events(client):
+        if event["anomaly"] < UNUSUAL_ANOMALY and row_of(desktop, event["event_id"]).count():
+            assert row_of(desktop, event["event_id"]).locator(".chip.unusual").count() == 0
     desktop.screenshot("timeline")
 
     # The dialog: full snapshot, reasoning, feedback buttons.
@@ -183,6 +244,15 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     else:
         assert dialog.locator("button.false-alarm").is_disabled()
         assert "not available" in dialog.locator(".status").inner_text()
+    dialog.locator("button.close").click()
+    dialog.wait_for(state="detached")
+
+    # The unusual event's dialog: its zone, the badge and the line saying why.
+    unusual_row.click()
+    dialog.wait_for(state="visible")
+    assert dialog.locator(".chip.zone").inner_text().strip() == "Whole view"
+    assert dialog.locator(".chip.unusual").is_visible()
+    assert f"anomaly {unusual['anomaly']:.2f}" in dialog.locator(".unusual-line").inner_text()
     dialog.locator("button.close").click()
     dialog.wait_for(state="detached")
 

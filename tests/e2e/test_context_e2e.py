@@ -4,10 +4,14 @@ the batch after it; diagnostics show the prompt with its data block redacted."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 from homeassistant.core import Event, HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -16,11 +20,14 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.secmon.const import (
     CONF_ALARM_ENTITY,
+    CONF_BATCH_IDLE,
     CONF_CAMERA_NOTES,
     CONF_CAMERA_ZONES,
     CONF_PRESENCE_ENTITIES,
+    CONF_THRESHOLD,
     CONF_VACATION_ENTITY,
 )
+from sidecar.storage.database import STATE_FILE
 from tests.integration.helpers import wait_for
 from tests.integration.sidecar_process import SidecarProcess
 
@@ -140,23 +147,38 @@ async def test_zones_tag_detections_and_switch_occupancy(
     sidecar: SidecarProcess,
     bus_events: list[Event],
 ) -> None:
+    """Zones typed into the options flow tag the detections, switch the occupancy sensors and
+    reach the prompt; the event (entity and bus event) carries the zone and the anomaly figure of
+    the sidecar's baseline (a camera it has known for 30 days that never had this label at this
+    hour: 1.0)."""
+    sidecar.stop()
+    with closing(sqlite3.connect(sidecar.workdir / "data" / STATE_FILE)) as state, state:
+        state.execute(
+            "INSERT INTO activity_cameras (camera_id, first_seen) VALUES (?, ?)",
+            (CAMERA, time.time() - 30 * 86400),
+        )
+    sidecar.start()
     entry = await set_up(hass, sidecar, camera_root, window=300.0, idle=3.0)
     coordinator = entry.runtime_data
     await wait_for(hass, lambda: CAMERA in coordinator.cameras, "camera found")
-    whole = [[0, 0], [1, 0], [1, 1], [0, 1]]
-    corner = [[0, 0], [0.001, 0], [0.001, 0.001]]
-    hass.config_entries.async_update_entry(
-        entry,
-        options={
-            **entry.options,
-            CONF_CAMERA_ZONES: {
-                CAMERA: [
-                    {"name": "Whole view", "kind": "yard", "priority": 1, "points": whole},
-                    {"name": "Corner", "kind": "entry_point", "priority": 5, "points": corner},
-                ]
-            },
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    # The form's lowest threshold still lets the tiny random detector's (~0.1) through.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_THRESHOLD: 0.01}
+    )
+    assert result["step_id"] == "context"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            "Front Door zones": "Whole view | yard | 1 | 0,0 1,0 1,1 0,1\n"
+            "Corner | entry_point | 5 | 0,0 0.001,0 0.001,0.001"
         },
     )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    # The first step kept the test's tuning.
+    assert entry.options[CONF_BATCH_IDLE] == 3.0
+    assert [z["name"] for z in entry.options[CONF_CAMERA_ZONES][CAMERA]] == ["Whole view", "Corner"]
     await hass.async_block_till_done()
     coordinator = entry.runtime_data
     await wait_for(hass, lambda: coordinator.sidecar.connected, "connected again")
@@ -173,3 +195,12 @@ async def test_zones_tag_detections_and_switch_occupancy(
     (verdict,) = await stored_verdicts(hass, entry, 1, bus_events)
     assert list(verdict.record.message.zones) == ["Whole view"]
     assert "In the zone in data field zone_1 (yard, priority 1)" in verdict.record.message.prompt
+    assert verdict.record.message.anomaly == 1.0
+    assert verdict.record.message.baseline_days == pytest.approx(30, abs=0.2)
+
+    (announced,) = [e for e in bus_events if e.data["event_id"] == verdict.record.event_id]
+    assert (announced.data["zones"], announced.data["anomaly"]) == (["Whole view"], 1.0)
+    assert announced.data["baseline_days"] == pytest.approx(30, abs=0.2)
+    event = hass.states.get(f"event.{CAMERA}_security_event")
+    assert event is not None
+    assert (event.attributes["zones"], event.attributes["anomaly"]) == (["Whole view"], 1.0)

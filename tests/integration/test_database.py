@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import time
 from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.settings import database_path
 from custom_components.secmon.storage.database import (
     MIGRATIONS,
@@ -22,7 +24,7 @@ from custom_components.secmon.storage.database import (
     migrate,
     version_of,
 )
-from custom_components.secmon.storage.event_search import get_event, set_feedback
+from custom_components.secmon.storage.event_search import get_event, list_events, set_feedback
 from custom_components.secmon.storage.frame_queue import FrameQueue
 from custom_components.secmon.storage.verdict_store import VerdictStore
 
@@ -151,6 +153,68 @@ def test_a_version_4_file_gains_the_video_tables_and_keeps_its_frames(tmp_path: 
         assert analysed == [(pending.path,)]
         assert queue.clips_of([v2.QUEUED_FRAME, "c" * 32]) == ["/cams/x/alarm.mp4"]
         assert queue.known_paths([pending.path]) == {pending.path}
+    finally:
+        database.close()
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        assert version_of(db) == SCHEMA_VERSION
+
+
+def test_a_version_5_file_gains_verdict_context_columns_filled_from_its_verdicts(
+    tmp_path: Path,
+) -> None:
+    """A file at version 5 whose verdicts already carry the sidecar's context in their stored
+    messages: the upgrade fills the anomaly, baseline and zone columns from them, and the events
+    can then be found by zone."""
+    path = _copy_v2(tmp_path / "v5.db")
+    zoned = secmon_pb2.Verdict(
+        verdict_id="zoned:final",
+        event_id="zoned",
+        camera_id=v2.CAMERA_ID,
+        risk_score=40,
+        anomaly=0.837,
+        baseline_days=12.5,
+        zones=["Porch", "Driveway"],
+    )
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        migrate(db, path, MIGRATIONS[:5])
+        assert version_of(db) == 5
+        columns = {r[1] for r in db.execute("PRAGMA table_info(verdicts)").fetchall()}
+        assert not {"anomaly", "baseline_days", "zones"} & columns
+        # What version 5's store wrote: the message, no context columns.
+        db.execute(
+            "INSERT INTO verdicts (verdict_id, event_id, camera_id, fast_path, level_rank,"
+            " announced, received_at, verdict) VALUES (?, ?, ?, 0, 1, 1, ?, ?)",
+            (
+                zoned.verdict_id,
+                zoned.event_id,
+                zoned.camera_id,
+                time.time() + 60,
+                zoned.SerializeToString(),
+            ),
+        )
+    database = Database(path)
+    assert database.open() == 5
+    try:
+        with database.connection() as db:
+            rows = dict(
+                (r[0], r[1:])
+                for r in db.execute(
+                    "SELECT verdict_id, anomaly, baseline_days, zones FROM verdicts"
+                ).fetchall()
+            )
+        assert rows == {
+            v2.VERDICT_ID: (0.0, 0.0, "[]"),
+            "zoned:final": (pytest.approx(0.837), 12.5, '["Porch", "Driveway"]'),
+        }
+        assert [e.event_id for e in list_events(database, zone="driveway")] == ["zoned"]
+        assert list_events(database, zone="Yard") == []
+        assert [e.event_id for e in list_events(database)] == ["zoned", v2.EVENT_ID]
+        event = get_event(database, "zoned")
+        assert event is not None
+        assert (event.as_dict()["anomaly"], event.as_dict()["zones"]) == (
+            0.84,
+            ["Porch", "Driveway"],
+        )
     finally:
         database.close()
     with closing(sqlite3.connect(path, isolation_level=None)) as db:

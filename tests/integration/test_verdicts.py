@@ -224,6 +224,10 @@ async def test_verdict_reaches_entities(
     assert {k: v for k, v in bus.data.items() if k not in media} == {
         **expected,
         **enrichment,
+        # No zones configured; a sidecar that has watched the camera for under a week.
+        "anomaly": 0.0,
+        "baseline_days": 0.0,
+        "zones": [],
         "camera_id": cam,
         "camera_name": camera_name,
         "device_id": device.id,

@@ -58,6 +58,19 @@ const formatTime = (hass, iso, fallbackSeconds) => {
 const labelText = (labels) =>
   Object.entries(labels || {}).map(([label, count]) => (count > 1 ? `${label} ×${count}` : label));
 
+// An event is "unusual" from this anomaly up: the sidecar's anomaly is 1 / (1 + batches a week with
+// the label at this camera and hour of the week), so 0.67 is under one such batch in two weeks (its
+// baseline calls that "rare"). The sidecar sends 0 while its baseline is still learning.
+const UNUSUAL_ANOMALY = 0.67;
+const isUnusual = (event) => Number(event.anomaly || 0) >= UNUSUAL_ANOMALY;
+const unusualTitle = (event) =>
+  `Unusual here at this hour (anomaly ${Number(event.anomaly).toFixed(2)}, ${Math.round(event.baseline_days || 0)} days of history)`;
+
+const contextChips = (event) => [
+  ...(isUnusual(event) ? [h("span", { class: "chip unusual", text: "unusual", title: unusualTitle(event) })] : []),
+  ...(event.zones || []).map((z) => h("span", { class: "chip zone", text: z, title: "zone" })),
+];
+
 const STYLE = `
   :host { display: block; }
   ha-card { overflow: hidden; }
@@ -84,6 +97,8 @@ const STYLE = `
   .chips { display: flex; gap: 4px; flex-wrap: wrap; }
   .chip { font-size: 0.75em; border-radius: 8px; padding: 0 6px;
     background: var(--secondary-background-color); color: var(--primary-text-color); }
+  .chip.zone { background: none; border: 1px solid var(--divider-color); }
+  .chip.unusual { background: var(--warning-color, #ffa600); color: #000; font-weight: 500; }
   .more { display: block; margin: 8px auto 12px; }
   button { font: inherit; cursor: pointer; border-radius: 4px; padding: 6px 12px;
     border: 1px solid var(--divider-color); background: var(--card-background-color);
@@ -292,7 +307,10 @@ class SecmonTimelineCard extends HTMLElement {
             h("span", { class: "time", text: formatTime(this._hass, event.started_at, event.stored_at) }),
           ]),
           h("div", { class: "summary", text: event.summary || "(no summary)" }),
-          h("div", { class: "chips" }, labelText(event.labels).map((t) => h("span", { class: "chip", text: t }))),
+          h("div", { class: "chips" }, [
+            ...contextChips(event),
+            ...labelText(event.labels).map((t) => h("span", { class: "chip", text: t })),
+          ]),
         ]),
       ],
     );
@@ -342,7 +360,11 @@ class SecmonTimelineCard extends HTMLElement {
         h("div", { class: "text" }, [
           h("div", { class: "summary-full", text: event.summary || "(no summary)" }),
           event.reasoning ? h("div", { class: "reasoning", text: event.reasoning }) : null,
-          h("div", { class: "chips" }, labelText(event.labels).map((t) => h("span", { class: "chip", text: t }))),
+          h("div", { class: "chips" }, [
+            ...contextChips(event),
+            ...labelText(event.labels).map((t) => h("span", { class: "chip", text: t })),
+          ]),
+          isUnusual(event) ? h("div", { class: "unusual-line", text: unusualTitle(event) }) : null,
           event.caption ? h("div", { class: "caption", text: event.caption }) : null,
           event.plates && event.plates.length
             ? h("div", { class: "chips plates" }, event.plates.map((p) => h("span", { class: "chip plate", text: plateText(p) })))

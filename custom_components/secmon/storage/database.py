@@ -17,6 +17,7 @@ transactions. Every method blocks: callers run them in HA's executor, never on t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -25,6 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..link.proto import secmon_pb2
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -177,12 +180,40 @@ def _video_and_retention(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _verdict_context(db: sqlite3.Connection) -> None:
+    """Next version: each verdict's context as columns next to its message, so events can be
+    found by zone: how unusual the batch was (`anomaly`, 0 usual .. 1 never seen at this hour),
+    the days of history that figure stands on, and the owner's zones its detections were in (a
+    JSON list of names, by priority). Filled from the stored messages, which already hold them."""
+    for statement in (
+        "ALTER TABLE verdicts ADD COLUMN anomaly REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE verdicts ADD COLUMN baseline_days REAL NOT NULL DEFAULT 0",
+        "ALTER TABLE verdicts ADD COLUMN zones TEXT NOT NULL DEFAULT '[]'",
+    ):
+        db.execute(statement)
+    rows = db.execute("SELECT verdict_id, verdict FROM verdicts").fetchall()
+    for verdict_id, blob in rows:
+        message = secmon_pb2.Verdict.FromString(bytes(blob))
+        if not (message.anomaly or message.baseline_days or message.zones):
+            continue
+        db.execute(
+            "UPDATE verdicts SET anomaly = ?, baseline_days = ?, zones = ? WHERE verdict_id = ?",
+            (
+                float(message.anomaly),
+                float(message.baseline_days),
+                json.dumps(list(message.zones)),
+                verdict_id,
+            ),
+        )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _frame_queue_tables,
     _verdict_tables,
     _camera_missing_since,
     _event_feedback,
     _video_and_retention,
+    _verdict_context,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -37,6 +37,8 @@ class EventQuery:
     end: datetime | None = None
     min_rank: int = 0
     labels: frozenset[str] = frozenset()
+    # Zone names (any case); an event matches when it was in one of them.
+    zones: frozenset[str] = frozenset()
     text: str = ""
     offset: int = 0
     limit: int = 20
@@ -98,6 +100,10 @@ class StoredEvent:
         if query.end is not None and self.started > query.end.timestamp():
             return False
         if query.labels and not query.labels.intersection(current.labels):
+            return False
+        if query.zones and not {z.casefold() for z in query.zones}.intersection(
+            z.casefold() for z in current.message.zones
+        ):
             return False
         if query.text:
             haystack = " ".join(
@@ -189,10 +195,11 @@ def list_events(
     cameras: Collection[str] | None = None,
     before: float | None = None,
     after: float | None = None,
+    zone: str | None = None,
     limit: int = 20,
 ) -> list[StoredEvent]:
     """Events newest first, of `cameras` (all if None), whose shown verdict was stored in
-    (`after`, `before`)."""
+    (`after`, `before`) and, with `zone`, was in that zone (its name in any case)."""
     where = [_SHOWN]
     params: list[object] = []
     if cameras is not None:
@@ -206,6 +213,9 @@ def list_events(
     if after is not None:
         where.append("v.received_at >= ?")
         params.append(after)
+    if zone:
+        where.append("EXISTS (SELECT 1 FROM json_each(v.zones) z WHERE z.value = ? COLLATE NOCASE)")
+        params.append(zone)
     params.append(limit)
     return _events(
         database,

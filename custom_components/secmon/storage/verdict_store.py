@@ -11,6 +11,7 @@ Every method blocks: run them in the executor.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 
@@ -99,7 +100,8 @@ class VerdictStore:
         with self.database.transaction() as db:
             inserted = db.execute(
                 "INSERT OR IGNORE INTO verdicts (verdict_id, event_id, camera_id, fast_path,"
-                " level_rank, announced, received_at, verdict) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                " level_rank, announced, received_at, verdict, anomaly, baseline_days, zones)"
+                " VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
                 (
                     record.verdict_id,
                     record.event_id,
@@ -108,6 +110,9 @@ class VerdictStore:
                     record.rank,
                     now,
                     record.message.SerializeToString(),
+                    float(record.message.anomaly),
+                    float(record.message.baseline_days),
+                    json.dumps(list(record.message.zones)),
                 ),
             ).rowcount
             if not inserted:

@@ -12,7 +12,10 @@ from ..const import RISK_LEVELS
 from ..ingest.imaging import Box
 from ..link.convert import boxes_of
 from ..link.proto import secmon_pb2
-from .enrichment import enrichment_attributes
+from .enrichment import MAX_TEXT, clip, enrichment_attributes
+
+# Zone names listed per event (the options allow 32 zones per camera).
+MAX_ZONES = 32
 
 _LEVEL_BY_ENUM: dict[int, str] = {
     secmon_pb2.RISK_LEVEL_LOW: "low",
@@ -117,6 +120,11 @@ class VerdictRecord:
         return {item.label: int(item.count) for item in self.message.labels}
 
     @property
+    def zones(self) -> list[str]:
+        """The owner's zones the batch's detections were in, by priority."""
+        return [clip(z, MAX_TEXT) for z in list(self.message.zones)[:MAX_ZONES]]
+
+    @property
     def snapshot_boxes(self) -> list[Box]:
         """The snapshot frame's detections, to draw."""
         return boxes_of(self.message.snapshot_detections)
@@ -137,5 +145,11 @@ class VerdictRecord:
             "is_update": is_update,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            # Context: how unusual the batch was (0 usual .. 1 never seen at this camera and
+            # hour of the week; 0 while the baseline has under a week of history, baseline_days)
+            # and the owner's zones its detections were in, by priority.
+            "anomaly": round(float(self.message.anomaly), 2),
+            "baseline_days": round(float(self.message.baseline_days), 1),
+            "zones": self.zones,
             **enrichment_attributes(self.message),
         }
