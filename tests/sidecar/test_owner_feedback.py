@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from manual_clock import Clock
 from sidecar_harness import SidecarProcess
 from test_verdict_stream import client, frame, home_hello, next_verdict
 
@@ -21,17 +22,9 @@ from sidecar.storage.database import StateDatabase
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[FeedbackStore]:
-    database = StateDatabase(tmp_path / "events.sqlite", clock=Clock())
+    database = StateDatabase(tmp_path / "events.sqlite", clock=Clock(NOW.timestamp()))
     yield FeedbackStore(database)
     database.close()
 
