@@ -106,13 +106,17 @@ def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:
     )
 
 
+def _box(low: float, high: float, step: float = 1, unit: str | None = None) -> NumberSelector:
+    """A number typed into a box, with its unit when it has one."""
+    config = NumberSelectorConfig(min=low, max=high, step=step, mode=NumberSelectorMode.BOX)
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return NumberSelector(config)
+
+
 def _seconds_selector(low: float, high: float, step: float = 1) -> NumberSelector:
     """A box for a duration in seconds."""
-    return NumberSelector(
-        NumberSelectorConfig(
-            min=low, max=high, step=step, unit_of_measurement="s", mode=NumberSelectorMode.BOX
-        )
-    )
+    return _box(low, high, step, "s")
 
 
 def _labels_selector() -> SelectSelector:
@@ -130,11 +134,7 @@ def _labels_selector() -> SelectSelector:
 
 def _days(low: int, high: int) -> NumberSelector:
     """A box for a number of days."""
-    return NumberSelector(
-        NumberSelectorConfig(
-            min=low, max=high, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement="d"
-        )
-    )
+    return _box(low, high, 1, "d")
 
 
 def unique_id_for(address: SidecarAddress) -> str:
@@ -360,9 +360,7 @@ class SecmonOptionsFlow(OptionsFlow):
                 ): _seconds_selector(1, 3600),
                 vol.Required(
                     CONF_QUEUE_BOUND, default=options.get(CONF_QUEUE_BOUND, DEFAULT_QUEUE_BOUND)
-                ): NumberSelector(
-                    NumberSelectorConfig(min=10, max=100_000, step=1, mode=NumberSelectorMode.BOX)
-                ),
+                ): _box(10, 100_000),
                 vol.Required(
                     CONF_BATCH_WINDOW, default=options.get(CONF_BATCH_WINDOW, DEFAULT_BATCH_WINDOW)
                 ): _seconds_selector(5, 3600),
@@ -418,21 +416,11 @@ class SecmonOptionsFlow(OptionsFlow):
                 ): TextSelector(TextSelectorConfig(multiline=True)),
                 vol.Required(
                     CONF_CLIP_RATE, default=options.get(CONF_CLIP_RATE, DEFAULT_CLIP_RATE)
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=0.1,
-                        max=10,
-                        step=0.1,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="frames/s",
-                    )
-                ),
+                ): _box(0.1, 10, 0.1, "frames/s"),
                 vol.Required(
                     CONF_CLIP_MAX_FRAMES,
                     default=options.get(CONF_CLIP_MAX_FRAMES, DEFAULT_CLIP_MAX_FRAMES),
-                ): NumberSelector(
-                    NumberSelectorConfig(min=1, max=200, step=1, mode=NumberSelectorMode.BOX)
-                ),
+                ): _box(1, 200),
                 vol.Required(
                     CONF_KEEP_EVENTS_DAYS,
                     default=options.get(CONF_KEEP_EVENTS_DAYS, DEFAULT_KEEP_EVENTS_DAYS),
@@ -444,15 +432,7 @@ class SecmonOptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_MEDIA_CAP_GB,
                     default=options.get(CONF_MEDIA_CAP_GB, DEFAULT_MEDIA_CAP_GB),
-                ): NumberSelector(
-                    NumberSelectorConfig(
-                        min=0.1,
-                        max=10_000,
-                        step=0.1,
-                        mode=NumberSelectorMode.BOX,
-                        unit_of_measurement="GB",
-                    )
-                ),
+                ): _box(0.1, 10_000, 0.1, "GB"),
                 vol.Required(
                     CONF_DELETE_UPLOADS_DAYS,
                     default=options.get(CONF_DELETE_UPLOADS_DAYS, DEFAULT_DELETE_UPLOADS_DAYS),

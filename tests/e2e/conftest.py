@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Generator
 from pathlib import Path
-from unittest.mock import PropertyMock, patch
 
-import grpc
 import pytest
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -18,18 +16,14 @@ from custom_components.secmon.const import (
     DOMAIN,
 )
 from custom_components.secmon.link import stream
+from tests.integration.conftest import (  # noqa: F401 - the harness tests' fixtures, shared
+    auto_enable_custom_integrations,
+    camera_root,
+    config_dir,
+    entity_registry_enabled_by_default,
+    grpc_aio_initialised,
+)
 from tests.integration.sidecar_process import SidecarProcess
-
-
-@pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
-    """Load custom_components/secmon in every test."""
-
-
-@pytest.fixture(scope="session", autouse=True)
-def grpc_aio_initialised() -> None:
-    """Start grpc.aio's process-wide poller thread before the harness counts threads."""
-    grpc.aio.init_grpc_aio()
 
 
 @pytest.fixture(autouse=True)
@@ -65,26 +59,11 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture
-def config_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
-    """A private HA config directory (the durable queue lives there)."""
-    path = tmp_path / "config"
-    path.mkdir()
-    hass.config.config_dir = str(path)
-    return path
-
-
-@pytest.fixture
-def camera_root(hass: HomeAssistant, tmp_path: Path) -> Path:
-    """An allow-listed camera root with a Front Door camera."""
-    root = tmp_path / "cameras"
-    (root / "Front Door").mkdir(parents=True)
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
-    return root
-
-
-@pytest.fixture
 def entry(
-    hass: HomeAssistant, config_dir: Path, camera_root: Path, sidecar: SidecarProcess
+    hass: HomeAssistant,
+    config_dir: Path,  # noqa: F811 - the imported fixture, requested
+    camera_root: Path,  # noqa: F811 - the imported fixture, requested
+    sidecar: SidecarProcess,
 ) -> MockConfigEntry:
     """A config entry for the test's sidecar (not yet set up)."""
     config_entry = MockConfigEntry(
@@ -95,14 +74,3 @@ def entry(
     )
     config_entry.add_to_hass(hass)
     return config_entry
-
-
-@pytest.fixture
-def entity_registry_enabled_by_default() -> Generator[None]:
-    """Entities disabled by default are enabled (as in HA core's tests)."""
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        return_value=True,
-        new_callable=PropertyMock,
-    ):
-        yield

@@ -9,6 +9,7 @@ import voluptuous as vol
 from homeassistant.config_entries import SOURCE_USER
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.selector import NumberSelector
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.const import (
@@ -18,9 +19,15 @@ from custom_components.secmon.const import (
     CONF_CAMERA_ROOT,
     CONF_CLASSES,
     CONF_CLEAR_DELAY,
+    CONF_CLIP_MAX_FRAMES,
+    CONF_CLIP_RATE,
     CONF_DEBOUNCE,
+    CONF_DELETE_UPLOADS_DAYS,
     CONF_FAST_PATH_CONFIDENCE,
     CONF_FAST_PATH_LABELS,
+    CONF_KEEP_CLIPS_DAYS,
+    CONF_KEEP_EVENTS_DAYS,
+    CONF_MEDIA_CAP_GB,
     CONF_POLLING,
     CONF_QUEUE_BOUND,
     CONF_THRESHOLD,
@@ -236,6 +243,43 @@ async def test_options_flow_reloads(hass: HomeAssistant, init_integration: MockC
     assert settings.classes == ("person", "car")
     assert settings.queue_bound == 250
     assert init_integration.runtime_data.watcher.polling is True
+
+
+async def test_options_number_fields(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Every number on the options form: its range, step, unit and slider or box."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    numbers = {
+        str(key): selector.config
+        for key, selector in result["data_schema"].schema.items()
+        if isinstance(selector, NumberSelector)
+    }
+
+    def box(low: float, high: float, step: float, unit: str | None = None) -> dict[str, object]:
+        config: dict[str, object] = {"min": low, "max": high, "step": step, "mode": "box"}
+        if unit is not None:
+            config["unit_of_measurement"] = unit
+        return config
+
+    def slider(low: float, high: float, step: float) -> dict[str, object]:
+        return {"min": low, "max": high, "step": step, "mode": "slider"}
+
+    assert numbers == {
+        CONF_THRESHOLD: slider(0.01, 0.95, 0.01),
+        CONF_DEBOUNCE: box(0.1, 30, 0.1, "s"),
+        CONF_CLEAR_DELAY: box(1, 3600, 1, "s"),
+        CONF_QUEUE_BOUND: box(10, 100_000, 1),
+        CONF_BATCH_WINDOW: box(5, 3600, 1, "s"),
+        CONF_BATCH_IDLE: box(1, 600, 1, "s"),
+        CONF_FAST_PATH_CONFIDENCE: slider(0.05, 1.0, 0.01),
+        CONF_CLIP_RATE: box(0.1, 10, 0.1, "frames/s"),
+        CONF_CLIP_MAX_FRAMES: box(1, 200, 1),
+        CONF_KEEP_EVENTS_DAYS: box(1, 365, 1, "d"),
+        CONF_KEEP_CLIPS_DAYS: box(1, 365, 1, "d"),
+        CONF_MEDIA_CAP_GB: box(0.1, 10_000, 0.1, "GB"),
+        CONF_DELETE_UPLOADS_DAYS: box(0, 365, 1, "d"),
+    }
 
 
 async def test_options_empty_lists_and_bags(

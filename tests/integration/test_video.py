@@ -29,6 +29,7 @@ from custom_components.secmon.const import (
     EVENT_SECURITY,
 )
 from custom_components.secmon.ingest import ingestor as ingestor_mod
+from custom_components.secmon.ingest.files import REASON_SPECIAL, REASON_TOO_LARGE, RefusedFileError
 from custom_components.secmon.ingest.ingestor import frame_id_for
 from custom_components.secmon.ingest.video import (
     InvalidClipError,
@@ -127,6 +128,24 @@ def test_clips_that_cannot_be_decoded_are_invalid(tmp_path: Path, damage: str) -
     )
     with pytest.raises(InvalidClipError):
         sample_clip(path, _allow_all, 10**8, rate=2.0, max_frames=20)
+
+
+def test_clips_that_must_not_be_read_are_refused(tmp_path: Path) -> None:
+    """A FIFO is refused without blocking, a clip over the cap before it is read, and the
+    reasons name the path as the camera wrote it, not where it resolves."""
+    os.mkfifo(tmp_path / "pipe.mp4")
+    write_test_clip(tmp_path / "big.mp4", frames=20, codec="mpeg4")
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "big.mp4")
+    cases = [
+        ("pipe.mp4", REASON_SPECIAL, "is not a regular file"),
+        ("link.mp4", REASON_TOO_LARGE, "bytes, more than 100"),
+    ]
+    for name, reason, detail in cases:
+        with pytest.raises(RefusedFileError) as refused:
+            sample_clip(tmp_path / name, _allow_all, 100, rate=2.0, max_frames=20)
+        assert refused.value.reason == reason
+        assert str(refused.value).startswith(f"{tmp_path / name} ")
+        assert detail in str(refused.value)
 
 
 def test_a_clip_frame_snapshot_is_decoded_from_the_clip(tmp_path: Path) -> None:

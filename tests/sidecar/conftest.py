@@ -69,6 +69,15 @@ def sidecar_factory(tiny_model_dir: Path) -> Iterator[SidecarFactory]:
         process.kill()
 
 
+@pytest.fixture
+async def prompt_sidecar(sidecar_factory: SidecarFactory) -> SidecarProcess:
+    """A serving sidecar for tests that read a batch's prompt: a low threshold (random weights
+    score low) and verdicts re-sent only after a minute, so each verdict arrives once."""
+    process = sidecar_factory("--threshold", "0.05", "--verdict-resend-s", "60")
+    await process.wait_serving()
+    return process
+
+
 @pytest.fixture(scope="module")
 def sidecar(sidecar_factory: SidecarFactory) -> SidecarProcess:
     """One sidecar per test module, with a token, small limits and a low default threshold

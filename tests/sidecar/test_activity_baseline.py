@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from manual_clock import Clock
 
 from sidecar.context.baseline import (
     DAY_S,
@@ -42,17 +43,9 @@ MONDAY_0230 = datetime(2026, 11, 23, 2, 30, tzinfo=UTC)
 START = 1_795_000_000.0
 
 
-class Clock:
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(START)
 
 
 @pytest.fixture
@@ -202,7 +195,7 @@ def test_a_version_4_file_upgrades_with_the_baseline_tables(tmp_path: Path) -> N
         (START, START),
     )
     db.close()
-    database = StateDatabase(path, clock=Clock())
+    database = StateDatabase(path, clock=Clock(START))
     try:
         assert schema.version_of(database.connection) == schema.SCHEMA_VERSION >= 5
         (row,) = database.connection.execute("SELECT payload FROM verdicts").fetchall()
@@ -221,7 +214,7 @@ def test_a_version_4_file_upgrades_with_the_baseline_tables(tmp_path: Path) -> N
 async def test_verdicts_carry_the_anomaly_and_the_prompt_says_how_usual(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    clock = Clock()
+    clock = Clock(START)
     backend = create_backend(
         "random:tiny", use_gpu=False, n_ctx=8192, cache_dir=tmp_path_factory.mktemp("llm")
     )

@@ -5,16 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from manual_clock import Clock
 
 from sidecar.detection.batch_costs import BatchCosts, calibration_sizes
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def cpu_like(size: int) -> float:
@@ -91,7 +84,7 @@ def test_serving_refreshes_the_estimates() -> None:
 
 
 def test_an_old_estimate_is_measured_again_when_frames_are_waiting() -> None:
-    clock = Clock()
+    clock = Clock(0.0)
     costs = learned(gpu_like, refresh_s=60.0, clock=clock)
     assert costs.plan(8) == 8
     clock.now += 61
@@ -108,7 +101,7 @@ def test_an_old_estimate_is_measured_again_when_frames_are_waiting() -> None:
 def test_sizes_that_did_not_pay_are_not_run_again() -> None:
     """On a CPU only the size next to the best one (2) is measured again; batches of 4 and 8,
     measured not to pay, would cost latency and memory for nothing."""
-    clock = Clock()
+    clock = Clock(0.0)
     costs = learned(cpu_like, refresh_s=60.0, clock=clock)
     clock.now += 61
     assert costs.plan(8) == 2

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from manual_clock import Clock
 from PIL import Image
 
 from sidecar.domain import Box
@@ -21,14 +22,6 @@ from sidecar.enrichment.models.pose import PoseModel
 from sidecar.enrichment.zoo import MIB, EnrichmentSkipped, ModelZoo
 
 CPU = torch.device("cpu")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from manual_clock import Clock
 
 from sidecar.domain import Box, Detection, FrameObservation, Verdict
 from sidecar.events.batching import BatchingRules
@@ -19,14 +20,6 @@ from sidecar.llm.backends import create_backend
 from sidecar.storage.database import StateDatabase
 
 T0 = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def frame(fid: str, camera: str, *labels: tuple[str, float], at: float = 0) -> FrameObservation:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import SidecarFactory
 from google.protobuf.timestamp_pb2 import Timestamp
-from test_verdict_stream import client, frame
+from sidecar_harness import SidecarProcess
+from test_verdict_stream import client, frame, home_hello, next_verdict
 
 from sidecar.context.home import HomeState
 from sidecar.domain import Box, Detection, FrameObservation
@@ -60,19 +60,13 @@ def test_the_owners_note_is_quoted_only_in_the_data_block() -> None:
 
 
 async def test_home_state_and_notes_reach_the_next_batchs_prompt(
-    sidecar_factory: SidecarFactory,
+    prompt_sidecar: SidecarProcess,
 ) -> None:
-    process = sidecar_factory("--threshold", "0.05", "--verdict-resend-s", "60")
-    await process.wait_serving()
-    async with client(process) as c:
-        config = pb.StreamConfig(
-            detection_threshold=0.05,
-            batching=pb.BatchingConfig(idle_seconds=1.0, window_seconds=30,
-                                       fast_path_disabled=True),
+    async with client(prompt_sidecar) as c:
+        c.send(hello=home_hello(
             camera_notes=[pb.CameraNote(camera_id="front_door", note=HOSTILE_NOTE)],
             camera_notes_set=True,
-        )
-        c.send(hello=pb.Hello(client_id="home", time_zone="UTC", config=config))
+        ))
         c.send(frame=frame(0))
         first = await c.verdict()
         assert "The home" not in first.prompt
@@ -85,9 +79,7 @@ async def test_home_state_and_notes_reach_the_next_batchs_prompt(
         ))
         c.send(verdict_ack=pb.VerdictAck(verdict_ids=[first.verdict_id]))
         c.send(frame=frame(1))
-        second = await c.verdict()
-        while second.verdict_id == first.verdict_id:
-            second = await c.verdict()
+        second = await next_verdict(c, first)
         assert "- Alarm: armed_away" in second.prompt
         assert "- Nobody is home (2 people tracked)" in second.prompt
         assert "unchanged since 2026-11-23 02:41" in second.prompt

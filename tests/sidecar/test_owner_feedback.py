@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from conftest import SidecarFactory
-from test_verdict_stream import client, frame
+from manual_clock import Clock
+from sidecar_harness import SidecarProcess
+from test_verdict_stream import client, frame, home_hello, next_verdict
 
 from sidecar.context.feedback import DAY_S, FeedbackStore, OwnerFeedback
 from sidecar.domain import Box, Detection, FrameObservation
@@ -21,17 +22,9 @@ from sidecar.storage.database import StateDatabase
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[FeedbackStore]:
-    database = StateDatabase(tmp_path / "events.sqlite", clock=Clock())
+    database = StateDatabase(tmp_path / "events.sqlite", clock=Clock(NOW.timestamp()))
     yield FeedbackStore(database)
     database.close()
 
@@ -105,17 +98,10 @@ def test_the_prompt_quotes_judgements_and_keeps_notes_as_data(store: FeedbackSto
 
 
 async def test_feedback_on_the_stream_reaches_the_next_similar_prompt(
-    sidecar_factory: SidecarFactory,
+    prompt_sidecar: SidecarProcess,
 ) -> None:
-    process = sidecar_factory("--threshold", "0.05", "--verdict-resend-s", "60")
-    await process.wait_serving()
-    async with client(process) as c:
-        config = pb.StreamConfig(
-            detection_threshold=0.05,
-            batching=pb.BatchingConfig(idle_seconds=1.0, window_seconds=30,
-                                       fast_path_disabled=True),
-        )
-        c.send(hello=pb.Hello(client_id="home", time_zone="UTC", config=config))
+    async with client(prompt_sidecar) as c:
+        c.send(hello=home_hello())
         c.send(frame=frame(0))
         first = await c.verdict()
         assert "How the owner judged" not in first.prompt
@@ -130,9 +116,7 @@ async def test_feedback_on_the_stream_reaches_the_next_similar_prompt(
         c.send(feedback=pb.Feedback(event_id="bad", verdict="meh"))  # refused, nothing breaks
         c.send(verdict_ack=pb.VerdictAck(verdict_ids=[first.verdict_id]))
         c.send(frame=frame(0 + 100))
-        second = await c.verdict()
-        while second.verdict_id == first.verdict_id:
-            second = await c.verdict()
+        second = await next_verdict(c, first)
         assert "How the owner judged similar past events" in second.prompt
         assert "this camera" in second.prompt and "marked it a false alarm" in second.prompt
         assert "feedback_note_1: the neighbour s cat" in second.prompt

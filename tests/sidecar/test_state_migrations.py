@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from manual_clock import Clock
 from sidecar_harness import run_sidecar_to_exit
 
 from sidecar.domain import Box, Detection, FrameObservation, Verdict
@@ -27,14 +28,6 @@ from sidecar.storage.database import STATE_FILE, StateDatabase
 FIXTURE = Path(__file__).parent / "fixtures" / "state_unversioned.sqlite"
 CLOCK = 1_795_176_000.0  # the fixture's clock: 2026-11-20 12:00:00 UTC
 TABLES = {"batches", "verdicts", "clients", "client_cameras", "deliveries", "batched_frames"}
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

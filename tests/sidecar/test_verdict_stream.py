@@ -92,6 +92,30 @@ def frame(i: int, camera: str = "front_door") -> pb.Frame:
     )
 
 
+def home_hello(**config: object) -> pb.Hello:
+    """Client "home" in UTC whose batches close after 1 s idle, without a fast path; `config`
+    adds StreamConfig fields (notes, zones)."""
+    return pb.Hello(
+        client_id="home",
+        time_zone="UTC",
+        config=pb.StreamConfig(
+            detection_threshold=0.05,
+            batching=pb.BatchingConfig(
+                idle_seconds=1.0, window_seconds=30, fast_path_disabled=True
+            ),
+            **config,  # type: ignore[arg-type]
+        ),
+    )
+
+
+async def next_verdict(c: Client, after: pb.Verdict) -> pb.Verdict:
+    """The next verdict that is not `after` sent again."""
+    verdict = await c.verdict()
+    while verdict.verdict_id == after.verdict_id:
+        verdict = await c.verdict()
+    return verdict
+
+
 def hello(**batching: object) -> pb.Hello:
     return pb.Hello(
         client_id="test",

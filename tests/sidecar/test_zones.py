@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import SidecarFactory
-from test_verdict_stream import client, frame
+from sidecar_harness import SidecarProcess
+from test_verdict_stream import client, frame, home_hello
 
 from sidecar.context.zones import contains, foot_point, make_zone, zone_hits
 from sidecar.domain import Box, Detection, FrameObservation, ZoneHit
@@ -103,23 +103,17 @@ def test_the_prompt_says_where_with_names_only_as_data() -> None:
     assert "Porch" not in after and "Yard" not in after
 
 
-async def test_results_and_verdicts_carry_zones(sidecar_factory: SidecarFactory) -> None:
-    process = sidecar_factory("--threshold", "0.05", "--verdict-resend-s", "60")
-    await process.wait_serving()
+async def test_results_and_verdicts_carry_zones(prompt_sidecar: SidecarProcess) -> None:
     everywhere = [pb.ZonePoint(x=x, y=y) for x, y in ((0, 0), (1, 0), (1, 1), (0, 1))]
     nowhere = [pb.ZonePoint(x=x, y=y) for x, y in ((0, 0), (0.001, 0), (0.001, 0.001))]
-    async with client(process) as c:
-        config = pb.StreamConfig(
-            detection_threshold=0.05,
-            batching=pb.BatchingConfig(idle_seconds=1.0, window_seconds=30,
-                                       fast_path_disabled=True),
+    async with client(prompt_sidecar) as c:
+        c.send(hello=home_hello(
             camera_zones=[pb.CameraZones(camera_id="front_door", zones=[
                 pb.Zone(name="Whole view", kind="yard", priority=1, points=everywhere),
                 pb.Zone(name="Corner", kind="entry_point", priority=5, points=nowhere),
             ])],
             camera_zones_set=True,
-        )
-        c.send(hello=pb.Hello(client_id="home", time_zone="UTC", config=config))
+        ))
         c.send(frame=frame(0))
         verdict = await c.verdict()
         (result,) = c.results

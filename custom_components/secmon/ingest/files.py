@@ -57,23 +57,43 @@ def resolve_allowed(path: Path, is_allowed: Callable[[str], bool]) -> Path:
     return resolved
 
 
-def read_capped(path: Path, max_bytes: int) -> ReadFile:
-    """Read a regular file of at most `max_bytes`; RefusedFileError otherwise, OSError if it
+def open_capped(
+    path: Path, max_bytes: int, shown: Path | None = None
+) -> tuple[int, os.stat_result]:
+    """The open descriptor of a regular file of at most `max_bytes`, and its fstat; the caller
+    closes it. RefusedFileError (naming `shown`, by default `path`) otherwise, OSError if it
     cannot be opened. Never blocks on a FIFO or device, never follows a final symlink."""
+    shown = path if shown is None else shown
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as err:
         if err.errno == getattr(os, "ELOOP", -1):
-            raise RefusedFileError(REASON_SPECIAL, f"{path} became a symlink") from err
+            raise RefusedFileError(REASON_SPECIAL, f"{shown} became a symlink") from err
         raise
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise RefusedFileError(REASON_SPECIAL, f"{path} is not a regular file")
-        if info.st_size > max_bytes:
-            raise RefusedFileError(
-                REASON_TOO_LARGE, f"{path} has {info.st_size} bytes, more than {max_bytes}"
-            )
+        info = _checked_stat(fd, shown, max_bytes)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, info
+
+
+def _checked_stat(fd: int, shown: Path, max_bytes: int) -> os.stat_result:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise RefusedFileError(REASON_SPECIAL, f"{shown} is not a regular file")
+    if info.st_size > max_bytes:
+        raise RefusedFileError(
+            REASON_TOO_LARGE, f"{shown} has {info.st_size} bytes, more than {max_bytes}"
+        )
+    return info
+
+
+def read_capped(path: Path, max_bytes: int) -> ReadFile:
+    """Read a regular file of at most `max_bytes`; RefusedFileError otherwise, OSError if it
+    cannot be opened. Never blocks on a FIFO or device, never follows a final symlink."""
+    fd, info = open_capped(path, max_bytes)
+    try:
         chunks: list[bytes] = []
         total = 0
         # Read at most one byte past the cap: a file that grows after fstat is still refused.

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from homeassistant.core import HomeAssistant
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 # Paths already taken (with their size and mtime), so repeated events for an unchanged file and
 # the start-up scan overlapping the watcher do nothing.
 _RECENT_PATHS = 4096
+
+_T = TypeVar("_T")
 
 
 def frame_key(camera_id: str, content_sha256: str) -> str:
@@ -169,35 +171,23 @@ class FrameIngestor:
         if is_video_name(path.name):
             await self._async_ingest_clip(path, camera_id, camera_name)
             return
-        try:
-            read = await self.hass.async_add_executor_job(
-                _read,
-                path,
-                self.hass.config.is_allowed_path,
-                self.coordinator.max_frame_bytes,
-                self.coordinator.max_pixels,
-            )
-        except FileNotFoundError:
-            LOGGER.debug("%s vanished before it could be read", path)
+        read = await self._async_read(
+            path,
+            _read,
+            path,
+            self.hass.config.is_allowed_path,
+            self.coordinator.max_frame_bytes,
+            self.coordinator.max_pixels,
+        )
+        if read is None or not self._first_sight(
+            path, (read.size, read.mtime), camera_id, camera_name
+        ):
             return
-        except RefusedFileError as err:
-            await self._async_refuse(path, err)
-            return
-        except OSError as err:
-            LOGGER.warning("Could not read %s: %s", path, err)
-            return
-        if self._recent.get(path) == (read.size, read.mtime):
-            return
-        self._remember(path, read.size, read.mtime)
-        self.coordinator.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
 
         if read.checked is None:
-            LOGGER.warning("Skipping %s: not a valid image (%s)", path, read.error)
-            await self.hass.async_add_executor_job(self.queue.bump, "frames_skipped", 1)
-            await self.hass.async_add_executor_job(
-                self.queue.mark_seen, camera_id, camera_name, read.mtime
+            await self._async_skip(
+                path, camera_id, camera_name, read.mtime, f"not a valid image ({read.error})"
             )
-            self.coordinator.async_count("frames_skipped")
             return
 
         key = frame_key(camera_id, read.checked.sha256)
@@ -235,7 +225,8 @@ class FrameIngestor:
         counted like an invalid image."""
         settings = self.coordinator.settings
         try:
-            clip: SampledClip = await self.hass.async_add_executor_job(
+            clip: SampledClip | None = await self._async_read(
+                path,
                 sample_clip,
                 path,
                 self.hass.config.is_allowed_path,
@@ -243,32 +234,22 @@ class FrameIngestor:
                 settings.clip_rate,
                 settings.clip_max_frames,
             )
-        except FileNotFoundError:
-            LOGGER.debug("%s vanished before it could be read", path)
-            return
-        except RefusedFileError as err:
-            await self._async_refuse(path, err)
-            return
         except InvalidClipError as err:
             signature = await self.hass.async_add_executor_job(_size_and_mtime, path)
-            if signature is None or self._recent.get(path) == signature:
+            if signature is None or not self._first_sight(path, signature, camera_id, camera_name):
                 return
-            self._remember(path, *signature)
-            self.coordinator.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
-            LOGGER.warning("Skipping %s: not a video clip that can be decoded (%s)", path, err)
-            await self.hass.async_add_executor_job(self.queue.bump, "frames_skipped", 1)
-            await self.hass.async_add_executor_job(
-                self.queue.mark_seen, camera_id, camera_name, signature[1]
+            await self._async_skip(
+                path,
+                camera_id,
+                camera_name,
+                signature[1],
+                f"not a video clip that can be decoded ({err})",
             )
-            self.coordinator.async_count("frames_skipped")
             return
-        except OSError as err:
-            LOGGER.warning("Could not read %s: %s", path, err)
+        if clip is None or not self._first_sight(
+            path, (clip.size, clip.mtime), camera_id, camera_name
+        ):
             return
-        if self._recent.get(path) == (clip.size, clip.mtime):
-            return
-        self._remember(path, clip.size, clip.mtime)
-        self.coordinator.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
         LOGGER.debug(
             "%s: %s clip of %.1f s from %s, %s frame(s) sampled",
             path,
@@ -310,6 +291,39 @@ class FrameIngestor:
             depth = await self.hass.async_add_executor_job(self.queue.pending_count)
             self.coordinator.async_set_queue_depth(depth)
             self._on_enqueued()
+
+    async def _async_read(self, path: Path, job: Callable[..., _T], *args: object) -> _T | None:
+        """`job(*args)` in the executor; None when `path` vanished, must not be read (counted
+        once) or could not be read. Other errors, such as an undecodable file, propagate."""
+        try:
+            return await self.hass.async_add_executor_job(job, *args)
+        except FileNotFoundError:
+            LOGGER.debug("%s vanished before it could be read", path)
+        except RefusedFileError as err:
+            await self._async_refuse(path, err)
+        except OSError as err:
+            LOGGER.warning("Could not read %s: %s", path, err)
+        return None
+
+    def _first_sight(
+        self, path: Path, signature: tuple[int, float], camera_id: str, camera_name: str
+    ) -> bool:
+        """False when `path` was already taken with this (size, mtime); otherwise remembers it,
+        makes sure its camera exists and returns True."""
+        if self._recent.get(path) == signature:
+            return False
+        self._remember(path, *signature)
+        self.coordinator.async_ensure_camera(camera_id, camera_name, self.root / camera_name)
+        return True
+
+    async def _async_skip(
+        self, path: Path, camera_id: str, camera_name: str, mtime: float, reason: str
+    ) -> None:
+        """A file that cannot be analysed: one warning, counted as a skipped frame."""
+        LOGGER.warning("Skipping %s: %s", path, reason)
+        await self.hass.async_add_executor_job(self.queue.bump, "frames_skipped", 1)
+        await self.hass.async_add_executor_job(self.queue.mark_seen, camera_id, camera_name, mtime)
+        self.coordinator.async_count("frames_skipped")
 
     async def _async_refuse(self, path: Path, err: RefusedFileError) -> None:
         """A file that must not be read: one warning and one count per path and reason."""

@@ -17,7 +17,6 @@ import hashlib
 import io
 import math
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from typing import Any, BinaryIO, cast
 import av
 from PIL import Image
 
-from .files import _OPEN_FLAGS, REASON_SPECIAL, REASON_TOO_LARGE, RefusedFileError, resolve_allowed
+from .files import open_capped, resolve_allowed
 
 JPEG_QUALITY = 85
 _HASH_CHUNK = 1024 * 1024
@@ -71,31 +70,14 @@ def clip_frame_hash(clip_sha256: str, offset: float) -> str:
 def _open_clip(path: Path, is_allowed: Callable[[str], bool], max_bytes: int) -> BinaryIO:
     """The open file of a regular file inside the allow-list of at most `max_bytes` (like
     `files.read_untrusted`, without reading it into memory)."""
-    resolved = resolve_allowed(path, is_allowed)
+    fd, _info = open_capped(resolve_allowed(path, is_allowed), max_bytes, shown=path)
     try:
-        fd = os.open(resolved, _OPEN_FLAGS)
-    except OSError as err:
-        if err.errno == getattr(os, "ELOOP", -1):
-            raise RefusedFileError(REASON_SPECIAL, f"{path} became a symlink") from err
-        raise
-    try:
-        _check_open(fd, path, max_bytes)
         # Blocking reads from here on (a regular file never blocks for long).
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
-
-
-def _check_open(fd: int, path: Path, max_bytes: int) -> None:
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        raise RefusedFileError(REASON_SPECIAL, f"{path} is not a regular file")
-    if info.st_size > max_bytes:
-        raise RefusedFileError(
-            REASON_TOO_LARGE, f"{path} has {info.st_size} bytes, more than {max_bytes}"
-        )
 
 
 def _creation_time(container: Any) -> float | None:

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from . import checkpoints
-from .base import EnrichmentModel
+from .pretrained import CheckpointModel
 
 TASK = "<DETAILED_CAPTION>"
 _TINY_WORDS = (
@@ -63,39 +63,24 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
     tf.Florence2Processor(image_processor=images, tokenizer=tokenizer).save_pretrained(directory)
 
 
-class CaptionModel(EnrichmentModel):
+class CaptionModel(CheckpointModel):
     name = "caption"
 
     def __init__(
         self, spec: str, device: torch.device, cache_dir: Path, max_new_tokens: int = 64
     ) -> None:
-        self._spec = spec
-        self._device = device
-        self._cache_dir = cache_dir
-        self._location: str | None = None
+        super().__init__(spec, device, cache_dir)
         self.max_new_tokens = max_new_tokens
-        self._model: Any = None
         self._processor: Any = None
 
-    @property
-    def spec(self) -> str:
-        return self._spec
+    def transformers_classes(self) -> tuple[str, ...]:
+        return ("Florence2ForConditionalGeneration", "AutoProcessor")
+
+    def build_tiny(self, directory: Path) -> None:
+        build_tiny(directory)
 
     def estimate_bytes(self) -> int:
         return checkpoints.checkpoint_bytes(self.prepare_location())
-
-    def prepare(self) -> None:
-        self.prepare_location()
-        tf = checkpoints.transformers()
-        for cls in ("Florence2ForConditionalGeneration", "AutoProcessor"):
-            getattr(tf, cls)  # transformers imports a class's module on first access
-
-    def prepare_location(self) -> str:
-        if self._location is None:
-            self._location = checkpoints.resolve(
-                self._spec, self.name, self._cache_dir, build_tiny
-            )
-        return self._location
 
     def load(self) -> Any:
         tf = checkpoints.transformers()

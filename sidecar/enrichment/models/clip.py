@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from . import checkpoints
-from .base import EnrichmentModel
+from .pretrained import CheckpointModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,45 +135,23 @@ def build_tiny(directory: Path, seed: int = 0) -> None:
     (directory / "preprocessor_config.json").write_text(json.dumps(image_processor, indent=2))
 
 
-class ClipModel(EnrichmentModel):
+class ClipModel(CheckpointModel):
     name = "attributes"
 
     def __init__(
         self, spec: str, device: torch.device, cache_dir: Path, max_batch: int = 8
     ) -> None:
-        self._spec = spec
-        self._device = device
-        self._cache_dir = cache_dir
-        self._location: str | None = None
+        super().__init__(spec, device, cache_dir)
         self.max_batch = max_batch
-        self._model: Any = None
         self._tokenizer: Any = None
         self._images: Any = None
         self._text: torch.Tensor | None = None  # normalised prompt embeddings
 
-    @property
-    def spec(self) -> str:
-        return self._spec
+    def transformers_classes(self) -> tuple[str, ...]:
+        return ("CLIPModel", "AutoImageProcessor", "AutoTokenizer")
 
-    def estimate_bytes(self) -> int:
-        return checkpoints.checkpoint_bytes(
-            str(self._cache_dir / "random-tiny-attributes")
-            if self._spec == checkpoints.RANDOM_TINY
-            else self._spec
-        )
-
-    def prepare(self) -> None:
-        self.prepare_location()
-        tf = checkpoints.transformers()
-        for cls in ("CLIPModel", "AutoImageProcessor", "AutoTokenizer"):
-            getattr(tf, cls)  # transformers imports a class's module on first access
-
-    def prepare_location(self) -> str:
-        if self._location is None:
-            self._location = checkpoints.resolve(
-                self._spec, self.name, self._cache_dir, build_tiny
-            )
-        return self._location
+    def build_tiny(self, directory: Path) -> None:
+        build_tiny(directory)
 
     def load(self) -> Any:
         tf = checkpoints.transformers()

@@ -1,5 +1,6 @@
-"""An enrichment model that is one transformers checkpoint plus its `AutoImageProcessor`: the
-spec, the random:tiny build, the load and the unload, shared by the models of that shape."""
+"""Enrichment models that are one transformers checkpoint: the spec, where the checkpoint lives
+(random:tiny built on first use) and the imports paid before the load; and, for a checkpoint plus
+its `AutoImageProcessor`, the load and the unload too, shared by the models of that shape."""
 
 from __future__ import annotations
 
@@ -13,11 +14,9 @@ from . import checkpoints
 from .base import EnrichmentModel
 
 
-class PretrainedImageModel(EnrichmentModel):
-    """Subclasses name the transformers class (`model_class`) and how to write a tiny random
-    checkpoint (`build_tiny`), and add their own warm-up and inference."""
-
-    model_class: ClassVar[str]
+class CheckpointModel(EnrichmentModel):
+    """Subclasses name the transformers classes they use (`transformers_classes`) and how to
+    write a tiny random checkpoint (`build_tiny`), and add their load, warm-up and inference."""
 
     def __init__(self, spec: str, device: torch.device, cache_dir: Path) -> None:
         self._spec = spec
@@ -25,7 +24,10 @@ class PretrainedImageModel(EnrichmentModel):
         self._cache_dir = cache_dir
         self._location: str | None = None
         self._model: Any = None
-        self._images: Any = None
+
+    @abc.abstractmethod
+    def transformers_classes(self) -> tuple[str, ...]:
+        """The transformers classes the load uses (imported by `prepare`)."""
 
     @abc.abstractmethod
     def build_tiny(self, directory: Path) -> None:
@@ -45,7 +47,7 @@ class PretrainedImageModel(EnrichmentModel):
     def prepare(self) -> None:
         self.prepare_location()
         tf = checkpoints.transformers()
-        for cls in (self.model_class, "AutoImageProcessor"):
+        for cls in self.transformers_classes():
             getattr(tf, cls)  # transformers imports a class's module on first access
 
     def prepare_location(self) -> str:
@@ -54,6 +56,20 @@ class PretrainedImageModel(EnrichmentModel):
                 self._spec, self.name, self._cache_dir, self.build_tiny
             )
         return self._location
+
+
+class PretrainedImageModel(CheckpointModel):
+    """Subclasses name the transformers class (`model_class`) and how to write a tiny random
+    checkpoint (`build_tiny`), and add their own warm-up and inference."""
+
+    model_class: ClassVar[str]
+
+    def __init__(self, spec: str, device: torch.device, cache_dir: Path) -> None:
+        super().__init__(spec, device, cache_dir)
+        self._images: Any = None
+
+    def transformers_classes(self) -> tuple[str, ...]:
+        return (self.model_class, "AutoImageProcessor")
 
     def load(self) -> Any:
         tf = checkpoints.transformers()

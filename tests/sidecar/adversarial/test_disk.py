@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TEST_TOKEN, SidecarFactory
+from manual_clock import Clock
 from sidecar_harness import jpeg, run_sidecar_to_exit
 
 from sidecar.domain import (
@@ -41,14 +42,6 @@ from sidecar.storage.database import STATE_FILE, StateDatabase
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 EXIT_STATE_ERROR = 4
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def frame(fid: str, camera: str, at_s: float, n_detections: int = 40) -> FrameObservation:

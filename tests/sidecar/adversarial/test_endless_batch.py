@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from manual_clock import Clock
 
 from sidecar.domain import Box, Detection, FrameObservation, Verdict
 from sidecar.events.batching import BatchingRules
@@ -24,14 +25,6 @@ from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.storage.database import STATE_FILE, StateDatabase
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def frame(fid: str, camera: str, at_s: float, n_detections: int = 3) -> FrameObservation:
