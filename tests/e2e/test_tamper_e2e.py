@@ -118,6 +118,16 @@ async def test_a_covered_view_turns_tampered_on_then_off(  # noqa: PLR0917 (fixt
     assert tamper["kind"] == "covered"
     assert tamper["last_event"]["kind"] == "covered"
 
+    # A restart restores the state from the stored newest result, without a new event.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data
+    await wait_for(hass, lambda: coordinator.sidecar.connected, "connected again")
+    restored = hass.states.get(SENSOR)
+    assert restored is not None
+    assert (restored.state, restored.attributes["kind"]) == ("on", "covered")
+    assert len(events) == 1
+
     for index in range(9, 13):  # the cover is taken away
         await show(index, scene)
     assert hass.states.get(SENSOR).state == "off"  # type: ignore[union-attr]
