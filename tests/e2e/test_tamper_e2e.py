@@ -57,7 +57,7 @@ def _jpeg(image: Image.Image, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-async def test_a_covered_view_turns_tampered_on_then_off(  # noqa: PLR0917 (fixtures)
+async def test_a_covered_view_turns_tampered_on_then_off(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     config_dir: Path,
