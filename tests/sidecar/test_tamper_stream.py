@@ -5,20 +5,24 @@ a real sidecar process. The prompt line itself is checked under a small token bu
 from __future__ import annotations
 
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from conftest import SidecarFactory
 from google.protobuf.timestamp_pb2 import Timestamp
 from PIL import Image
+from test_servicer import GatedDetector, collect, frame_msg, start_server
 from test_tamper import view, with_noise
 from test_verdict_stream import client, status_of
 
-from sidecar.context.tamper import TamperState
+from sidecar.context.tamper import TamperState, TamperWatch
+from sidecar.detection.models.rtdetr_v2 import RTDetrV2Detector
 from sidecar.domain import Box, Detection, FrameObservation
 from sidecar.llm.context_sections import TAMPER_BUDGET, fit_section, tamper_section
 from sidecar.llm.prompt import DATA_END, PromptInput, build_messages
 from sidecar.proto import secmon_pb2 as pb
+from sidecar.server.app import SidecarServer
 
 T0 = datetime(2026, 12, 7, 2, 40, tzinfo=UTC)
 
@@ -106,3 +110,43 @@ async def test_results_status_and_prompt_carry_the_tamper_state(
         await c.wait_results(15)
         assert {r.frame_id: r for r in c.results}["porch-14"].tamper.kind == "none"
         assert (await status_of(process)).tampered_cameras == 0
+
+
+class _RecordingWatch(TamperWatch):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str, str]] = []  # (thread, client, camera)
+
+    def observe(self, client_id: str, camera_id: str, thumb: object, at: datetime) -> TamperState:
+        self.calls.append((threading.current_thread().name, client_id, camera_id))
+        return super().observe(client_id, camera_id, thumb, at)  # type: ignore[arg-type]
+
+
+async def test_stream_frames_are_checked_in_the_decode_workers_and_analyze_frames_not(
+    tiny_detector: RTDetrV2Detector,
+) -> None:
+    running = await start_server(GatedDetector(tiny_detector))
+    server: SidecarServer = running.server
+    watch = server.pipeline.tamper = _RecordingWatch()
+    try:
+        image = _frame(0, view()).image
+        call = running.stub.Stream()
+        await call.write(pb.ClientMessage(hello=pb.Hello(client_id="home")))
+        await call.write(frame_msg("a", "porch", image))
+        await call.write(frame_msg("a", "porch", image))  # re-sent: the stored result
+        messages: list[pb.ServerMessage] = []
+        while len(messages) < 2:
+            (message,) = await collect(call, 1)
+            if message.WhichOneof("kind") == "result":
+                messages.append(message)
+        await call.done_writing()
+        assert [m.result.tamper.kind for m in messages] == ["none", "none"]
+        analyzed = await running.stub.Analyze(pb.AnalyzeRequest(frame=pb.Frame(image=image)))
+        assert not analyzed.result.HasField("tamper")
+        assert len(watch.calls) == 1
+        ((thread, client, camera),) = watch.calls
+        assert thread.startswith("secmon-decode")
+        assert (client, camera) == ("home", "porch")
+    finally:
+        await running.channel.close()
+        await server.shutdown(grace_s=5)
