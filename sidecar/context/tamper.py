@@ -236,7 +236,9 @@ def _clip(value: float) -> float:
 
 
 class TamperWatch:
-    """Every client's cameras' detectors; safe to call from decode worker threads."""
+    """Every client's cameras' detectors; safe to call from decode worker threads. Two frames of
+    one camera decoded side by side may be compared in either order: that moves a confirmation by
+    at most a frame."""
 
     def __init__(self, settings: TamperSettings | None = None) -> None:
         self.settings = settings or TamperSettings()
