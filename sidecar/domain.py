@@ -6,7 +6,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .context.tamper import TamperState
 
 # "fast": JPEG draft decode + torch resize; "exact": bit-identical to RTDetrImageProcessorPil.
 PreprocessMode = Literal["fast", "exact"]
@@ -98,6 +101,9 @@ class FrameRequest:
     camera_name: str = ""
     # Minimum confidence; None means the server's default.
     threshold: float | None = None
+    # The stream's client (its Hello's client id); "" for Analyze, whose frames are not watched for
+    # tampering.
+    client_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,8 @@ class FrameOutcome:
     captured_at: datetime | None = None
     # The event batch this frame joined, "" if none.
     batch_id: str = ""
+    # The camera's tamper state after this frame (stream frames only).
+    tamper: TamperState | None = None
 
     @property
     def ok(self) -> bool:

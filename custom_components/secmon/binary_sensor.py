@@ -17,6 +17,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import slugify
 
+from .const import TAMPER_KINDS
 from .coordinator import CameraState, SecmonConfigEntry, SecmonCoordinator
 from .entity import SecmonCameraEntity, SecmonSidecarEntity, async_add_camera_entities
 
@@ -92,6 +93,7 @@ async def async_setup_entry(
         async_add_entities,
         lambda camera: [
             *(OccupancySensor(entry, camera, d) for d in OCCUPANCY_SENSORS),
+            TamperedSensor(entry, camera),
             *(
                 ZoneOccupancySensor(entry, camera, str(zone["name"]))
                 for zone in entry.runtime_data.settings.camera_zones.get(camera.camera_id, [])
@@ -178,6 +180,39 @@ class ZoneOccupancySensor(OccupancySensor):
         return self.coordinator.zone_occupied(
             self.camera, self.zone, self.coordinator.settings.clear_delay
         )
+
+
+TAMPERED = BinarySensorEntityDescription(
+    key="tampered",
+    translation_key="tampered",
+    device_class=BinarySensorDeviceClass.PROBLEM,
+)
+
+
+class TamperedSensor(SecmonCameraEntity, BinarySensorEntity):
+    """On while the sidecar finds the camera's view moved, covered, blurred or dark (its newest
+    frame's tamper check; restored from that stored result after a restart)."""
+
+    entity_description = TAMPERED
+
+    def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
+        """The tamper state of one camera."""
+        super().__init__(entry.runtime_data, camera, TAMPERED.key)
+
+    @property
+    def is_on(self) -> bool:
+        """From the newest frame's result."""
+        return self.camera.tamper_kind in TAMPER_KINDS and self.camera.tamper_kind != "none"
+
+    @property
+    def extra_state_attributes(self) -> dict[str, str | float | None]:
+        """What the view looks like, how far from usual (0..1), and since when."""
+        camera = self.camera
+        return {
+            "kind": camera.tamper_kind if camera.tamper_kind in TAMPER_KINDS else "none",
+            "score": camera.tamper_score,
+            "since": camera.tamper_since.isoformat() if camera.tamper_since else None,
+        }
 
 
 class SidecarBinarySensor(SecmonSidecarEntity, BinarySensorEntity):

@@ -109,6 +109,9 @@ RISK_LEVELS: Final = ("low", "medium", "high", "critical")
 # verdict (logbook only, not meant for notifications). See verdicts/rule.py for the rule.
 EVENT_SECURITY: Final = "secmon_event"
 EVENT_SECURITY_UPDATED: Final = "secmon_event_updated"
+# A camera's view started to look tampered with (moved, covered, blurred, dark).
+EVENT_TAMPERED: Final = "secmon_tampered"
+TAMPER_KINDS: Final = ("none", "moved", "covered", "blurred", "dark")
 # `secmon_alert`: a security event passed its camera's alert rules (verdicts/alerts.py).
 EVENT_ALERT: Final = "secmon_alert"
 # `secmon_feedback`: the owner marked an event (`secmon.feedback`).

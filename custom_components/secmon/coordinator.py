@@ -34,6 +34,7 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import (
     async_call_later,
     async_track_state_change_event,
@@ -46,6 +47,7 @@ from .const import (
     ANIMAL_LABELS,
     DATABASE_CHECK_INTERVAL,
     DOMAIN,
+    EVENT_TAMPERED,
     LOGGER,
     MAX_FRAME_BYTES,
     PERSON_LABELS,
@@ -56,7 +58,12 @@ from .const import (
     UNREACHABLE_ISSUE_DELAY,
     VEHICLE_LABELS,
 )
-from .entity import camera_device_identifier, sidecar_device_identifier, sidecar_device_info
+from .entity import (
+    camera_device_identifier,
+    camera_unique_id,
+    sidecar_device_identifier,
+    sidecar_device_info,
+)
 from .feedback_sync import feedback_counts, feedback_messages
 from .home_state import home_state_message
 from .ingest.imaging import DEFAULT_MAX_PIXELS, Box, render_detections
@@ -111,6 +118,13 @@ class CameraState:
     feedback_counts: dict[str, int] = field(default_factory=dict)
     # Capture time (epoch seconds) of the newest frame with a detection in each named zone.
     zone_last_seen: dict[str, float] = field(default_factory=dict)
+    # The sidecar's tamper check of the newest frame: "none", "moved", "covered", "blurred",
+    # "dark"; how far from the usual view (0..1); since when.
+    tamper_kind: str = "none"
+    tamper_score: float = 0.0
+    tamper_since: datetime | None = None
+    # The latest `secmon_tampered` event's data (diagnostics).
+    last_tamper_event: dict[str, Any] | None = None
 
     @property
     def object_count(self) -> int:
@@ -238,7 +252,7 @@ class SecmonCoordinator:
             self.async_ensure_camera(camera_id, name, root / name)
         for stored in await self.hass.async_add_executor_job(self.queue.last_frames):
             result = secmon_pb2.FrameResult.FromString(stored.result)
-            self.async_apply_result(result, stored.image, stored.captured_at)
+            self.async_apply_result(result, stored.image, stored.captured_at, replay=True)
         for risk in await self.hass.async_add_executor_job(self.verdicts.camera_risks):
             if (camera := self.cameras.get(risk.camera_id)) is not None:
                 self.async_set_risk(camera, risk.record, risk.snapshot, risk.snapshot_at)
@@ -520,9 +534,15 @@ class SecmonCoordinator:
 
     @callback
     def async_apply_result(
-        self, result: secmon_pb2.FrameResult, image: bytes, captured_at: float
+        self,
+        result: secmon_pb2.FrameResult,
+        image: bytes,
+        captured_at: float,
+        *,
+        replay: bool = False,
     ) -> None:
-        """Make a frame's detections the camera's state (if it is the newest frame)."""
+        """Make a frame's detections the camera's state (if it is the newest frame). A stored
+        result replayed at start-up restores the state without announcing anything."""
         camera = self.cameras.get(result.camera_id)
         if camera is None:
             return
@@ -557,10 +577,45 @@ class SecmonCoordinator:
             camera.boxes = boxes_of(wanted)
             camera.raw_image = image
             camera.rendered = None
+            if result.HasField("tamper"):
+                self._async_set_tamper(camera, result.tamper, announce=not replay)
         self.async_notify(camera.camera_id)
         if result.inference_ms:
             self.sidecar.inference_ms = result.inference_ms
             self.async_notify(SIDECAR_KEY)
+
+    @callback
+    def _async_set_tamper(
+        self, camera: CameraState, tamper: secmon_pb2.CameraTamper, *, announce: bool
+    ) -> None:
+        was_on = camera.tamper_kind != "none"
+        camera.tamper_kind = tamper.kind or "none"
+        camera.tamper_score = round(tamper.score, 3)
+        camera.tamper_since = (
+            dt_util.as_utc(tamper.since.ToDatetime(tzinfo=dt_util.UTC))
+            if tamper.HasField("since") else None
+        )
+        if was_on or camera.tamper_kind == "none":
+            return
+        data: dict[str, Any] = {
+            "camera_id": camera.camera_id,
+            "camera_name": camera.name,
+            "kind": camera.tamper_kind,
+            "score": camera.tamper_score,
+            "since": camera.tamper_since.isoformat() if camera.tamper_since else None,
+            "entity_id": er.async_get(self.hass).async_get_entity_id(
+                "binary_sensor",
+                DOMAIN,
+                camera_unique_id(self.entry.entry_id, camera.camera_id, "tampered"),
+            ),
+        }
+        camera.last_tamper_event = data
+        if announce:
+            LOGGER.warning(
+                "The view of camera %s looks %s (score %.2f)",
+                camera.name, camera.tamper_kind, camera.tamper_score,
+            )
+            self.hass.bus.async_fire(EVENT_TAMPERED, data)
 
     @callback
     def async_set_risk(

@@ -144,6 +144,12 @@ async def async_get_config_entry_diagnostics(
                 "current_verdict_id": camera.risk.verdict_id if camera.risk else None,
                 "has_snapshot": camera.snapshot is not None,
                 "feedback": dict(camera.feedback_counts),
+                "tamper": {
+                    "kind": camera.tamper_kind,
+                    "score": camera.tamper_score,
+                    "since": camera.tamper_since.isoformat() if camera.tamper_since else None,
+                    "last_event": camera.last_tamper_event,
+                },
             }
             for camera in coordinator.cameras.values()
         },

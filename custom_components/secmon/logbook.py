@@ -1,4 +1,5 @@
-"""Logbook lines for verdicts, e.g. "Front Door: high risk (72) — Person at the door at night"."""
+"""Logbook lines for verdicts, e.g. "Front Door: high risk (72) — Person at the door at night",
+and for tampered cameras ("Porch: view looks covered (0.93)")."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from homeassistant.components.logbook.const import (
 )
 from homeassistant.core import Event, HomeAssistant, callback
 
-from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
+from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED, EVENT_TAMPERED
 
 SUMMARY_CHARS = 200
 
@@ -39,6 +40,16 @@ def describe_verdict(event_type: str, data: Mapping[str, Any]) -> dict[str, str 
     }
 
 
+def describe_tampered(data: Mapping[str, Any]) -> dict[str, str | None]:
+    """The logbook line of one `secmon_tampered`, e.g. "Porch: view looks covered (0.93)"."""
+    kind = str(data.get("kind") or "tampered")
+    return {
+        LOGBOOK_ENTRY_NAME: str(data.get("camera_name") or data.get("camera_id") or "secmon"),
+        LOGBOOK_ENTRY_MESSAGE: f"view looks {kind} ({data.get('score', '?')})",
+        LOGBOOK_ENTRY_ENTITY_ID: data.get("entity_id"),
+    }
+
+
 @callback
 def async_describe_events(
     hass: HomeAssistant,
@@ -52,3 +63,9 @@ def async_describe_events(
 
     async_describe_event(DOMAIN, EVENT_SECURITY, async_describe)
     async_describe_event(DOMAIN, EVENT_SECURITY_UPDATED, async_describe)
+
+    @callback
+    def async_describe_tampered(event: Event) -> dict[str, str | None]:
+        return describe_tampered(event.data)
+
+    async_describe_event(DOMAIN, EVENT_TAMPERED, async_describe_tampered)

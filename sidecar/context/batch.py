@@ -8,6 +8,7 @@ from .baseline import Normality
 from .feedback import SimilarFeedback
 from .home import HomeState
 from .recent import OtherCamera
+from .tamper import TamperState
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +18,4 @@ class BatchContext:
     home: HomeState | None = None
     owner_note: str = ""
     feedback: tuple[SimilarFeedback, ...] = ()
+    tamper: TamperState | None = None

@@ -17,7 +17,9 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 
+from ..context.tamper import TamperState, TamperWatch
 from ..domain import (
     Detection,
     FrameError,
@@ -38,6 +40,8 @@ from .stats import DetectionStats
 _LOGGER = logging.getLogger(__name__)
 
 _MODEL = "model"  # the key of the model's arrival line
+# A frame's places in line for a decode slot and for the model, and whether its view is watched.
+_Turns = tuple[Turn, Turn, bool]
 
 # Called once per unique successful stream frame before its result is sent; returns the id of the
 # event batch the frame joined ("" for none). The stream observer (event batching) plugs in here.
@@ -61,12 +65,15 @@ class DetectionPipeline:
         max_decoded: int | None = None,
         adaptive_batching: bool = True,
         stats: DetectionStats | None = None,
+        tamper: TamperWatch | None = None,
     ) -> None:
         self.detector = detector
         self.default_threshold = default_threshold
         self.limits = limits
         self.preprocess_mode: PreprocessMode = preprocess_mode
         self.stats = stats or DetectionStats()
+        # Stream frames' views, per client and camera, checked in the decode workers.
+        self.tamper = tamper or TamperWatch()
         self.ready = asyncio.Event()
         self._batcher: DynamicBatcher[PreparedFrame, list[Detection]] = DynamicBatcher(
             detector.infer,
@@ -157,7 +164,7 @@ class DetectionPipeline:
             lambda: self._stream_frame(
                 request,
                 hook,
-                self._take_model_turn(),
+                self._take_model_turn(watch_tamper=True),
                 self._hook_order.take(request.camera_id),
             ),
         )
@@ -170,13 +177,11 @@ class DetectionPipeline:
         """One frame through the model (no idempotency, no hook): Analyze."""
         return await self._detect_owned(request, self._take_model_turn())
 
-    def _take_model_turn(self) -> tuple[Turn, Turn]:
+    def _take_model_turn(self, *, watch_tamper: bool = False) -> _Turns:
         """A place in line for a decode slot and one for the model, in arrival order."""
-        return self._admission_order.take(_MODEL), self._model_order.take(_MODEL)
+        return self._admission_order.take(_MODEL), self._model_order.take(_MODEL), watch_tamper
 
-    async def _detect_owned(
-        self, request: FrameRequest, model_turn: tuple[Turn, Turn]
-    ) -> FrameOutcome:
+    async def _detect_owned(self, request: FrameRequest, model_turn: _Turns) -> FrameOutcome:
         started = time.monotonic()
         self.stats.frame_received()
         task = asyncio.ensure_future(self._detect(request, started, model_turn))
@@ -189,7 +194,7 @@ class DetectionPipeline:
         self,
         request: FrameRequest,
         hook: FrameHook | None,
-        model_turn: tuple[Turn, Turn],
+        model_turn: _Turns,
         hook_turn: Turn,
     ) -> FrameOutcome:
         try:
@@ -216,9 +221,9 @@ class DetectionPipeline:
             hook_turn.end()
 
     async def _detect(
-        self, request: FrameRequest, started: float, turns: tuple[Turn, Turn]
+        self, request: FrameRequest, started: float, turns: _Turns
     ) -> FrameOutcome:
-        admission, turn = turns
+        admission, turn, watch_tamper = turns
         self._before_model += 1
         in_queue = True
         slot = False
@@ -233,9 +238,8 @@ class DetectionPipeline:
             self.decoded_in_use += 1
             admission.end()
             loop = asyncio.get_running_loop()
-            prepared = await loop.run_in_executor(
-                self._decode_pool, prepare_frame, request.image, self.limits,
-                self.detector.preprocess, threshold, self.preprocess_mode,
+            prepared, tamper = await loop.run_in_executor(
+                self._decode_pool, self._prepare, request, threshold, watch_tamper
             )
             await turn.wait()
             entered = self._batcher.enqueue(prepared)
@@ -272,7 +276,25 @@ class DetectionPipeline:
             total_ms=total_ms,
             model_batch_size=batched.batch_size,
             captured_at=request.captured_at,
+            tamper=tamper,
         )
+
+    def _prepare(
+        self, request: FrameRequest, threshold: float, watch_tamper: bool
+    ) -> tuple[PreparedFrame, TamperState | None]:
+        """In a decode worker: decode and resize the frame, and (for stream frames) check its
+        camera's view for tampering on the decoded image's thumbnail."""
+        prepared = prepare_frame(
+            request.image, self.limits, self.detector.preprocess, threshold,
+            self.preprocess_mode, with_thumbnail=watch_tamper,
+        )
+        if prepared.thumbnail is None:
+            return prepared, None
+        state = self.tamper.observe(
+            request.client_id, request.camera_id, prepared.thumbnail,
+            request.captured_at or datetime.now(UTC),
+        )
+        return replace(prepared, thumbnail=None), state
 
     def _check_accepting(self) -> None:
         if not self._accepting:

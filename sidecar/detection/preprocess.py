@@ -26,6 +26,7 @@ import numpy.typing as npt
 import torch
 from PIL import Image
 
+from ..context.tamper import thumbnail
 from ..domain import PreprocessMode
 from .frames import FrameLimits, decode_frame
 
@@ -114,6 +115,8 @@ class PreparedFrame:
     width: int
     height: int
     threshold: float
+    # The frame's small grayscale thumbnail for the tamper check (context/tamper.py), when asked.
+    thumbnail: npt.NDArray[np.float32] | None = None
 
 
 def prepare_frame(
@@ -122,12 +125,15 @@ def prepare_frame(
     spec: PreprocessSpec,
     threshold: float,
     mode: PreprocessMode = "fast",
+    *,
+    with_thumbnail: bool = False,
 ) -> PreparedFrame:
     """Validate, decode and resize one frame (raises domain.FrameError for bad frames)."""
     fast = mode == "fast"
     decoded = decode_frame(data, limits, (spec.width, spec.height) if fast else None)
     pixels = resize_for_model(decoded.image, spec, fast=fast)
-    return PreparedFrame(pixels, decoded.width, decoded.height, threshold)
+    thumb = thumbnail(decoded.image) if with_thumbnail else None
+    return PreparedFrame(pixels, decoded.width, decoded.height, threshold, thumb)
 
 
 def resize_for_model(

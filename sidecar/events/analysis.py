@@ -89,6 +89,7 @@ def prompt_input(
         home=context.home,
         owner_note=context.owner_note,
         feedback=context.feedback,
+        tamper=context.tamper,
     )
 
 

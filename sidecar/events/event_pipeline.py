@@ -36,6 +36,8 @@ from ..context.batch import BatchContext
 from ..context.feedback import FeedbackStore, OwnerFeedback, SimilarFeedback
 from ..context.home import MAX_NOTES, HomeState
 from ..context.recent import RecentActivity
+from ..context.tamper import MAX_CAMERAS as MAX_TAMPER_CAMERAS
+from ..context.tamper import TamperState
 from ..detection.stats import LatencyWindow
 from ..domain import FrameError, FrameErrorCode, FrameObservation, Verdict
 from ..enrichment.service import Enricher
@@ -103,6 +105,8 @@ class EventPipeline:
         self.feedback = FeedbackStore(store.database)
         self._homes: dict[str, HomeState] = {}
         self._notes: dict[str, dict[str, str]] = {}
+        # Per client, its cameras whose view looks tampered with now (their latest frame's state).
+        self._tampered: dict[str, dict[str, TamperState]] = {}
         self.stats = EventStats()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -177,6 +181,16 @@ class EventPipeline:
     def set_camera_notes(self, client_id: str, notes: dict[str, str]) -> None:
         """The owner's notes per camera of `client_id` (replacing the previous ones)."""
         self._notes[client_id] = dict(list(notes.items())[:MAX_NOTES])
+
+    def note_tamper(self, client_id: str, camera_id: str, state: TamperState) -> None:
+        """A camera's tamper state after its latest frame, for the prompts of its batches."""
+        cameras = self._tampered.setdefault(client_id, {})
+        if not state.tampered:
+            cameras.pop(camera_id, None)
+            return
+        if camera_id not in cameras and len(cameras) >= MAX_TAMPER_CAMERAS:
+            del cameras[next(iter(cameras))]
+        cameras[camera_id] = state
 
     async def add_feedback(self, client_id: str, feedback: OwnerFeedback) -> None:
         """Keep the owner's judgement of an event (raises a FrameError when the state file
@@ -320,6 +334,7 @@ class EventPipeline:
             )),
             home=self._homes.get(client),
             owner_note=self._notes.get(client, {}).get(job.batch.camera_id, ""),
+            tamper=self._tampered.get(client, {}).get(job.batch.camera_id),
             feedback=await self._similar_feedback(
                 client, job.batch.camera_id, labels, local_start
             ),

@@ -17,6 +17,7 @@ from ..context.baseline import Normality
 from ..context.feedback import SimilarFeedback
 from ..context.home import HomeState, people_line
 from ..context.recent import OtherCamera
+from ..context.tamper import TamperState, describe
 from ..context.zones import KIND_WORDS
 from ..domain import FrameObservation
 from .sanitize import sanitize_untrusted
@@ -29,6 +30,7 @@ HOME_BUDGET = 200
 NOTE_BUDGET = 400
 FEEDBACK_BUDGET = 600
 ZONES_BUDGET = 400
+TAMPER_BUDGET = 200
 MAX_OTHER_CAMERAS = 8
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -253,4 +255,19 @@ def zones_section(frames: Sequence[FrameObservation]) -> ContextSection | None:
         "Where, in the owner's zones of this camera (by where each object stands):",
         tuple(entries),
         ZONES_BUDGET,
+    )
+
+
+def tamper_section(state: TamperState | None, tz: tzinfo) -> ContextSection | None:
+    """The camera's view, when the tamper check finds it moved, covered, blurred or dark."""
+    if state is None or not state.tampered:
+        return None
+    since = f" since {state.since.astimezone(tz):%H:%M}" if state.since is not None else ""
+    return ContextSection(
+        "The camera itself (measured on its images):",
+        (ContextEntry(
+            f"- The camera's view appears {describe(state)}{since} (score {state.score:.2f}): "
+            "it may show less than usual; tampering is itself a concern"
+        ),),
+        TAMPER_BUDGET,
     )

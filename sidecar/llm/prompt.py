@@ -1,7 +1,8 @@
 """Prompt templates for batch risk analysis.
 
 The prompt always fits the model's context: the per-label summary is always present, then the
-context sections (llm/context_sections.py: how usual this is, what the other cameras saw; each
+context sections (llm/context_sections.py: the camera's view tampered with, who is home, the
+owner's note, zones, how usual this is, what the other cameras saw, the owner's feedback; each
 fitted to its own token budget first), then the observations of the enrichment models (caption,
 per-object attributes, identities and where else they were seen, plates, posture, distance; at
 most one line per key object), then as many
@@ -29,6 +30,7 @@ from ..context.baseline import Normality
 from ..context.feedback import SimilarFeedback
 from ..context.home import HomeState
 from ..context.recent import OtherCamera
+from ..context.tamper import TamperState
 from ..domain import Box, Detection, EnrichedObject, Enrichment, FrameObservation
 from .assessment import REASONING_MAX_CHARS, RISK_BANDS, SUMMARY_MAX_CHARS, RiskLevel
 from .context_sections import (
@@ -39,6 +41,7 @@ from .context_sections import (
     normality_section,
     note_section,
     other_cameras_section,
+    tamper_section,
     zones_section,
 )
 from .sanitize import sanitize_untrusted
@@ -105,6 +108,8 @@ class PromptInput:
     owner_note: str = ""
     # The owner's judgements of similar past events.
     feedback: Sequence[SimilarFeedback] = ()
+    # Whether the camera's view looks tampered with (moved, covered, blurred, dark).
+    tamper: TamperState | None = None
 
     @property
     def detections(self) -> list[Detection]:
@@ -255,6 +260,7 @@ def _evenly_sampled(items: Sequence[_T], keep: int) -> list[_T]:
 def context_sections(batch: PromptInput, tz: tzinfo) -> list[ContextSection]:
     """The batch's context sections, in prompt order, before fitting."""
     sections = [
+        tamper_section(batch.tamper, tz),
         home_section(batch.home, batch.ended_at, tz),
         note_section(batch.owner_note),
         zones_section(batch.frames),

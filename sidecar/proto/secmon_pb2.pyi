@@ -101,7 +101,7 @@ class FrameError(_message.Message):
     def __init__(self, code: _Optional[_Union[FrameErrorCode, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class FrameResult(_message.Message):
-    __slots__ = ("frame_id", "camera_id", "width", "height", "detections", "inference_ms", "total_ms", "error", "captured_at", "model_batch_size", "batch_id", "retryable", "zones")
+    __slots__ = ("frame_id", "camera_id", "width", "height", "detections", "inference_ms", "total_ms", "error", "captured_at", "model_batch_size", "batch_id", "retryable", "zones", "tamper")
     FRAME_ID_FIELD_NUMBER: _ClassVar[int]
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     WIDTH_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class FrameResult(_message.Message):
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
     ZONES_FIELD_NUMBER: _ClassVar[int]
+    TAMPER_FIELD_NUMBER: _ClassVar[int]
     frame_id: str
     camera_id: str
     width: int
@@ -128,7 +129,18 @@ class FrameResult(_message.Message):
     batch_id: str
     retryable: bool
     zones: _containers.RepeatedCompositeFieldContainer[ZoneHit]
-    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ..., retryable: _Optional[bool] = ..., zones: _Optional[_Iterable[_Union[ZoneHit, _Mapping]]] = ...) -> None: ...
+    tamper: CameraTamper
+    def __init__(self, frame_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., inference_ms: _Optional[float] = ..., total_ms: _Optional[float] = ..., error: _Optional[_Union[FrameError, _Mapping]] = ..., captured_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_batch_size: _Optional[int] = ..., batch_id: _Optional[str] = ..., retryable: _Optional[bool] = ..., zones: _Optional[_Iterable[_Union[ZoneHit, _Mapping]]] = ..., tamper: _Optional[_Union[CameraTamper, _Mapping]] = ...) -> None: ...
+
+class CameraTamper(_message.Message):
+    __slots__ = ("kind", "score", "since")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    score: float
+    since: _timestamp_pb2.Timestamp
+    def __init__(self, kind: _Optional[str] = ..., score: _Optional[float] = ..., since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ClientMessage(_message.Message):
     __slots__ = ("hello", "frame", "verdict_ack", "config", "home_state", "feedback")
@@ -531,7 +543,7 @@ class GpuStatus(_message.Message):
     def __init__(self, name: _Optional[str] = ..., utilization_percent: _Optional[float] = ..., memory_used_bytes: _Optional[int] = ..., memory_total_bytes: _Optional[int] = ..., temperature_c: _Optional[float] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class SidecarStatus(_message.Message):
-    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency", "storage_error", "storage_errors", "damaged_state_file", "max_frame_bytes", "max_pixels", "max_frames_in_flight", "batch_costs", "batching_policy", "decode_workers", "max_decoded_frames", "rss_bytes", "peak_rss_bytes", "compile_mode", "enrichment", "random_models")
+    __slots__ = ("server_version", "ready", "detector_model", "device", "dtype", "default_threshold", "max_batch", "max_delay_ms", "queue_depth", "frames_received", "frames_processed", "frames_failed", "model_batches", "mean_model_batch_size", "inference_latency", "frame_latency", "uptime_seconds", "active_streams", "gpus", "errors_by_code", "llm_model", "open_batches", "pending_verdicts", "verdicts_produced", "fallback_verdicts", "llm_latency", "storage_error", "storage_errors", "damaged_state_file", "max_frame_bytes", "max_pixels", "max_frames_in_flight", "batch_costs", "batching_policy", "decode_workers", "max_decoded_frames", "rss_bytes", "peak_rss_bytes", "compile_mode", "enrichment", "tampered_cameras", "random_models")
     class ErrorsByCodeEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -579,6 +591,7 @@ class SidecarStatus(_message.Message):
     PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     COMPILE_MODE_FIELD_NUMBER: _ClassVar[int]
     ENRICHMENT_FIELD_NUMBER: _ClassVar[int]
+    TAMPERED_CAMERAS_FIELD_NUMBER: _ClassVar[int]
     RANDOM_MODELS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     ready: bool
@@ -620,8 +633,9 @@ class SidecarStatus(_message.Message):
     peak_rss_bytes: int
     compile_mode: str
     enrichment: EnrichmentStatus
+    tampered_cameras: int
     random_models: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, server_version: _Optional[str] = ..., ready: _Optional[bool] = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., storage_error: _Optional[str] = ..., storage_errors: _Optional[int] = ..., damaged_state_file: _Optional[str] = ..., max_frame_bytes: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_frames_in_flight: _Optional[int] = ..., batch_costs: _Optional[_Iterable[_Union[BatchSizeCost, _Mapping]]] = ..., batching_policy: _Optional[str] = ..., decode_workers: _Optional[int] = ..., max_decoded_frames: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., compile_mode: _Optional[str] = ..., enrichment: _Optional[_Union[EnrichmentStatus, _Mapping]] = ..., random_models: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, server_version: _Optional[str] = ..., ready: _Optional[bool] = ..., detector_model: _Optional[str] = ..., device: _Optional[str] = ..., dtype: _Optional[str] = ..., default_threshold: _Optional[float] = ..., max_batch: _Optional[int] = ..., max_delay_ms: _Optional[float] = ..., queue_depth: _Optional[int] = ..., frames_received: _Optional[int] = ..., frames_processed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., model_batches: _Optional[int] = ..., mean_model_batch_size: _Optional[float] = ..., inference_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., frame_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., active_streams: _Optional[int] = ..., gpus: _Optional[_Iterable[_Union[GpuStatus, _Mapping]]] = ..., errors_by_code: _Optional[_Mapping[str, int]] = ..., llm_model: _Optional[str] = ..., open_batches: _Optional[int] = ..., pending_verdicts: _Optional[int] = ..., verdicts_produced: _Optional[int] = ..., fallback_verdicts: _Optional[int] = ..., llm_latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., storage_error: _Optional[str] = ..., storage_errors: _Optional[int] = ..., damaged_state_file: _Optional[str] = ..., max_frame_bytes: _Optional[int] = ..., max_pixels: _Optional[int] = ..., max_frames_in_flight: _Optional[int] = ..., batch_costs: _Optional[_Iterable[_Union[BatchSizeCost, _Mapping]]] = ..., batching_policy: _Optional[str] = ..., decode_workers: _Optional[int] = ..., max_decoded_frames: _Optional[int] = ..., rss_bytes: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., compile_mode: _Optional[str] = ..., enrichment: _Optional[_Union[EnrichmentStatus, _Mapping]] = ..., tampered_cameras: _Optional[int] = ..., random_models: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class BatchSizeCost(_message.Message):
     __slots__ = ("size", "forward_ms", "samples", "batches")

@@ -29,7 +29,9 @@ from .client_config import RequestedRules, resolve_threshold
 from .gpu import GpuInfo
 
 
-def frame_request(frame: pb.Frame, threshold: float | None) -> FrameRequest:
+def frame_request(
+    frame: pb.Frame, threshold: float | None, client_id: str = ""
+) -> FrameRequest:
     return FrameRequest(
         frame_id=frame.frame_id,
         camera_id=frame.camera_id,
@@ -41,6 +43,7 @@ def frame_request(frame: pb.Frame, threshold: float | None) -> FrameRequest:
         source_path=frame.source_path,
         camera_name=frame.camera_name,
         threshold=threshold,
+        client_id=client_id,
     )
 
 
@@ -110,6 +113,11 @@ def frame_result(outcome: FrameOutcome, zones: Sequence[ZoneHit] = ()) -> pb.Fra
         result.retryable = outcome.error.code.retryable
     if outcome.captured_at is not None:
         result.captured_at.CopyFrom(timestamp(outcome.captured_at))
+    if outcome.tamper is not None:
+        result.tamper.kind = outcome.tamper.kind
+        result.tamper.score = outcome.tamper.score
+        if outcome.tamper.since is not None:
+            result.tamper.since.CopyFrom(timestamp(outcome.tamper.since))
     return result
 
 

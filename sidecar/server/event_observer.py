@@ -151,6 +151,8 @@ class EventObserver(StreamObserver):
             detections=outcome.detections,
             zones=session.zone_hits(outcome),
         )
+        if outcome.tamper is not None:
+            self._pipeline.note_tamper(_client_id(session), frame.camera_id, outcome.tamper)
         batch_id = await self._pipeline.observe(observation, _client_id(session))
         if batch_id and self._enricher is not None:
             self._enricher.remember(frame.camera_id, frame.frame_id, frame.image)

@@ -85,7 +85,9 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
         kind = message.WhichOneof("kind")
         if kind == "frame":
             await session.acquire_frame_permit()
-            request = convert.frame_request(message.frame, session.threshold)
+            request = convert.frame_request(
+                message.frame, session.threshold, session.client_id or "anonymous"
+            )
             result = self._pipeline.submit_stream_frame(request, self._frame_hook(session))
             session.emit_result(request.camera_id, result)
         elif kind == "hello":
@@ -199,6 +201,7 @@ class SidecarServicer(secmon_pb2_grpc.SidecarServicer):  # type: ignore[misc]
             peak_rss_bytes=memory.peak_rss_bytes,
             compile_mode=detector.compile_mode,
         )
+        status.tampered_cameras = await asyncio.to_thread(pipeline.tamper.tampered_count)
         try:
             self._observer.fill_status(status)
         except Exception:

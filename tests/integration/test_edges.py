@@ -19,6 +19,7 @@ from custom_components.secmon.const import (
     DOMAIN,
     EVENT_SECURITY,
     EVENT_SECURITY_UPDATED,
+    EVENT_TAMPERED,
 )
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.logbook import SUMMARY_CHARS, async_describe_events, describe_verdict
@@ -157,11 +158,15 @@ async def test_logbook_describes_both_bus_events(hass: HomeAssistant) -> None:
         described[event_type] = describe
 
     async_describe_events(hass, collect)
-    assert set(described) == {EVENT_SECURITY, EVENT_SECURITY_UPDATED}
+    assert set(described) == {EVENT_SECURITY, EVENT_SECURITY_UPDATED, EVENT_TAMPERED}
     line = described[EVENT_SECURITY](
         Event(EVENT_SECURITY, {"camera_name": "Porch", "risk_level": "low", "risk_score": 3})
     )
     assert line["message"] == "low risk (3)"
+    tampered = described[EVENT_TAMPERED](
+        Event(EVENT_TAMPERED, {"camera_name": "Porch", "kind": "covered", "score": 0.93})
+    )
+    assert (tampered["name"], tampered["message"]) == ("Porch", "view looks covered (0.93)")
 
 
 async def test_reauth_step_reports_an_unready_or_unreachable_sidecar(
