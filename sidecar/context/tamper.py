@@ -32,6 +32,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -108,7 +109,10 @@ def _block_means(image: Gray) -> Gray:
 
 def _half(thumb: Gray) -> Gray:
     """2x2 means (slices: far cheaper than reshaping and reducing)."""
-    total: Gray = thumb[0::2, 0::2] + thumb[1::2, 0::2] + thumb[0::2, 1::2] + thumb[1::2, 1::2]
+    # cast: numpy's stubs (2.2, the integration's venv) widen float32 + float32 to float64.
+    total = cast(
+        Gray, thumb[0::2, 0::2] + thumb[1::2, 0::2] + thumb[0::2, 1::2] + thumb[1::2, 1::2]
+    )
     return total * np.float32(0.25)
 
 
@@ -119,8 +123,10 @@ def features(thumb: Gray) -> Features:
     normalised = (thumb - np.float32(mean)) * np.float32(1.0 / max(std, 1.0))
     lap = (
         4 * normalised[1:-1, 1:-1]
-        - normalised[:-2, 1:-1] - normalised[2:, 1:-1]
-        - normalised[1:-1, :-2] - normalised[1:-1, 2:]
+        - normalised[:-2, 1:-1]
+        - normalised[2:, 1:-1]
+        - normalised[1:-1, :-2]
+        - normalised[1:-1, 2:]
     )
     block_mean = _block_means(half)
     block_var = np.maximum(_block_means(half * half) - block_mean * block_mean, 0.0)
@@ -173,7 +179,8 @@ class TamperDetector:
         # Dark needs a sudden fall from the previous frame (or a dark run going on): a slow dusk
         # that outpaces the reference's averaging is not one.
         falling = not stale and (
-            frame.mean < DARK_RATIO * self._last_mean or self.state.kind == "dark"
+            frame.mean < DARK_RATIO * self._last_mean
+            or self.state.kind == "dark"
             or self._bad_kind == "dark"
         )
         self._last_at, self._last_mean = at, frame.mean
@@ -283,4 +290,3 @@ def describe(state: TamperState) -> str:
         "blurred": "blurred",
         "dark": "suddenly dark",
     }.get(state.kind, "normal")
-
