@@ -6,11 +6,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from homeassistant.components.frontend import DATA_EXTRA_MODULE_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
 
+from custom_components.secmon.card import CARD_URL, ZONES_CARD_URL
 from custom_components.secmon.const import CONF_CAMERA_ZONES, ZONE_KINDS
 from custom_components.secmon.zones_options import MAX_ZONES, format_zones, parse_zones
 
@@ -163,3 +169,20 @@ async def test_non_admin_reads_but_may_not_set(
     refused = await _ws(ws, {"type": "secmon/zones/set", **ids, "zones": []})
     assert not refused["success"] and refused["error"]["code"] == "unauthorized"
     assert init_integration.options[CONF_CAMERA_ZONES] == {"front_door": [PORCH]}
+
+
+async def test_zones_card_module_is_served_and_registered_next_to_the_timeline(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    assert await async_setup_component(hass, "frontend", {})
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    urls = hass.data[DATA_EXTRA_MODULE_URL].urls
+    for module in (CARD_URL, ZONES_CARD_URL):
+        assert len([url for url in urls if url.startswith(f"{module}?v=")]) == 1
+    [zones_url] = [url for url in urls if url.startswith(f"{ZONES_CARD_URL}?v=")]
+    response = await (await hass_client()).get(zones_url)
+    assert response.status == 200
+    body = await response.text()
+    assert 'customElements.define("secmon-zones-card"' in body
+    assert "getConfigElement" in body and "secmon/zones/set" in body
