@@ -3,11 +3,13 @@ for the picture) and `secmon/zones/set` (admins only) over the websocket API.
 
 A set is checked by the rules of the options' text field (zones_options.py) and stored in the
 entry's options as the options flow stores it; the entry then reloads, so the sidecar and the zone
-sensors get the new zones as they do after the options flow.
+sensors get the new zones as they do after the options flow. The set answers once that reload is
+done, so the editor's next request finds the entry loaded.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +17,11 @@ import voluptuous as vol
 from homeassistant.components import websocket_api
 from homeassistant.components.websocket_api.connection import ActiveConnection
 from homeassistant.components.websocket_api.const import ERR_NOT_FOUND
-from homeassistant.components.websocket_api.decorators import require_admin, websocket_command
+from homeassistant.components.websocket_api.decorators import (
+    async_response,
+    require_admin,
+    websocket_command,
+)
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
@@ -26,6 +32,8 @@ from .entity import camera_unique_id
 from .zones_options import MAX_POINTS, MAX_ZONES, format_zones, parse_zones
 
 ERR_ZONES_INVALID = "zones_invalid"
+# How long a set waits for the entry's reload before it answers all the same.
+RELOAD_WAIT_S = 120.0
 
 
 class ZonesError(ValueError):
@@ -82,6 +90,15 @@ def checked_zones(zones: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
         return parse_zones(format_zones(zones))
     except ValueError as err:  # what the checks above missed, the text field's parser refuses
         raise ZonesError(str(err)) from err
+
+
+# States a reload ends in when it fails.
+_SETTLED_FAILURES = (
+    ConfigEntryState.SETUP_ERROR,
+    ConfigEntryState.SETUP_RETRY,
+    ConfigEntryState.MIGRATION_ERROR,
+    ConfigEntryState.FAILED_UNLOAD,
+)
 
 
 def _entry(hass: HomeAssistant, entry_id: str) -> SecmonConfigEntry | None:
@@ -166,8 +183,10 @@ def ws_get_zones(hass: HomeAssistant, connection: ActiveConnection, msg: dict[st
         vol.Required("zones"): [dict],
     }
 )
-@callback
-def ws_set_zones(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+@async_response
+async def ws_set_zones(
+    hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]
+) -> None:
     """Replace a camera's zones (an empty list removes them)."""
     if (entry := _camera_entry(hass, connection, msg)) is None:
         return
@@ -191,10 +210,32 @@ def ws_set_zones(hass: HomeAssistant, connection: ActiveConnection, msg: dict[st
     }
     if zones:
         by_camera[camera_id] = zones
-    # The update listener reloads the entry, as after the options flow.
-    hass.config_entries.async_update_entry(
-        entry, options={**entry.options, CONF_CAMERA_ZONES: by_camera}
-    )
+    reloaded = asyncio.Event()
+    left = False
+
+    @callback
+    def _on_state_change() -> None:
+        nonlocal left
+        if entry.state is ConfigEntryState.LOADED:
+            if left:
+                reloaded.set()
+        elif entry.state in _SETTLED_FAILURES:
+            reloaded.set()
+        else:
+            left = True
+
+    remove = entry.async_on_state_change(_on_state_change)
+    try:
+        # The update listener reloads the entry, as after the options flow.
+        if hass.config_entries.async_update_entry(
+            entry, options={**entry.options, CONF_CAMERA_ZONES: by_camera}
+        ):
+            async with asyncio.timeout(RELOAD_WAIT_S):
+                await reloaded.wait()
+    except TimeoutError:
+        pass
+    finally:
+        remove()
     connection.send_result(msg["id"], {"zones": zones})
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from homeassistant.components.frontend import DATA_EXTRA_MODULE_URL
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
@@ -45,6 +46,7 @@ async def test_get_set_round_trip_reaches_options_flow_and_sidecar(
     ws = await hass_ws_client(hass)
     ids = {"entry_id": init_integration.entry_id, "camera_id": "front_door"}
 
+    coordinator = init_integration.runtime_data
     got = await _ws(ws, {"type": "secmon/zones/get", **ids})
     assert got["success"], got
     result = got["result"]
@@ -56,6 +58,9 @@ async def test_get_set_round_trip_reaches_options_flow_and_sidecar(
     saved = await _ws(ws, {"type": "secmon/zones/set", **ids,
                            "zones": [PORCH, {**TRIANGLE, "name": "  Gate "}]})
     assert saved["success"], saved
+    # Answered once the reload that carries the zones to the sidecar is done.
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert init_integration.runtime_data is not coordinator
     await hass.async_block_till_done()
     stored = init_integration.options[CONF_CAMERA_ZONES]["front_door"]
     assert [z["name"] for z in stored] == ["Porch", "Gate"]

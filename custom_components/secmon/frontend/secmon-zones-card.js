@@ -18,6 +18,9 @@ const KIND_NAMES = {
   other: "Other",
 };
 const SVG = "http://www.w3.org/2000/svg";
+// A card opened while its entry reloads (after a save, at start) asks again a few times.
+const LOAD_TRIES = 10;
+const LOAD_RETRY_MS = 2000;
 
 const h = (tag, props = {}, children = []) => {
   const el = document.createElement(tag);
@@ -146,12 +149,16 @@ class SecmonZonesCard extends HTMLElement {
     return Boolean(this._data && this._data.can_edit);
   }
 
-  async _load() {
+  async _load(tries = LOAD_TRIES) {
     this._data = null;
     this._error = null;
     this._render();
     try {
       const camera = await findCamera(this._hass, this._config);
+      if (!camera && tries > 1) {
+        setTimeout(() => this._load(tries - 1), LOAD_RETRY_MS);
+        return;
+      }
       if (!camera) {
         this._error = this._config.camera_id
           ? `secmon has no camera ${this._config.camera_id}.`
@@ -169,6 +176,10 @@ class SecmonZonesCard extends HTMLElement {
       this._drawing = null;
       this._selected = null;
     } catch (err) {
+      if (err.translation_key === "entry_not_loaded" && tries > 1) {
+        setTimeout(() => this._load(tries - 1), LOAD_RETRY_MS);
+        return;
+      }
       this._error = `Could not load the zones: ${err.message || err}`;
     }
     this._picture = null;
