@@ -1,15 +1,28 @@
 """The zones card on a dashboard, as a person uses it in Chromium: draw a triangle on the camera's
 picture by clicks, name it, drag a corner, save; the entry's options hold it and a reloaded page
-draws it; at desktop and phone widths."""
+draws it; at desktop and phone widths. A user who is not an administrator sees the zones only."""
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser
+
+from dev.ha_setup import HomeAssistantClient
 
 from .conftest import OpenDashboard
-from .harness import DESKTOP, PHONE, Dashboard, HomeAssistantProcess, add_dashboard, wait_for
+from .harness import (
+    DESKTOP,
+    PHONE,
+    Dashboard,
+    HomeAssistantProcess,
+    add_dashboard,
+    dashboard_page,
+    wait_for,
+)
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -152,5 +165,76 @@ def test_zones_card_draws_names_drags_and_saves_a_zone(
         assert width <= PHONE["width"]
         assert phone.page.locator(f"{CARD} button.save").is_visible()
         phone.screenshot("zones")
+    finally:
+        client.ws({"type": "secmon/zones/set", **ids, "zones": []})
+
+
+def non_admin_token(home: HomeAssistantProcess) -> str:
+    """A long-lived token of a new user who is not an administrator."""
+    admin = home.client
+    user = admin.ws(
+        {"type": "config/auth/create", "name": "Guest", "group_ids": ["system-users"]}
+    )["user"]
+    username, password = f"guest{time.time_ns()}", secrets.token_urlsafe(16)
+    admin.ws(
+        {
+            "type": "config/auth_provider/homeassistant/create",
+            "user_id": user["id"],
+            "username": username,
+            "password": password,
+        }
+    )
+    guest = HomeAssistantClient(home.url)
+    flow = guest.request(
+        "POST",
+        "/auth/login_flow",
+        {
+            "client_id": guest.client_id,
+            "handler": ["homeassistant", None],
+            "redirect_uri": guest.client_id,
+        },
+    )
+    reply = guest.request(
+        "POST",
+        f"/auth/login_flow/{flow['flow_id']}",
+        {"client_id": guest.client_id, "username": username, "password": password},
+    )
+    tokens = guest.request(
+        "POST",
+        "/auth/token",
+        {"grant_type": "authorization_code", "code": reply["result"], "client_id": guest.client_id},
+        form=True,
+    )
+    guest.token = tokens["access_token"]
+    return guest.long_lived_token("zones card test")
+
+
+def test_zones_card_is_read_only_for_non_admins(
+    home: HomeAssistantProcess, browser: Browser
+) -> None:
+    client = home.client
+    camera = front_door(home)
+    ids = {"entry_id": camera["config_entry_id"], "camera_id": camera["camera_id"]}
+    porch = {"name": "Porch", "kind": "entry_point", "priority": 2,
+             "points": [[0.1, 0.5], [0.4, 0.5], [0.4, 1.0], [0.1, 1.0]]}
+    client.ws({"type": "secmon/zones/set", **ids, "zones": [porch]})
+    path = add_dashboard(
+        client,
+        "secmon-zones-guest",
+        [{"type": f"custom:{CARD}", "camera_id": camera["camera_id"]}],
+        title="Zones",
+    )
+    try:
+        with dashboard_page(
+            browser, home, "zones-non-admin", PHONE, token=non_admin_token(home)
+        ) as guest:
+            guest.open(path)
+            guest.wait_for_text("Zones · Front Door", "Porch", "Entry point · priority 2")
+            [shown] = wait_for("the zone drawn", lambda: polygons(guest))
+            assert shown == {"name": "Porch", "points": porch["points"]}
+            card = guest.page.locator(CARD)
+            for editing in ("button", "input", "select", ".vertex"):
+                assert card.locator(editing).count() == 0, editing
+            guest.screenshot("zones-read-only")
     finally:
         client.ws({"type": "secmon/zones/set", **ids, "zones": []})
