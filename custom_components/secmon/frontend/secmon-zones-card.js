@@ -59,9 +59,9 @@ const STYLE = `
   .header { padding: 12px 16px 4px; font-size: 1.2em; font-weight: 500; }
   .message { padding: 8px 16px; color: var(--secondary-text-color); }
   .error { color: var(--error-color, #db4437); }
-  .stage { position: relative; margin: 8px 16px; user-select: none; touch-action: none;
+  .stage { position: relative; margin: 8px 16px; user-select: none;
     background: var(--secondary-background-color); min-height: 120px; }
-  .stage.drawing { cursor: crosshair; }
+  .stage.drawing { cursor: crosshair; touch-action: none; }
   .stage img { display: block; width: 100%; height: auto; }
   .stage .noimage { aspect-ratio: 16 / 9; display: flex; align-items: center; justify-content: center;
     color: var(--secondary-text-color); }
@@ -83,6 +83,7 @@ const STYLE = `
   .zone input.priority { width: 4em; }
   .zone .kind-text { color: var(--secondary-text-color); }
   .actions { display: flex; flex-wrap: wrap; gap: 8px; padding: 8px 16px 12px; }
+  .actions:empty { display: none; }
   .status { padding: 0 16px 12px; color: var(--secondary-text-color); min-height: 1em; }
   button { font: inherit; padding: 6px 12px; border-radius: 4px; border: 1px solid var(--divider-color);
     background: var(--card-background-color); color: var(--primary-text-color); cursor: pointer; }
