@@ -111,6 +111,8 @@ async def test_get_set_round_trip_reaches_options_flow_and_sidecar(
         ([{**PORCH, "kind": "moat"}], "kind must be one of"),
         ([{**PORCH, "name": " "}], "no name"),
         ([{**PORCH, "name": "a | b"}], "may not contain"),
+        # A line separator the text field would split the zone's line at.
+        ([{**PORCH, "name": "a\u2028b"}], "does not read"),
         ([{**PORCH, "priority": "high"}], "priority"),
         ([PORCH, {**TRIANGLE, "name": "Porch"}], "same name"),
         ([{**PORCH, "name": f"Z{n}"} for n in range(MAX_ZONES + 1)], f"at most {MAX_ZONES}"),

@@ -217,6 +217,7 @@ class SecmonZonesCard extends HTMLElement {
 
   _onStageClick(ev) {
     if (!this._drawing || ev.target.classList.contains("vertex")) return;
+    if (this._drawing.points.length >= (this._data.max_points || 64)) return;
     this._drawing.points.push(this._point(ev));
     this._renderOverlay();
     this._renderActions();
