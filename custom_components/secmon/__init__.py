@@ -33,6 +33,7 @@ from .notifications import async_setup_notifications
 from .services import async_setup_services
 from .settings import database_path
 from .storage.database import SchemaVersionError
+from .zones_api import async_setup_zones_api
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
@@ -57,6 +58,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     async_setup_assist(hass)
     async_setup_event_api(hass)
     async_setup_event_media_api(hass)
+    async_setup_zones_api(hass)
     await async_register_card(hass)
     return True
 

@@ -10,6 +10,7 @@ from typing import Any
 from .const import ZONE_KINDS
 
 MAX_ZONES = 32
+MAX_POINTS = 64
 
 
 def _zone(line: str) -> dict[str, Any] | None:
@@ -23,7 +24,7 @@ def _zone(line: str) -> dict[str, Any] | None:
         rank = int(priority)
     except ValueError:
         return None
-    if not name or kind not in ZONE_KINDS or len(points) < 3:
+    if not name or kind not in ZONE_KINDS or not 3 <= len(points) <= MAX_POINTS:
         return None
     if any(len(p) != 2 or not (0 <= p[0] <= 1 and 0 <= p[1] <= 1) for p in points):
         return None

@@ -542,9 +542,14 @@ def token_script(base_url: str, token: str) -> str:
 
 @contextmanager
 def dashboard_page(
-    browser: Browser, home: HomeAssistantProcess, name: str, viewport: dict[str, int]
+    browser: Browser,
+    home: HomeAssistantProcess,
+    name: str,
+    viewport: dict[str, int],
+    token: str | None = None,
 ) -> Iterator[Dashboard]:
-    """A fresh browser context at `viewport`, logged in to `home`."""
+    """A fresh browser context at `viewport`, logged in to `home` (as the user of `token`; by
+    default the harness's administrator)."""
     phone = viewport["width"] < 600
     context = browser.new_context(
         viewport={"width": viewport["width"], "height": viewport["height"]},
@@ -555,7 +560,7 @@ def dashboard_page(
         timezone_id="UTC",
     )
     context.set_default_timeout(WAIT_TIMEOUT * 1000)
-    context.add_init_script(token_script(home.url, home.token))
+    context.add_init_script(token_script(home.url, token or home.token))
     try:
         yield Dashboard(context.new_page(), home.url, name)
     finally:
