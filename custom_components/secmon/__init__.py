@@ -16,24 +16,24 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from . import repairs
-from .assist import async_setup_assist
+from .api.assist import async_setup_assist
+from .api.event_api import async_setup_event_api
+from .api.event_media_api import async_setup_event_media_api
+from .api.zones_api import async_setup_zones_api
 from .card import async_register_card
 from .const import CONF_CAMERA_ROOT, DOMAIN, LOGGER
 from .coordinator import SecmonConfigEntry, SecmonCoordinator
 from .entity import sidecar_device_identifier, sidecar_device_info
-from .event_api import async_setup_event_api
-from .event_media_api import async_setup_event_media_api
 from .link.client import (
     SidecarAuthError,
     SidecarNotReadyError,
     SidecarUnavailableError,
     async_check_sidecar,
 )
-from .notifications import async_setup_notifications
 from .services import async_setup_services
 from .settings import database_path
 from .storage.database import SchemaVersionError
-from .zones_api import async_setup_zones_api
+from .verdicts.notifications import async_setup_notifications
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,

@@ -76,7 +76,8 @@ from .const import (
     ENRICHERS,
     LOGGER,
 )
-from .context_options import context_options, context_schema, note_errors
+from .context.context_options import context_options, context_schema, note_errors
+from .context.plates import KnownPlatesError, format_known_plates, parse_known_plates
 from .link.client import (
     InvalidAddressError,
     SidecarAddress,
@@ -86,7 +87,6 @@ from .link.client import (
     async_check_sidecar,
     parse_address,
 )
-from .plates import KnownPlatesError, format_known_plates, parse_known_plates
 
 
 def _connection_schema(defaults: dict[str, Any]) -> vol.Schema:

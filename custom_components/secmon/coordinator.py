@@ -58,14 +58,14 @@ from .const import (
     UNREACHABLE_ISSUE_DELAY,
     VEHICLE_LABELS,
 )
+from .context.feedback_sync import feedback_counts, feedback_messages
+from .context.home_state import home_state_message
 from .entity import (
     camera_device_identifier,
     camera_unique_id,
     sidecar_device_identifier,
     sidecar_device_info,
 )
-from .feedback_sync import feedback_counts, feedback_messages
-from .home_state import home_state_message
 from .ingest.imaging import DEFAULT_MAX_PIXELS, Box, render_detections
 from .ingest.ingestor import FrameIngestor
 from .ingest.watcher import FolderWatcher, camera_id_for, name_hash
@@ -593,7 +593,8 @@ class SecmonCoordinator:
         camera.tamper_score = round(tamper.score, 3)
         camera.tamper_since = (
             dt_util.as_utc(tamper.since.ToDatetime(tzinfo=dt_util.UTC))
-            if tamper.HasField("since") else None
+            if tamper.HasField("since")
+            else None
         )
         if was_on or camera.tamper_kind == "none":
             return
@@ -613,7 +614,9 @@ class SecmonCoordinator:
         if announce:
             LOGGER.warning(
                 "The view of camera %s looks %s (score %.2f)",
-                camera.name, camera.tamper_kind, camera.tamper_score,
+                camera.name,
+                camera.tamper_kind,
+                camera.tamper_score,
             )
             self.hass.bus.async_fire(EVENT_TAMPERED, data)
 

@@ -25,11 +25,11 @@ from homeassistant.components.media_source import (
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
+from .api.event_api import frame_path, loaded_entries
+from .api.event_media_api import clip_path
+from .api.snapshot_url import snapshot_path
 from .const import DOMAIN
 from .coordinator import SecmonConfigEntry
-from .event_api import frame_path, loaded_entries
-from .event_media_api import clip_path
-from .snapshot_url import snapshot_path
 from .storage.event_search import (
     StoredEvent,
     event_cameras,

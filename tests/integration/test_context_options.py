@@ -15,9 +15,9 @@ from custom_components.secmon.const import (
     CONF_PRESENCE_ENTITIES,
     CONF_VACATION_ENTITY,
 )
-from custom_components.secmon.home_state import home_state_message
+from custom_components.secmon.context.home_state import home_state_message
+from custom_components.secmon.context.zones_options import format_zones, parse_zones
 from custom_components.secmon.settings import SecmonSettings
-from custom_components.secmon.zones_options import format_zones, parse_zones
 
 from .helpers import wait_for
 

@@ -23,7 +23,7 @@ from custom_components.secmon.const import (
     CONF_QUEUE_BOUND,
     CONF_THRESHOLD,
 )
-from custom_components.secmon.plates import (
+from custom_components.secmon.context.plates import (
     KnownPlatesError,
     format_known_plates,
     normalize_plate,

@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.typing import (
 
 from custom_components.secmon.card import CARD_URL, ZONES_CARD_URL
 from custom_components.secmon.const import CONF_CAMERA_ZONES, ZONE_KINDS
-from custom_components.secmon.zones_options import MAX_ZONES, format_zones, parse_zones
+from custom_components.secmon.context.zones_options import MAX_ZONES, format_zones, parse_zones
 
 from .helpers import wait_for
 

@@ -14,10 +14,10 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 
+from ..api.event_media_api import async_signed_clip_url, async_signed_thumbnail_url
+from ..api.snapshot_url import async_snapshot_url
 from ..const import DOMAIN, EVENT_ALERT, EVENT_SECURITY, EVENT_SECURITY_UPDATED, LOGGER
 from ..entity import camera_device_identifier, camera_unique_id
-from ..event_media_api import async_signed_clip_url, async_signed_thumbnail_url
-from ..snapshot_url import async_snapshot_url
 from ..storage.verdict_store import StoredOutcome
 from .records import VerdictRecord
 

@@ -14,8 +14,8 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, LOGGER
-from .services import async_give_feedback
+from ..const import DOMAIN, LOGGER
+from ..services import async_give_feedback
 
 ACTION_FALSE_ALARM = "SECMON_FALSE_ALARM"
 ACTION_SNOOZE = "SECMON_SNOOZE_1H"

@@ -16,10 +16,10 @@ from homeassistant.helpers import llm
 from homeassistant.util import dt as dt_util
 from homeassistant.util.json import JsonObjectType, JsonValueType
 
-from .const import DOMAIN, RISK_LEVELS
-from .coordinator import SecmonConfigEntry
-from .storage.event_search import EventQuery, StoredEvent, search_events
-from .verdicts.records import level_rank
+from ..const import DOMAIN, RISK_LEVELS
+from ..coordinator import SecmonConfigEntry
+from ..storage.event_search import EventQuery, StoredEvent, search_events
+from ..verdicts.records import level_rank
 
 API_ID = DOMAIN
 API_PROMPT = (

@@ -26,10 +26,10 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 
-from .const import CONF_CAMERA_ZONES, DOMAIN, ZONE_KINDS
-from .coordinator import SecmonConfigEntry
-from .entity import camera_unique_id
-from .zones_options import MAX_POINTS, MAX_ZONES, format_zones, parse_zones
+from ..const import CONF_CAMERA_ZONES, DOMAIN, ZONE_KINDS
+from ..context.zones_options import MAX_POINTS, MAX_ZONES, format_zones, parse_zones
+from ..coordinator import SecmonConfigEntry
+from ..entity import camera_unique_id
 
 ERR_ZONES_INVALID = "zones_invalid"
 # How long a set waits for the entry's reload before it answers all the same.

@@ -15,7 +15,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
 )
 
-from .const import (
+from ..const import (
     CAMERA_NOTE_MAX_CHARS,
     CONF_ALARM_ENTITY,
     CONF_CAMERA_NOTES,
@@ -57,9 +57,9 @@ def context_schema(options: Mapping[str, Any], cameras: Mapping[str, str]) -> vo
     for camera_id, name in sorted(cameras.items(), key=lambda item: item[1]):
         if name in _ENTITY_KEYS:
             continue
-        fields[
-            vol.Optional(name, description={"suggested_value": notes.get(camera_id, "")})
-        ] = TextSelector(TextSelectorConfig(multiline=True))
+        fields[vol.Optional(name, description={"suggested_value": notes.get(camera_id, "")})] = (
+            TextSelector(TextSelectorConfig(multiline=True))
+        )
         fields[
             vol.Optional(
                 zones_field(name),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .const import ZONE_KINDS
+from ..const import ZONE_KINDS
 
 MAX_ZONES = 32
 MAX_POINTS = 64

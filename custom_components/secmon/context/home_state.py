@@ -9,8 +9,8 @@ from datetime import datetime
 from homeassistant.const import STATE_HOME, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
 
-from .link.proto import secmon_pb2
-from .settings import SecmonSettings
+from ..link.proto import secmon_pb2
+from ..settings import SecmonSettings
 
 _NO_STATE = {STATE_UNKNOWN, STATE_UNAVAILABLE}
 

@@ -14,11 +14,11 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
-from .const import DOMAIN
-from .storage.event_media import CLIP_NAME, THUMBNAIL_NAME
+from ..const import DOMAIN
+from ..storage.event_media import CLIP_NAME, THUMBNAIL_NAME
 
 if TYPE_CHECKING:
-    from .coordinator import SecmonConfigEntry
+    from ..coordinator import SecmonConfigEntry
 
 THUMBNAIL_URL = "/api/secmon/events/{entry_id}/{verdict_id}/thumbnail"
 CLIP_URL = "/api/secmon/events/{entry_id}/{verdict_id}/clip"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import time
 
-from .link.proto import secmon_pb2
-from .storage.database import Database
-from .verdicts.records import VerdictRecord
+from ..link.proto import secmon_pb2
+from ..storage.database import Database
+from ..verdicts.records import VerdictRecord
 
 # Judgements older than this are not sent again on a new session (the sidecar uses 90 days).
 RESEND_S = 90 * 24 * 3600.0

@@ -26,12 +26,12 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
-from .const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
-from .coordinator import SecmonConfigEntry
+from ..const import DOMAIN, EVENT_SECURITY, EVENT_SECURITY_UPDATED
+from ..coordinator import SecmonConfigEntry
+from ..storage.event_search import StoredEvent, get_event, get_verdict, list_events
+from ..storage.verdict_store import render_snapshot
 from .event_media_api import clip_path, thumbnail_path
 from .snapshot_url import SNAPSHOT_URL, snapshot_path
-from .storage.event_search import StoredEvent, get_event, get_verdict, list_events
-from .storage.verdict_store import render_snapshot
 
 SIGNED_URL_VALIDITY = timedelta(hours=24)
 PAGE_DEFAULT = 20
