@@ -73,6 +73,26 @@ _JS_EDITOR = """async () => {
 }"""
 
 
+# A card of its own on the page, configured with `zone`: the event ids it lists once loaded.
+_JS_ZONE_CARD = """async (zone) => {
+  const card = document.createElement('secmon-timeline-card');
+  card.setConfig({type: 'custom:secmon-timeline-card', zone});
+  document.body.appendChild(card);
+  card.hass = document.querySelector('home-assistant').hass;
+  try {
+    for (let i = 0; i < 600; i++) {
+      if (card._loaded) {
+        return [...card.shadowRoot.querySelectorAll('.event')].map((row) => row.dataset.eventId);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return null;
+  } finally {
+    card.remove();
+  }
+}"""
+
+
 def set_batch_options(client: HomeAssistantClient) -> None:
     """Short event windows through the options flow (the detection threshold kept)."""
     [entry] = client.request("GET", "/api/config/config_entries/entry?domain=secmon")
@@ -255,6 +275,14 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     assert f"anomaly {unusual['anomaly']:.2f}" in dialog.locator(".unusual-line").inner_text()
     dialog.locator("button.close").click()
     dialog.wait_for(state="detached")
+
+    # A card configured with a zone lists only the events in it (the name in any case).
+    in_zone = desktop.page.evaluate(_JS_ZONE_CARD, "whole VIEW")
+    assert in_zone, in_zone
+    assert unusual["event_id"] in in_zone
+    zones_of = {e["event_id"]: e["zones"] for e in events(client)}
+    assert all(zones_of.get(event_id) == ["Whole view"] for event_id in in_zone), zones_of
+    assert desktop.page.evaluate(_JS_ZONE_CARD, "Nowhere") == []
 
     # The visual editor lists the cameras to choose from.
     editor_cameras = desktop.page.evaluate(_JS_EDITOR)

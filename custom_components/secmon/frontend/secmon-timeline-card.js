@@ -159,7 +159,12 @@ class SecmonTimelineCard extends HTMLElement {
     if (config.cameras !== undefined && !Array.isArray(config.cameras)) {
       throw new Error("cameras must be a list of camera ids");
     }
-    const changed = JSON.stringify(config.cameras || []) !== JSON.stringify(this._config?.cameras || []);
+    if (config.zone !== undefined && typeof config.zone !== "string") {
+      throw new Error("zone must be a zone name");
+    }
+    const changed =
+      JSON.stringify(config.cameras || []) !== JSON.stringify(this._config?.cameras || []) ||
+      (config.zone || "") !== (this._config?.zone || "");
     this._config = { page_size: DEFAULT_PAGE, ...config };
     if (changed && this._hass) this._restart();
     this._render();
@@ -189,7 +194,8 @@ class SecmonTimelineCard extends HTMLElement {
 
   _filter() {
     const cameras = this._config?.cameras;
-    return cameras && cameras.length ? { cameras } : {};
+    const zone = (this._config?.zone || "").trim();
+    return { ...(cameras && cameras.length ? { cameras } : {}), ...(zone ? { zone } : {}) };
   }
 
   async _restart() {
@@ -265,7 +271,9 @@ class SecmonTimelineCard extends HTMLElement {
     ]);
     if (this._error) card.append(h("div", { class: "empty", text: this._error }));
     if (this._loaded && !this._events.length && !this._error) {
-      card.append(h("div", { class: "empty", text: "No security events yet." }));
+      const zone = (this._config.zone || "").trim();
+      const text = zone ? `No security events in the zone ${zone} yet.` : "No security events yet.";
+      card.append(h("div", { class: "empty", text }));
     }
     card.append(h("div", { class: "events" }, this._events.map((e) => this._row(e))));
     if (this._nextBefore !== null && this._nextBefore !== undefined) {
@@ -473,6 +481,19 @@ class SecmonTimelineCardEditor extends HTMLElement {
           max: "100",
           value: String(config.page_size || DEFAULT_PAGE),
           onchange: (ev) => this._changed({ ...this._config, page_size: Number(ev.target.value) || DEFAULT_PAGE }),
+        }),
+      ]),
+      h("label", {}, [
+        "Zone (empty: events anywhere)",
+        h("input", {
+          type: "text",
+          name: "zone",
+          value: config.zone || "",
+          onchange: (ev) => {
+            const updated = { ...this._config, zone: ev.target.value.trim() };
+            if (!updated.zone) delete updated.zone;
+            this._changed(updated);
+          },
         }),
       ]),
       h("div", {}, [
