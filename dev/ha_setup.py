@@ -118,21 +118,7 @@ class HomeAssistantClient:
             )
             self._token_from_code(reply["auth_code"])
         else:
-            flow = self.request(
-                "POST",
-                "/auth/login_flow",
-                {
-                    "client_id": self.client_id,
-                    "handler": ["homeassistant", None],
-                    "redirect_uri": self.client_id,
-                },
-            )
-            reply = self.request(
-                "POST",
-                f"/auth/login_flow/{flow['flow_id']}",
-                {"client_id": self.client_id, "username": USER, "password": PASSWORD},
-            )
-            self._token_from_code(reply["result"])
+            self.login(USER, PASSWORD)
         for step, body in (
             ("core_config", {}),
             ("analytics", {}),
@@ -140,6 +126,24 @@ class HomeAssistantClient:
         ):
             if steps and step not in done:
                 self.request("POST", f"/api/onboarding/{step}", body)
+
+    def login(self, username: str, password: str) -> None:
+        """Log in as `username` through the login flow, as the frontend does."""
+        flow = self.request(
+            "POST",
+            "/auth/login_flow",
+            {
+                "client_id": self.client_id,
+                "handler": ["homeassistant", None],
+                "redirect_uri": self.client_id,
+            },
+        )
+        reply = self.request(
+            "POST",
+            f"/auth/login_flow/{flow['flow_id']}",
+            {"client_id": self.client_id, "username": username, "password": password},
+        )
+        self._token_from_code(reply["result"])
 
     def _token_from_code(self, code: str) -> None:
         reply = self.request(

@@ -74,6 +74,21 @@ def wait_for(
         time.sleep(every)
 
 
+# A secmon card's visual editor (argument: the card's element name), given the page's hass: the
+# camera names it offers.
+JS_EDITOR_CAMERAS = """async (card) => {
+  const editor = customElements.get(card).getConfigElement();
+  editor.setConfig({type: 'custom:' + card});
+  editor.hass = document.querySelector('home-assistant').hass;
+  for (let i = 0; i < 200; i++) {
+    const labels = [...editor.shadowRoot.querySelectorAll('label.camera')];
+    if (labels.length) return labels.map((l) => l.textContent.trim());
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return [];
+}"""
+
+
 class HomeAssistantProcess:
     """`hass -c` on a private config directory and loopback port."""
 

@@ -19,6 +19,7 @@ from tests.integration.sidecar_process import SidecarProcess
 from .conftest import RANDOM_MODEL_THRESHOLD, OpenDashboard
 from .harness import (
     DESKTOP,
+    JS_EDITOR_CAMERAS,
     PHONE,
     Dashboard,
     HomeAssistantProcess,
@@ -56,20 +57,6 @@ _JS_ROWS = """() => {
       text: row.innerText,
     };
   });
-}"""
-
-
-# The card's visual editor, given the page's hass: the camera names it offers.
-_JS_EDITOR = """async () => {
-  const editor = customElements.get('secmon-timeline-card').getConfigElement();
-  editor.setConfig({type: 'custom:secmon-timeline-card'});
-  editor.hass = document.querySelector('home-assistant').hass;
-  for (let i = 0; i < 200; i++) {
-    const labels = [...editor.shadowRoot.querySelectorAll('label.camera')];
-    if (labels.length) return labels.map((l) => l.textContent.trim());
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return [];
 }"""
 
 
@@ -285,7 +272,7 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     assert desktop.page.evaluate(_JS_ZONE_CARD, "Nowhere") == []
 
     # The visual editor lists the cameras to choose from.
-    editor_cameras = desktop.page.evaluate(_JS_EDITOR)
+    editor_cameras = desktop.page.evaluate(JS_EDITOR_CAMERAS, "secmon-timeline-card")
     assert "Front Door" in editor_cameras
 
     phone = open_dashboard("phone", PHONE)

@@ -16,6 +16,7 @@ from dev.ha_setup import HomeAssistantClient
 from .conftest import OpenDashboard
 from .harness import (
     DESKTOP,
+    JS_EDITOR_CAMERAS,
     PHONE,
     Dashboard,
     HomeAssistantProcess,
@@ -39,19 +40,6 @@ _JS_POLYGONS = """(card) => [...card.shadowRoot.querySelectorAll('svg.overlay po
     name: p.dataset.name,
     points: p.getAttribute('points').split(' ').map((xy) => xy.split(',').map(Number)),
   }))"""
-
-# The card's visual editor, given the page's hass: the cameras it offers.
-_JS_EDITOR = """async () => {
-  const editor = customElements.get('secmon-zones-card').getConfigElement();
-  editor.setConfig({type: 'custom:secmon-zones-card'});
-  editor.hass = document.querySelector('home-assistant').hass;
-  for (let i = 0; i < 200; i++) {
-    const labels = [...editor.shadowRoot.querySelectorAll('label.camera')];
-    if (labels.length) return labels.map((l) => l.textContent.trim());
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return [];
-}"""
 
 
 def front_door(home: HomeAssistantProcess) -> dict[str, Any]:
@@ -143,16 +131,18 @@ def test_zones_card_draws_names_drags_and_saves_a_zone(
         desktop.page.reload(wait_until="load")
         wait_for(
             "the saved zone drawn after a reload",
-            lambda: [p for p in polygons(desktop) if p["name"] == "Porch"]
-            if desktop.page.locator(CARD).count()
-            else None,
+            lambda: (
+                [p for p in polygons(desktop) if p["name"] == "Porch"]
+                if desktop.page.locator(CARD).count()
+                else None
+            ),
         )
         [shown] = polygons(desktop)
         assert shown["points"] == stored["points"]
         desktop.screenshot("zones-reloaded")
 
         # The visual editor offers the cameras to choose from.
-        assert "Front Door" in desktop.page.evaluate(_JS_EDITOR)
+        assert "Front Door" in desktop.page.evaluate(JS_EDITOR_CAMERAS, "secmon-zones-card")
 
         phone = open_dashboard("phone", PHONE)
         phone.open(path)
@@ -186,9 +176,9 @@ def test_zones_card_draws_names_drags_and_saves_a_zone(
 def non_admin_token(home: HomeAssistantProcess) -> str:
     """A long-lived token of a new user who is not an administrator."""
     admin = home.client
-    user = admin.ws(
-        {"type": "config/auth/create", "name": "Guest", "group_ids": ["system-users"]}
-    )["user"]
+    user = admin.ws({"type": "config/auth/create", "name": "Guest", "group_ids": ["system-users"]})[
+        "user"
+    ]
     username, password = f"guest{time.time_ns()}", secrets.token_urlsafe(16)
     admin.ws(
         {
@@ -199,27 +189,7 @@ def non_admin_token(home: HomeAssistantProcess) -> str:
         }
     )
     guest = HomeAssistantClient(home.url)
-    flow = guest.request(
-        "POST",
-        "/auth/login_flow",
-        {
-            "client_id": guest.client_id,
-            "handler": ["homeassistant", None],
-            "redirect_uri": guest.client_id,
-        },
-    )
-    reply = guest.request(
-        "POST",
-        f"/auth/login_flow/{flow['flow_id']}",
-        {"client_id": guest.client_id, "username": username, "password": password},
-    )
-    tokens = guest.request(
-        "POST",
-        "/auth/token",
-        {"grant_type": "authorization_code", "code": reply["result"], "client_id": guest.client_id},
-        form=True,
-    )
-    guest.token = tokens["access_token"]
+    guest.login(username, password)
     return guest.long_lived_token("zones card test")
 
 
@@ -229,8 +199,12 @@ def test_zones_card_is_read_only_for_non_admins(
     client = home.client
     camera = front_door(home)
     ids = {"entry_id": camera["config_entry_id"], "camera_id": camera["camera_id"]}
-    porch = {"name": "Porch", "kind": "entry_point", "priority": 2,
-             "points": [[0.1, 0.5], [0.4, 0.5], [0.4, 1.0], [0.1, 1.0]]}
+    porch = {
+        "name": "Porch",
+        "kind": "entry_point",
+        "priority": 2,
+        "points": [[0.1, 0.5], [0.4, 0.5], [0.4, 1.0], [0.1, 1.0]],
+    }
     client.ws({"type": "secmon/zones/set", **ids, "zones": [porch]})
     path = add_dashboard(
         client,
