@@ -145,6 +145,15 @@ class SidecarState:
     last_error: str | None = None
 
 
+def _present(last_seen: float | None, clear_delay: float) -> tuple[bool, float]:
+    """Whether something last seen at `last_seen` counts as present now, and seconds until that
+    changes (0: never)."""
+    if last_seen is None:
+        return False, 0.0
+    remaining = last_seen + clear_delay - time.time()
+    return (True, remaining) if remaining > 0 else (False, 0.0)
+
+
 class SecmonCoordinator:
     """Everything one entry runs and shows."""
 
@@ -669,20 +678,12 @@ class SecmonCoordinator:
     @staticmethod
     def zone_occupied(camera: CameraState, zone: str, clear_delay: float) -> tuple[bool, float]:
         """Whether something of interest stands in `zone` now, and seconds until that changes."""
-        last = camera.zone_last_seen.get(zone)
-        if last is None:
-            return False, 0.0
-        remaining = last + clear_delay - time.time()
-        return (True, remaining) if remaining > 0 else (False, 0.0)
+        return _present(camera.zone_last_seen.get(zone), clear_delay)
 
     @staticmethod
     def occupied(camera: CameraState, category: str, clear_delay: float) -> tuple[bool, float]:
         """Whether `category` counts as present now, and seconds until that changes (0: never)."""
-        last = camera.last_detected.get(category)
-        if last is None:
-            return False, 0.0
-        remaining = last + clear_delay - time.time()
-        return (True, remaining) if remaining > 0 else (False, 0.0)
+        return _present(camera.last_detected.get(category), clear_delay)
 
     async def async_check_camera_folders(self) -> None:
         """Note camera folders that are gone; remove the devices of those gone longer than

@@ -16,6 +16,7 @@ synchronous; callers on the event loop run them on the state file's thread (`Sta
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,16 @@ def _decayed(weight: float, since_s: float) -> float:
     return weight * math.exp(-max(0.0, since_s) / _TAU_S)
 
 
+def _weight_now(db: sqlite3.Connection, camera_id: str, label: str, slot: int, now: float) -> float:
+    """The slot's count for `label`, decayed to `now` (0 when it was never counted)."""
+    cell = db.execute(
+        "SELECT weight, updated_at FROM activity_baseline "
+        "WHERE camera_id = ? AND label = ? AND hour_of_week = ?",
+        (camera_id, label, slot),
+    ).fetchone()
+    return _decayed(float(cell[0]), now - float(cell[1])) if cell else 0.0
+
+
 class ActivityBaseline:
     def __init__(self, database: StateDatabase) -> None:
         self.database = database
@@ -99,12 +110,7 @@ class ActivityBaseline:
         weeks = _TAU_S / WEEK_S * (1.0 - math.exp(-max(age_s, WEEK_S) / _TAU_S))
         found: list[LabelNormality] = []
         for label in dict.fromkeys(labels):
-            cell = db.execute(
-                "SELECT weight, updated_at FROM activity_baseline "
-                "WHERE camera_id = ? AND label = ? AND hour_of_week = ?",
-                (camera_id, label, slot),
-            ).fetchone()
-            weight = _decayed(float(cell[0]), now - float(cell[1])) if cell else 0.0
+            weight = _weight_now(db, camera_id, label, slot, now)
             per_week = round(weight / weeks, 2)
             found.append(LabelNormality(label, per_week, level_of(per_week)))
         return Normality(slot, round(age_s / DAY_S, 1), tuple(found))
@@ -127,12 +133,7 @@ class ActivityBaseline:
                 (camera_id, now),
             )
             for label in dict.fromkeys(labels):
-                cell = db.execute(
-                    "SELECT weight, updated_at FROM activity_baseline "
-                    "WHERE camera_id = ? AND label = ? AND hour_of_week = ?",
-                    (camera_id, label, slot),
-                ).fetchone()
-                weight = _decayed(float(cell[0]), now - float(cell[1])) if cell else 0.0
+                weight = _weight_now(db, camera_id, label, slot, now)
                 db.execute(
                     "INSERT OR REPLACE INTO activity_baseline "
                     "(camera_id, label, hour_of_week, weight, updated_at) VALUES (?, ?, ?, ?, ?)",
