@@ -224,11 +224,7 @@ class SidecarBinarySensor(SecmonSidecarEntity, BinarySensorEntity):
         """One sensor of the sidecar."""
         super().__init__(entry.runtime_data, description.key)
         self.entity_description = description
-
-    @property
-    def available(self) -> bool:
-        """Sensors of what the sidecar reports follow its connectivity."""
-        return not self.entity_description.needs_sidecar or self.coordinator.sidecar.connected
+        self._needs_sidecar = description.needs_sidecar
 
     @property
     def is_on(self) -> bool:
