@@ -31,7 +31,7 @@ from .entity import camera_unique_id
 from .ingest.files import RefusedFileError, read_capped, resolve_allowed
 from .ingest.imaging import InvalidImageError, check_image
 from .link.client import SidecarAuthError, SidecarUnavailableError, async_analyze
-from .link.proto import secmon_pb2
+from .link.convert import analyze_frame, result_to_dict
 from .storage.event_search import (
     EventQuery,
     StoredEvent,
@@ -230,14 +230,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 translation_placeholders={"source": source, "error": str(err)},
             ) from err
 
-        frame = secmon_pb2.Frame(
-            frame_id=f"analyze-{checked.sha256[:32]}",
-            camera_id="analyze_image",
-            image=data,
-            content_type=checked.content_type,
-            source_path=source,
-        )
-        frame.captured_at.FromDatetime(dt_util.utcnow())
+        frame = analyze_frame(data, checked.sha256, checked.content_type, source)
         threshold = call.data.get(ATTR_THRESHOLD, coordinator.settings.threshold)
         try:
             result = await async_analyze(
@@ -384,26 +377,3 @@ async def async_give_feedback(hass: HomeAssistant, event_id: str, verdict: str, 
         translation_key="unknown_event",
         translation_placeholders={"event_id": event_id},
     )
-
-
-def result_to_dict(result: secmon_pb2.FrameResult, source: str) -> dict[str, Any]:
-    """A FrameResult as service response data."""
-    return {
-        "source": source,
-        "width": result.width,
-        "height": result.height,
-        "inference_ms": round(result.inference_ms, 2),
-        "detections": [
-            {
-                "label": d.label,
-                "confidence": round(d.confidence, 4),
-                "box": {
-                    "x_min": round(d.box.x_min, 1),
-                    "y_min": round(d.box.y_min, 1),
-                    "x_max": round(d.box.x_max, 1),
-                    "y_max": round(d.box.y_max, 1),
-                },
-            }
-            for d in result.detections
-        ],
-    }

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import PurePath
 from typing import Any
 
+from homeassistant.util import dt as dt_util
+
 from ..const import ENRICHERS
 from ..ingest.imaging import Box
 from ..settings import SecmonSettings
@@ -98,3 +100,39 @@ def boxes_of(detections: Iterable[secmon_pb2.Detection]) -> list[Box]:
         for d in detections
         if all(math.isfinite(v) for v in (d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max))
     ]
+
+
+def analyze_frame(image: bytes, sha256: str, content_type: str, source: str) -> secmon_pb2.Frame:
+    """The frame of a `secmon.analyze_image` call, captured now."""
+    frame = secmon_pb2.Frame(
+        frame_id=f"analyze-{sha256[:32]}",
+        camera_id="analyze_image",
+        image=image,
+        content_type=content_type,
+        source_path=source,
+    )
+    frame.captured_at.FromDatetime(dt_util.utcnow())
+    return frame
+
+
+def result_to_dict(result: secmon_pb2.FrameResult, source: str) -> dict[str, Any]:
+    """A FrameResult as service response data."""
+    return {
+        "source": source,
+        "width": result.width,
+        "height": result.height,
+        "inference_ms": round(result.inference_ms, 2),
+        "detections": [
+            {
+                "label": d.label,
+                "confidence": round(d.confidence, 4),
+                "box": {
+                    "x_min": round(d.box.x_min, 1),
+                    "y_min": round(d.box.y_min, 1),
+                    "x_max": round(d.box.x_max, 1),
+                    "y_max": round(d.box.y_max, 1),
+                },
+            }
+            for d in result.detections
+        ],
+    }
