@@ -116,7 +116,7 @@ def analyze_frame(image: bytes, sha256: str, content_type: str, source: str) -> 
 
 
 def result_to_dict(result: secmon_pb2.FrameResult, source: str) -> dict[str, Any]:
-    """A FrameResult as service response data."""
+    """A FrameResult as service response data (its detections read as boxes_of reads them)."""
     return {
         "source": source,
         "width": result.width,
@@ -124,15 +124,15 @@ def result_to_dict(result: secmon_pb2.FrameResult, source: str) -> dict[str, Any
         "inference_ms": round(result.inference_ms, 2),
         "detections": [
             {
-                "label": d.label,
-                "confidence": round(d.confidence, 4),
+                "label": box.label,
+                "confidence": round(box.confidence, 4),
                 "box": {
-                    "x_min": round(d.box.x_min, 1),
-                    "y_min": round(d.box.y_min, 1),
-                    "x_max": round(d.box.x_max, 1),
-                    "y_max": round(d.box.y_max, 1),
+                    "x_min": round(box.x_min, 1),
+                    "y_min": round(box.y_min, 1),
+                    "x_max": round(box.x_max, 1),
+                    "y_max": round(box.y_max, 1),
                 },
             }
-            for d in result.detections
+            for box in boxes_of(result.detections)
         ],
     }

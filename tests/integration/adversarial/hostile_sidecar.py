@@ -54,6 +54,14 @@ class HostileSidecar(secmon_pb2_grpc.SidecarServicer):
                 for one in result if isinstance(result, list) else [result]:
                     yield secmon_pb2.ServerMessage(result=one)
 
+    async def Analyze(
+        self, request: secmon_pb2.AnalyzeRequest, context: grpc.aio.ServicerContext
+    ) -> secmon_pb2.AnalyzeResponse:
+        result = self.answer(request.frame, 1)
+        if result is None:
+            await context.abort(grpc.StatusCode.INTERNAL, "this frame broke the call")
+        return secmon_pb2.AnalyzeResponse(result=result[0] if isinstance(result, list) else result)
+
     async def GetStatus(
         self, request: secmon_pb2.GetStatusRequest, context: grpc.aio.ServicerContext
     ) -> secmon_pb2.GetStatusResponse:

@@ -175,6 +175,38 @@ async def test_impossible_boxes_do_not_break_the_camera_image(
     assert await coordinator.async_camera_image("front_door")
 
 
+async def test_impossible_boxes_are_left_out_of_analyze_image(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """`secmon.analyze_image` answers with the boxes the camera image draws (NaN ones left out)."""
+
+    def answer(frame: secmon_pb2.Frame, seen: int) -> secmon_pb2.FrameResult:
+        result = ok_result(frame)
+        result.detections.add(
+            label="person",
+            confidence=0.9,
+            box=secmon_pb2.Box(x_min=float("nan"), y_min=1, x_max=9, y_max=9),
+        )
+        result.detections.add(
+            label="car", confidence=0.8, box=secmon_pb2.Box(x_min=1, y_min=2, x_max=50, y_max=60)
+        )
+        return result
+
+    await hostile_entry(answer)
+    path = write_image(camera_root / "probe.jpg", image_bytes(6))
+    response = await hass.services.async_call(
+        DOMAIN, "analyze_image", {"file_path": str(path)}, blocking=True, return_response=True
+    )
+    assert response is not None
+    assert response["detections"] == [
+        {
+            "label": "car",
+            "confidence": 0.8,
+            "box": {"x_min": 1.0, "y_min": 2.0, "x_max": 50.0, "y_max": 60.0},
+        }
+    ]
+
+
 async def test_results_for_frames_never_sent_are_ignored(
     hass: HomeAssistant, camera_root: Path, hostile_entry: Start
 ) -> None:
