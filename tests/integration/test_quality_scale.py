@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
-QUALITY_SCALE = (
-    Path(__file__).resolve().parents[2] / "custom_components" / "secmon" / "quality_scale.yaml"
-)
+ROOT = Path(__file__).resolve().parents[2]
+QUALITY_SCALE = ROOT / "custom_components" / "secmon" / "quality_scale.yaml"
+README = ROOT / "README.md"
 
 # The rules of HA core's script/hassfest/quality_scale.py (ALL_RULES), by tier.
 RULES = {
@@ -92,3 +93,18 @@ def test_every_rule_is_done_or_exempt_with_a_reason() -> None:
         assert rule["status"] in ("done", "exempt"), name
         if rule["status"] == "exempt":
             assert len(rule.get("comment", "")) > 20, f"{name}: say why it is exempt"
+
+
+def test_every_docs_rule_names_a_readme_section_that_exists() -> None:
+    """A docs rule is done where the README has the section its comment names."""
+    headings = {
+        line.lstrip("#").strip() for line in README.read_text().splitlines() if line.startswith("#")
+    }
+    for name, rule in _rules().items():
+        if not name.startswith("docs-") or rule["status"] != "done":
+            continue
+        comment = " ".join(rule.get("comment", "").split())
+        named = re.findall(r'"([^"]+)"', comment.split("README, ", 1)[-1])
+        assert comment.startswith("README, ") and named, f"{name}: name the README section"
+        for section in named:
+            assert any(h.startswith(section) for h in headings), f"{name}: no section {section!r}"
