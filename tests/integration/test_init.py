@@ -38,6 +38,7 @@ from custom_components.secmon.const import (
 )
 from custom_components.secmon.settings import database_path
 
+from .adversarial.hostile_sidecar import HostileSidecar, ok_result, start_hostile_sidecar, stop
 from .helpers import image_bytes, state_of, wait_for, write_image
 from .sidecar_process import SidecarProcess
 
@@ -168,6 +169,35 @@ async def test_sidecar_away_keeps_frames_and_raises_issue(
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_one_log_line_when_the_sidecar_goes_and_one_when_it_is_back(
+    hass: HomeAssistant,
+    config_dir: Path,
+    camera_root: Path,
+    unused_address: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """However often the stream retries meanwhile: one warning while away, one line once back."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=unused_address,
+        data={CONF_ADDRESS: unused_address, CONF_CAMERA_ROOT: str(camera_root)},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    coordinator = entry.runtime_data
+    await wait_for(hass, lambda: coordinator.stream.attempts >= 2, "a few failed attempts")
+    server = await start_hostile_sidecar(
+        int(unused_address.rsplit(":", 1)[1]), HostileSidecar(lambda frame, _seen: ok_result(frame))
+    )
+    try:
+        await wait_for(hass, lambda: coordinator.sidecar.connected, "connected once it serves")
+        assert caplog.text.count("is unreachable") == 1
+        assert caplog.text.count("is reachable again") == 1
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await stop(server)
 
 
 async def test_queue_overflow_drops_oldest_with_issue(
