@@ -1,5 +1,6 @@
 """Protobuf <-> the integration's own types: the one place that builds or reads messages' fields
-for the stream (Hello's config, frames) and for drawing (detections as boxes)."""
+for the stream (Hello's config, frames), for drawing (detections as boxes) and for
+`secmon.analyze_image` (its frame, its response)."""
 
 from __future__ import annotations
 
