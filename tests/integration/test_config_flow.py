@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 import voluptuous as vol
@@ -143,6 +144,21 @@ async def test_user_flow_not_ready(hass: HomeAssistant, camera_root: Path) -> No
     finally:
         await server.stop(None)
     assert result["errors"] == {CONF_ADDRESS: "not_ready"}
+
+
+async def test_user_flow_unexpected_error(
+    hass: HomeAssistant, sidecar: SidecarProcess, camera_root: Path
+) -> None:
+    """A failure the check does not know is logged and reported as unknown, not raised."""
+    with patch(
+        "custom_components.secmon.config_flow.async_check_sidecar",
+        side_effect=RuntimeError("boom"),
+    ):
+        result = await _start_user_flow(
+            hass, {CONF_ADDRESS: sidecar.address, CONF_CAMERA_ROOT: str(camera_root)}
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
 
 
 async def test_user_flow_token(hass: HomeAssistant, camera_root: Path) -> None:

@@ -15,8 +15,9 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.const import CONF_ADDRESS, CONF_CAMERA_ROOT, CONF_TOKEN, DOMAIN
 
+from .flow_error_server import start_flow_error_server
 from .helpers import state_of, wait_for
-from .sidecar_process import SidecarProcess
+from .sidecar_process import SidecarProcess, free_port
 
 TOKEN = "the-right-token"
 
@@ -102,3 +103,38 @@ async def test_token_rejected_while_running_starts_reauth(
     assert entry.state is ConfigEntryState.LOADED
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_reauth_says_when_the_sidecar_is_away_or_not_ready(
+    hass: HomeAssistant, camera_root: Path
+) -> None:
+    """The token cannot be checked while nothing answers, or while the model is loading: the
+    form says which, and keeps the entry as it was."""
+    port = free_port()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=f"127.0.0.1:{port}",
+        data={
+            CONF_ADDRESS: f"127.0.0.1:{port}",
+            CONF_CAMERA_ROOT: str(camera_root),
+            CONF_TOKEN: "old",
+        },
+        version=1,
+        minor_version=2,
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {CONF_TOKEN: "new"})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+    server = await start_flow_error_server(port, serving=False)
+    try:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_TOKEN: "new"}
+        )
+    finally:
+        await server.stop(None)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "not_ready"}
+    assert entry.data[CONF_TOKEN] == "old"
