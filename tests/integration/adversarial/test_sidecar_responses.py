@@ -25,6 +25,7 @@ from custom_components.secmon.const import (
     MAX_SESSION_BREAKS,
 )
 from custom_components.secmon.coordinator import SecmonCoordinator
+from custom_components.secmon.link import stream as stream_module
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.storage.database import Database
 from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
@@ -101,6 +102,29 @@ async def test_storage_unavailable_keeps_the_frame_until_the_sidecar_takes_it(
     assert max(servicer.seen.values()) == 4
     assert coordinator.counters["frames_failed"] == 0
     assert coordinator.queue_depth == 0
+
+
+async def test_a_frame_that_keeps_failing_is_given_up_after_its_attempts(
+    hass: HomeAssistant,
+    camera_root: Path,
+    hostile_entry: Start,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """INTERNAL every time: the frame is sent again after a backoff, and after its last attempt
+    it leaves the queue counted as failed, with one warning, so it cannot block the queue."""
+    monkeypatch.setattr(stream_module, "MAX_FRAME_ATTEMPTS", 2)
+
+    def answer(frame: secmon_pb2.Frame, seen: int) -> secmon_pb2.FrameResult:
+        return _error(frame, secmon_pb2.FRAME_ERROR_CODE_INTERNAL)
+
+    servicer, coordinator = await hostile_entry(answer)  # type: ignore[misc]
+    write_image(camera_root / "Front Door" / "a.jpg", image_bytes(7))
+    await wait_for(hass, lambda: coordinator.counters["frames_failed"] == 1, "given up")
+    assert list(servicer.seen.values()) == [2]
+    assert coordinator.counters["frames_processed"] == 0
+    assert coordinator.queue_depth == 0
+    assert caplog.text.count("times (scripted); giving up on it") == 1
 
 
 @pytest.mark.skipif("retryable" not in _RESULT_FIELDS, reason="FrameResult.retryable not in proto")
