@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from custom_components.secmon.const import (
     ISSUE_SIDECAR_UNREACHABLE,
     UNREACHABLE_ISSUE_DELAY,
 )
+from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.settings import database_path
 
 from .adversarial.hostile_sidecar import HostileSidecar, ok_result, start_hostile_sidecar, stop
@@ -195,6 +197,53 @@ async def test_one_log_line_when_the_sidecar_goes_and_one_when_it_is_back(
         await wait_for(hass, lambda: coordinator.sidecar.connected, "connected once it serves")
         assert caplog.text.count("is unreachable") == 1
         assert caplog.text.count("is reachable again") == 1
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await stop(server)
+
+
+class _EndsItsFirstStreams(HostileSidecar):
+    """Ends the first stream before hello and the second right after it; then serves."""
+
+    async def Stream(  # type: ignore[override]
+        self, request_iterator: AsyncIterator[secmon_pb2.ClientMessage], context: object
+    ) -> AsyncIterator[secmon_pb2.ServerMessage]:
+        if self.sessions == 0:
+            self.sessions += 1
+            return
+        if self.sessions == 1:
+            self.sessions += 1
+            async for message in request_iterator:
+                if message.WhichOneof("kind") == "hello":
+                    yield secmon_pb2.ServerMessage(hello=self.hello_reply)
+                    return
+        async for reply in super().Stream(request_iterator, context):  # type: ignore[arg-type]
+            yield reply
+
+
+async def test_streams_the_sidecar_ends_are_opened_again(
+    hass: HomeAssistant, config_dir: Path, camera_root: Path, unused_address: str
+) -> None:
+    """A sidecar that ends the stream before or right after its hello: the integration opens a
+    new one each time, and frames go through once it serves."""
+    servicer = _EndsItsFirstStreams(lambda frame, _seen: ok_result(frame))
+    server = await start_hostile_sidecar(int(unused_address.rsplit(":", 1)[1]), servicer)
+    try:
+        entry = MockConfigEntry(
+            domain=DOMAIN,
+            unique_id=unused_address,
+            data={CONF_ADDRESS: unused_address, CONF_CAMERA_ROOT: str(camera_root)},
+            options={CONF_DEBOUNCE: 0.2},
+        )
+        entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        coordinator = entry.runtime_data
+        write_image(camera_root / "Front Door" / "a.jpg", image_bytes(3))
+        await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "the frame")
+        assert servicer.sessions == 3
+        # Hello was answered twice: the stream that ended right after it, and the one that serves.
+        assert coordinator.stream.sessions == 2
+        assert coordinator.sidecar.connected
         assert await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await stop(server)
