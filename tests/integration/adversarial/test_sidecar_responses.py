@@ -4,6 +4,7 @@ server scripts the answers (a real sidecar gives them too rarely to test against
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -331,17 +332,59 @@ async def test_a_result_being_stored_when_the_session_breaks_is_still_applied(
     _servicer, coordinator = await hostile_entry(answer)  # type: ignore[misc]
     folder = camera_root / "Front Door"
     write_image(folder / "first.jpg", image_bytes(1), mtime=1_000.0)
-    await wait_for(hass, writing.is_set, "the result being stored")
+    await _poll(writing.is_set, "the result being stored")
     attempts = coordinator.stream.attempts
     # Newer frames go out on the session, end it, and find it ended, while the first result is
     # still being stored.
     for n in range(2, 40):
         write_image(folder / f"later-{n}.jpg", image_bytes(n), mtime=1_000.0 + n)
         with contextlib.suppress(AssertionError):
-            await wait_for(hass, lambda: coordinator.stream.attempts > attempts, "", limit=2)
+            await _poll(lambda: coordinator.stream.attempts > attempts, "", limit=2)
         if coordinator.stream.attempts > attempts:
             break
     assert coordinator.stream.attempts > attempts
     release.set()
     await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "the result")
     assert len(coordinator.cameras["front_door"].boxes) == 1
+
+
+async def _poll(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    """`wait_for` without `async_block_till_done`, which would wait for the blocked write."""
+    for _ in range(int(limit / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_frame_stays_in_flight_until_its_result_is_stored(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a result is being written to a slow disk its frame is still in flight: frames sent
+    meanwhile do not include it again (it would be analysed twice)."""
+    release = threading.Event()
+    writing = threading.Event()
+    complete = FrameQueue.complete
+
+    def slow_complete(self: FrameQueue, frame_id: str, result: bytes, **kw: bool) -> object:
+        writing.set()
+        release.wait(60)
+        return complete(self, frame_id, result, **kw)
+
+    monkeypatch.setattr(FrameQueue, "complete", slow_complete)
+    servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f))  # type: ignore[misc]
+    folder = camera_root / "Front Door"
+    try:
+        write_image(folder / "first.jpg", image_bytes(1), mtime=1_000.0)
+        await _poll(writing.is_set, "the first result being stored")
+        (first,) = servicer.seen
+        assert first in coordinator.stream.in_flight_ids
+        # A new frame wakes the sender while the first result is still being stored.
+        write_image(folder / "second.jpg", image_bytes(2), mtime=1_001.0)
+        await _poll(lambda: len(servicer.seen) == 2, "the second frame sent")
+        assert first in coordinator.stream.in_flight_ids
+    finally:
+        release.set()
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 2, "both stored")
+    assert servicer.seen[first] == 1
+    assert all(count == 1 for count in servicer.seen.values())
