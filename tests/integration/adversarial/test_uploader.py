@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -279,3 +280,44 @@ async def test_analyze_image_refuses_hostile_paths(
             return_response=True,
         )
     assert err.value.translation_key == error
+
+
+async def test_the_allow_list_is_never_checked_on_the_event_loop(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    camera_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`is_allowed_path` resolves paths (file system calls): the watcher, the start-up catch-up
+    and `analyze_image` call it in the executor, never on the loop's thread."""
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    allowed = hass.config.is_allowed_path
+
+    def recording(path: str) -> bool:
+        threads.append(threading.get_ident())
+        return allowed(path)
+
+    monkeypatch.setattr(hass.config, "is_allowed_path", recording)
+    # A first run, so that the start-up catch-up of the second takes what came in between.
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    write_image(camera_root / "Front Door" / "before.jpg", image_bytes(40))
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = coordinator_of(mock_config_entry)
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "catch-up")
+    write_image(camera_root / "Front Door" / "watched.jpg", image_bytes(41))  # watcher
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 2, "watched")
+    calls = len(threads)
+    await hass.services.async_call(
+        DOMAIN,
+        "analyze_image",
+        {"file_path": str(camera_root / "Front Door" / "watched.jpg")},
+        blocking=True,
+        return_response=True,
+    )
+    assert len(threads) > calls >= 2
+    assert loop_thread not in threads
