@@ -5,6 +5,7 @@ kills its session); everything else runs against the real sidecar process."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -35,6 +36,8 @@ class HostileSidecar(secmon_pb2_grpc.SidecarServicer):
         self.hello_reply = secmon_pb2.HelloReply(server_version="hostile", status=self.status)
         self.seen: Counter[str] = Counter()
         self.sessions = 0
+        # When each session began (time.monotonic()).
+        self.started: list[float] = []
 
     async def Stream(
         self,
@@ -42,6 +45,7 @@ class HostileSidecar(secmon_pb2_grpc.SidecarServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[secmon_pb2.ServerMessage]:
         self.sessions += 1
+        self.started.append(time.monotonic())
         async for message in request_iterator:
             kind = message.WhichOneof("kind")
             if kind == "hello":

@@ -27,6 +27,7 @@ from custom_components.secmon.const import (
 )
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.link.stream import BACKOFF_MIN
 from custom_components.secmon.storage.database import Database
 from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
 
@@ -149,6 +150,25 @@ async def test_poison_frame_is_set_aside_and_the_queue_moves_on(
     assert len(poison) == 1
     assert coordinator.counters["frames_failed"] == 1
     assert coordinator.queue_depth == 0
+
+
+async def test_sessions_broken_by_a_frame_back_off_until_it_is_set_aside(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """A session that connects and is then broken by a frame is not healthy: the wait before the
+    next one doubles each time (no tight reconnect loop) until the frame is set aside."""
+
+    def answer(frame: secmon_pb2.Frame, seen: int) -> secmon_pb2.FrameResult | None:
+        return None
+
+    servicer, coordinator = await hostile_entry(answer)  # type: ignore[misc]
+    write_image(camera_root / "Front Door" / "poison.jpg", image_bytes(3))
+    await wait_for(hass, lambda: coordinator.counters["frames_set_aside"] == 1, "set aside")
+    assert servicer.sessions >= MAX_SESSION_BREAKS + 1
+    gaps = [b - a for a, b in zip(servicer.started, servicer.started[1:], strict=False)]
+    # asyncio.sleep never returns early: these lower bounds hold however busy the machine is.
+    for n, gap in enumerate(gaps[:MAX_SESSION_BREAKS]):
+        assert gap >= BACKOFF_MIN * 2**n, gaps
 
 
 async def test_impossible_boxes_do_not_break_the_camera_image(
