@@ -38,6 +38,7 @@ class HostileSidecar(secmon_pb2_grpc.SidecarServicer):
         self.sessions = 0
         # When each session began (time.monotonic()).
         self.started: list[float] = []
+        self.frames: list[secmon_pb2.Frame] = []
 
     async def Stream(
         self,
@@ -52,6 +53,7 @@ class HostileSidecar(secmon_pb2_grpc.SidecarServicer):
                 yield secmon_pb2.ServerMessage(hello=self.hello_reply)
             elif kind == "frame":
                 self.seen[message.frame.frame_id] += 1
+                self.frames.append(message.frame)
                 result = self.answer(message.frame, self.seen[message.frame.frame_id])
                 if result is None:
                     await context.abort(grpc.StatusCode.INTERNAL, "this frame broke the session")

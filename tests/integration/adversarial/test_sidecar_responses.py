@@ -31,6 +31,7 @@ from custom_components.secmon.link.stream import BACKOFF_MIN
 from custom_components.secmon.storage.database import Database
 from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
 
+from ..clips import write_test_clip
 from ..helpers import image_bytes, state_of, wait_for, write_image
 from ..sidecar_process import free_port
 from .hostile_sidecar import Answer, HostileSidecar, ok_result, start_hostile_sidecar, stop
@@ -238,6 +239,29 @@ async def test_frames_over_the_sidecars_limits_are_answered_here(
     assert coordinator.counters["files_refused_too_large"] == 1
     assert coordinator.counters["frames_skipped"] == 1
     assert len(servicer.seen) == 1
+
+
+@pytest.mark.skipif("max_pixels" not in _STATUS_FIELDS, reason="no frame limits in status")
+async def test_a_clip_over_the_sidecars_pixel_limit_is_not_decoded(
+    hass: HomeAssistant, camera_root: Path, tmp_path: Path, hostile_entry: Start
+) -> None:
+    """A video clip whose pictures have more pixels than the sidecar takes is refused from its
+    stream header (a few KB of clip can declare pictures of hundreds of MB), counted as skipped;
+    nothing of it is sent, and a clip within the limit goes through."""
+    status = secmon_pb2.SidecarStatus(ready=True, max_pixels=100_000)
+    servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f), status)  # type: ignore[misc]
+    await wait_for(hass, lambda: coordinator.max_pixels == 100_000, "limit known")
+    folder = camera_root / "Front Door"
+    for name, size in (("wide.mp4", (400, 300)), ("small.mp4", (160, 120))):
+        written = tmp_path / name
+        write_test_clip(written, frames=5, fps=5, codec="mpeg4", size=size)
+        os.replace(written, folder / name)
+        await coordinator.ingestor.async_wait_idle()
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] >= 1, "small clip")
+    await wait_for(hass, lambda: coordinator.counters["frames_skipped"] == 1, "wide skipped")
+    await wait_for(hass, lambda: coordinator.queue_depth == 0, "queue empty")
+    assert coordinator.counters["frames_processed"] == len(servicer.seen)
+    assert all(f.source_path.endswith("small.mp4") for f in servicer.frames)
 
 
 @pytest.mark.skipif("max_frames_in_flight" not in _HELLO_FIELDS, reason="no capacity in proto")
