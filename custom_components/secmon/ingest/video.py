@@ -29,6 +29,8 @@ from PIL import Image
 from .files import open_capped, resolve_allowed
 
 JPEG_QUALITY = 85
+# How far after the file's mtime a container's creation time may lie (camera clock skew).
+CREATION_TIME_SLACK_S = 300.0
 _HASH_CHUNK = 1024 * 1024
 
 
@@ -207,7 +209,9 @@ def _decode(
         if duration is None or duration <= 0:
             duration = frames[-1].offset + slot_length if frames else None
         created = _creation_time(container)
-        if created is not None:
+        # A clip cannot start after its file was last written: a later creation time (a wrong
+        # camera clock, or metadata written to place events in the future) is not believed.
+        if created is not None and created <= mtime + CREATION_TIME_SLACK_S:
             started_at, source = created, "container"
         else:
             started_at, source = mtime - (duration or 0.0), "file_mtime"

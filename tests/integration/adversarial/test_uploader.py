@@ -28,7 +28,9 @@ from custom_components.secmon.ingest.imaging import (
     check_image,
     render_detections,
 )
+from custom_components.secmon.ingest.video import sample_clip
 
+from ..clips import write_test_clip
 from ..helpers import image_bytes, state_of, wait_for, write_image
 from .images import jpeg_with_orientation, png_header_only
 
@@ -321,3 +323,13 @@ async def test_the_allow_list_is_never_checked_on_the_event_loop(
     )
     assert len(threads) > calls >= 2
     assert loop_thread not in threads
+
+
+def test_a_clip_claiming_to_start_in_the_future_gets_its_file_time(tmp_path: Path) -> None:
+    """Container metadata saying the clip was recorded in 2100 (which would place its event
+    after everything else, forever) is not believed: the file's time is used instead."""
+    path = tmp_path / "future.mp4"
+    write_test_clip(path, frames=10, fps=5, codec="mpeg4", creation_time="2100-01-01T00:00:00Z")
+    clip = sample_clip(path, lambda _p: True, MAX_FRAME_BYTES, 2.0, 20)
+    assert clip.start_source == "file_mtime"
+    assert clip.started_at <= time.time()
