@@ -432,3 +432,21 @@ async def test_a_frame_stays_in_flight_until_its_result_is_stored(
     await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 2, "both stored")
     assert servicer.seen[first] == 1
     assert all(count == 1 for count in servicer.seen.values())
+
+
+async def test_an_overlong_model_name_in_the_status_is_cut_to_a_state(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """Home Assistant refuses states over 255 characters: a sidecar reporting a 10,000-character
+    model name shows its start, and the status's other sensors still update."""
+    status = secmon_pb2.SidecarStatus(ready=True, llm_model="m" * 10_000, open_batches=3)
+    _servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f), status)  # type: ignore[misc]
+    await wait_for(hass, lambda: coordinator.sidecar.status is not None, "status")
+    await wait_for(
+        hass,
+        lambda: (state_of(hass, "sensor.secmon_sidecar_llm_model") or "").startswith("m"),
+        "model",
+    )
+    model = state_of(hass, "sensor.secmon_sidecar_llm_model")
+    assert model is not None and 0 < len(model) <= 255
+    assert state_of(hass, "sensor.secmon_sidecar_open_batches") == "3"
