@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -23,13 +24,16 @@ from custom_components.secmon.const import (
     CONF_CAMERA_ROOT,
     CONF_DEBOUNCE,
     DOMAIN,
+    EVENT_SECURITY,
     MAX_SESSION_BREAKS,
 )
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.link.stream import BACKOFF_MIN
 from custom_components.secmon.storage.database import Database
+from custom_components.secmon.storage.event_search import get_verdict
 from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
+from custom_components.secmon.verdicts.records import MAX_REASONING_CHARS, MAX_SUMMARY_CHARS
 
 from ..clips import write_test_clip
 from ..helpers import image_bytes, state_of, wait_for, write_image
@@ -450,3 +454,34 @@ async def test_an_overlong_model_name_in_the_status_is_cut_to_a_state(
     model = state_of(hass, "sensor.secmon_sidecar_llm_model")
     assert model is not None and 0 < len(model) <= 255
     assert state_of(hass, "sensor.secmon_sidecar_open_batches") == "3"
+
+
+async def test_an_overlong_verdict_text_is_cut_before_it_is_stored_or_shown(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """A verdict whose summary and reasoning are megabytes long (the sidecar's own are at most
+    200 and 600 characters) is stored, shown and announced with both cut to their bounds."""
+    _servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f))  # type: ignore[misc]
+    events: list[dict[str, object]] = []
+    hass.bus.async_listen(EVENT_SECURITY, lambda event: events.append(dict(event.data)))
+    message = secmon_pb2.Verdict(
+        verdict_id="v-long",
+        event_id="e-long",
+        camera_id="front_door",
+        camera_name="Front Door",
+        risk_score=80,
+        summary="s" * 1_000_000,
+        reasoning="r" * 1_000_000,
+    )
+    message.started_at.FromDatetime(dt_util.utcnow())
+    message.created_at.FromDatetime(dt_util.utcnow())
+    assert await coordinator.async_on_verdict(message)
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.front_door_risk_score")
+    assert state is not None
+    assert 0 < len(state.attributes["summary"]) <= MAX_SUMMARY_CHARS
+    stored = await hass.async_add_executor_job(get_verdict, coordinator.database, "v-long")
+    assert stored is not None
+    assert len(stored.message.summary) <= MAX_SUMMARY_CHARS
+    assert len(stored.message.reasoning) <= MAX_REASONING_CHARS
+    assert events and all(len(str(e.get("summary", ""))) <= MAX_SUMMARY_CHARS for e in events)
