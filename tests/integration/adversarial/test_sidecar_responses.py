@@ -28,6 +28,7 @@ from custom_components.secmon.const import (
     MAX_SESSION_BREAKS,
 )
 from custom_components.secmon.coordinator import SecmonCoordinator
+from custom_components.secmon.link.convert import MAX_BOXES
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.link.stream import BACKOFF_MIN
 from custom_components.secmon.storage.database import Database
@@ -485,3 +486,28 @@ async def test_an_overlong_verdict_text_is_cut_before_it_is_stored_or_shown(
     assert len(stored.message.summary) <= MAX_SUMMARY_CHARS
     assert len(stored.message.reasoning) <= MAX_REASONING_CHARS
     assert events and all(len(str(e.get("summary", ""))) <= MAX_SUMMARY_CHARS for e in events)
+
+
+async def test_a_result_with_thousands_of_boxes_draws_the_most_confident(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """10,000 detections in one result: the camera keeps and draws the MAX_BOXES most confident
+    ones, so its picture stays cheap to draw."""
+
+    def answer(frame: secmon_pb2.Frame, seen: int) -> secmon_pb2.FrameResult:
+        result = ok_result(frame)
+        for n in range(10_000):
+            result.detections.add(
+                label="person",
+                confidence=n / 10_000,
+                box=secmon_pb2.Box(x_min=1, y_min=1, x_max=20, y_max=20),
+            )
+        return result
+
+    _servicer, coordinator = await hostile_entry(answer)  # type: ignore[misc]
+    write_image(camera_root / "Front Door" / "a.jpg", image_bytes(6))
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "the frame")
+    boxes = coordinator.cameras["front_door"].boxes
+    assert len(boxes) == MAX_BOXES
+    assert min(b.confidence for b in boxes) >= (10_000 - MAX_BOXES) / 10_000 - 1e-6
+    assert await coordinator.async_camera_image("front_door")
