@@ -390,5 +390,6 @@ class SidecarSensor(SecmonSidecarEntity, SensorEntity):
 
     @property
     def native_value(self) -> StateType:
-        """From the coordinator."""
-        return self.entity_description.value_fn(self.coordinator)
+        """From the coordinator (text the sidecar reports cut to what a state may hold)."""
+        value = self.entity_description.value_fn(self.coordinator)
+        return clip(value, MAX_STATE_LENGTH) if isinstance(value, str) else value

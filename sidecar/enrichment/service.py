@@ -64,6 +64,9 @@ _IDENTIFIED = ("person", "vehicle")
 _SWEEP_S = 10.0
 _PRUNE_S = 3600.0
 _MAX_DEPTH_FRAMES = 3
+# A client's known plates: how many, and how long a plate or its name may be.
+MAX_KNOWN_PLATES = 1000
+MAX_PLATE_NAME_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,8 @@ class Enricher:
         self.zoo = zoo
         self.identities = identities
         self.images = images or FrameImages(settings.frame_cache_bytes)
-        self.known_plates: dict[str, str] = {}
+        # Per client, its known plates (normalised plate -> the name the home gave it).
+        self.known_plates: dict[str, dict[str, str]] = {}
         # Per client, the enrichers it switched off (StreamConfig.enrichers_off).
         self.enrichers_off: dict[str, frozenset[str]] = {}
         self._last_ms: dict[str, float] = {}  # each enricher's last run, for the time budget
@@ -190,12 +194,21 @@ class Enricher:
         off = self.enrichers_off.get(client_id, frozenset())
         return [n for n in ENRICHERS if n in self.settings.enabled and n not in off]
 
-    def set_known_plates(self, plates: Mapping[str, str]) -> None:
+    def set_known_plates(self, plates: Mapping[str, str], client_id: str = "") -> None:
+        """`client_id`'s known plates (replacing its previous ones; other clients keep theirs).
+        At most MAX_KNOWN_PLATES, names cut to MAX_PLATE_NAME_CHARS."""
         known: dict[str, str] = {}
         for plate, name in plates.items():
-            if (normal := plate_candidate(plate)) is not None:
-                known[normal] = name
-        self.known_plates = known
+            if len(known) >= MAX_KNOWN_PLATES:
+                _LOGGER.warning(
+                    "Client %s sent more than %d known plates; the rest are ignored",
+                    client_id[:64],
+                    MAX_KNOWN_PLATES,
+                )
+                break
+            if (normal := plate_candidate(plate[:MAX_PLATE_NAME_CHARS])) is not None:
+                known[normal] = name[:MAX_PLATE_NAME_CHARS]
+        self.known_plates[client_id] = known
 
     def state(self) -> ZooState:
         return self.zoo.state()
@@ -271,7 +284,7 @@ class Enricher:
         steps: dict[str, Callable[[float], str]] = {
             "caption": lambda wait: self._caption(request, caption, image_of, usable, wait),
             "attributes": lambda wait: self._attributes(request, found, scene, image_of, wait),
-            "plates": lambda wait: self._plates(found, wait),
+            "plates": lambda wait: self._plates(found, wait, request.client_id),
             "pose": lambda wait: self._pose(found, image_of, wait),
             "depth": lambda wait: self._depth(request, found, image_of, usable, wait),
         }
@@ -378,7 +391,7 @@ class Enricher:
                 }
         return f"{len(targets)} object(s)"
 
-    def _plates(self, found: list[_Found], wait_s: float) -> str:
+    def _plates(self, found: list[_Found], wait_s: float, client_id: str) -> str:
         vehicles = [f for f in found if f.obj.kind == "vehicle"]
         if not vehicles:
             return "no vehicle in the key frames"
@@ -393,7 +406,7 @@ class Enricher:
             if plate is not None:
                 read += 1
                 f.plate, f.plate_score = plate.text, plate.score
-                f.known_plate = self.known_plates.get(plate.text, "")
+                f.known_plate = self.known_plates.get(client_id, {}).get(plate.text, "")
         return f"{read} plate(s) read on {len(vehicles)} vehicle(s)"
 
     def _pose(

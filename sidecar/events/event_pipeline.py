@@ -54,6 +54,10 @@ _T = TypeVar("_T")
 
 _FAST, _FINAL = 0, 1
 _RETRY_S = 5.0
+# Verdict ids one acknowledgement may carry (a client acknowledges each verdict as it stores it),
+# and how long one may be: more is refused, not looked up one by one on the state file's thread.
+MAX_ACK_IDS = 256
+MAX_VERDICT_ID_CHARS = 128
 
 
 @dataclass(order=True, slots=True)
@@ -237,7 +241,17 @@ class EventPipeline:
         return len(closed)
 
     async def ack(self, client_id: str, verdict_ids: list[str]) -> int:
-        return await self._write(self._delivery.ack, client_id, verdict_ids)
+        if len(verdict_ids) > MAX_ACK_IDS:
+            _LOGGER.warning(
+                "Client %s acknowledged %d verdicts at once; only the first %d are taken",
+                client_id[:64],
+                len(verdict_ids),
+                MAX_ACK_IDS,
+            )
+        ids = [v for v in verdict_ids[:MAX_ACK_IDS] if 0 < len(v) <= MAX_VERDICT_ID_CHARS]
+        if not ids:
+            return 0
+        return await self._write(self._delivery.ack, client_id, ids)
 
     # -- outputs -------------------------------------------------------------------------------
     async def subscribe(self, client_id: str) -> asyncio.Queue[Verdict]:

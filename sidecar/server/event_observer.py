@@ -117,7 +117,7 @@ class EventObserver(StreamObserver):
             self._pipeline.set_camera_notes(_client_id(session), notes)
         plates = convert.known_plates(config)
         if plates is not None and self._enricher is not None:
-            self._enricher.set_known_plates(plates)
+            self._enricher.set_known_plates(plates, _client_id(session))
         off = convert.enrichers_off(config)
         if off is not None and self._enricher is not None:
             self._enricher.set_enrichers_off(_client_id(session), off)

@@ -10,6 +10,7 @@ submits the files that landed while secmon was not running.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 from collections import OrderedDict
@@ -227,7 +228,7 @@ class FrameIngestor:
         try:
             clip: SampledClip | None = await self._async_read(
                 path,
-                sample_clip,
+                functools.partial(sample_clip, max_pixels=self.coordinator.max_pixels),
                 path,
                 self.hass.config.is_allowed_path,
                 MAX_CLIP_BYTES,

@@ -29,6 +29,8 @@ from PIL import Image
 from .files import open_capped, resolve_allowed
 
 JPEG_QUALITY = 85
+# How far after the file's mtime a container's creation time may lie (camera clock skew).
+CREATION_TIME_SLACK_S = 300.0
 _HASH_CHUNK = 1024 * 1024
 
 
@@ -107,9 +109,13 @@ def sample_clip(
     max_bytes: int,
     rate: float,
     max_frames: int,
+    *,
+    max_pixels: int | None = None,
 ) -> SampledClip:
     """Sample a clip (see the module docstring). RefusedFileError for a file that must not be
-    read, InvalidClipError for one that cannot be decoded, OSError if it cannot be opened."""
+    read, InvalidClipError for one that cannot be decoded or whose pictures have more than
+    `max_pixels` pixels (checked from the stream's header before decoding, and on each decoded
+    frame, as the size may change inside a stream), OSError if it cannot be opened."""
     with _open_clip(path, is_allowed, max_bytes) as file:
         info = os.fstat(file.fileno())
         digest = hashlib.sha256()
@@ -127,6 +133,7 @@ def sample_clip(
                 mtime=info.st_mtime,
                 rate=rate,
                 max_frames=max_frames,
+                max_pixels=max_pixels,
             )
         except (av.FFmpegError, ValueError, OSError, EOFError) as err:
             raise InvalidClipError(f"cannot decode: {err}") from err
@@ -137,8 +144,22 @@ def _time_of(frame: av.VideoFrame) -> float | None:
     return cast("float | None", frame.time)
 
 
+def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise InvalidClipError(
+            f"{width}x{height} pixels, more than the {max_pixels} the sidecar takes"
+        )
+
+
 def _decode(
-    file: BinaryIO, *, sha256: str, size: int, mtime: float, rate: float, max_frames: int
+    file: BinaryIO,
+    *,
+    sha256: str,
+    size: int,
+    mtime: float,
+    rate: float,
+    max_frames: int,
+    max_pixels: int | None,
 ) -> SampledClip:
     container = av.open(file, mode="r")
     try:
@@ -146,6 +167,7 @@ def _decode(
             raise InvalidClipError("no video stream")
         stream = container.streams.video[0]
         codec = stream.codec_context.name
+        _check_pixels(stream.codec_context.width, stream.codec_context.height, max_pixels)
         duration: float | None = None
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
@@ -161,6 +183,7 @@ def _decode(
         decoded = 0
         for frame in container.decode(stream):
             decoded += 1
+            _check_pixels(frame.width, frame.height, max_pixels)
             at = _time_of(frame)
             if at is None:
                 continue
@@ -186,7 +209,9 @@ def _decode(
         if duration is None or duration <= 0:
             duration = frames[-1].offset + slot_length if frames else None
         created = _creation_time(container)
-        if created is not None:
+        # A clip cannot start after its file was last written: a later creation time (a wrong
+        # camera clock, or metadata written to place events in the future) is not believed.
+        if created is not None and created <= mtime + CREATION_TIME_SLACK_S:
             started_at, source = created, "container"
         else:
             started_at, source = mtime - (duration or 0.0), "file_mtime"

@@ -86,10 +86,15 @@ def frame_message(frame: QueuedFrame) -> secmon_pb2.ClientMessage:
     return message
 
 
+# The most boxes drawn on one picture (the detector finds at most a few hundred; a result with
+# more keeps its most confident ones, so drawing a picture stays cheap whatever the sidecar sends).
+MAX_BOXES = 300
+
+
 def boxes_of(detections: Iterable[secmon_pb2.Detection]) -> list[Box]:
     """Detections as boxes to draw (a box with a coordinate that is not a finite number is left
-    out: nothing could draw it)."""
-    return [
+    out: nothing could draw it); at most MAX_BOXES, the most confident."""
+    boxes = [
         Box(
             label=d.label,
             confidence=d.confidence,
@@ -101,6 +106,9 @@ def boxes_of(detections: Iterable[secmon_pb2.Detection]) -> list[Box]:
         for d in detections
         if all(math.isfinite(v) for v in (d.box.x_min, d.box.y_min, d.box.x_max, d.box.y_max))
     ]
+    if len(boxes) > MAX_BOXES:
+        boxes = sorted(boxes, key=lambda b: -b.confidence)[:MAX_BOXES]
+    return boxes
 
 
 def analyze_frame(image: bytes, sha256: str, content_type: str, source: str) -> secmon_pb2.Frame:

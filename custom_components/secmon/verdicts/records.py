@@ -16,6 +16,10 @@ from .enrichment import MAX_TEXT, clip, enrichment_attributes
 
 # Zone names listed per event (the options allow 32 zones per camera).
 MAX_ZONES = 32
+# The sidecar writes at most 200 and 600 characters; anything longer is cut (a sidecar that
+# sends megabytes must not put them in states, events, notifications and the database).
+MAX_SUMMARY_CHARS = 1000
+MAX_REASONING_CHARS = 4000
 
 _LEVEL_BY_ENUM: dict[int, str] = {
     secmon_pb2.RISK_LEVEL_LOW: "low",
@@ -60,7 +64,12 @@ class VerdictRecord:
 
     @classmethod
     def from_message(cls, message: secmon_pb2.Verdict) -> VerdictRecord:
-        """Decode; clamp the score and take the level from the score if it is missing."""
+        """Decode; clamp the score, take the level from the score if it is missing, cut the
+        summary and reasoning to their bounds."""
+        if len(message.summary) > MAX_SUMMARY_CHARS:
+            message.summary = clip(message.summary, MAX_SUMMARY_CHARS)
+        if len(message.reasoning) > MAX_REASONING_CHARS:
+            message.reasoning = clip(message.reasoning, MAX_REASONING_CHARS)
         score = min(max(int(message.risk_score), 0), 100)
         level = _LEVEL_BY_ENUM.get(message.risk_level) or level_for_score(score)
         return cls(

@@ -5,6 +5,7 @@ kills its session); everything else runs against the real sidecar process."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -35,6 +36,9 @@ class HostileSidecar(secmon_pb2_grpc.SidecarServicer):
         self.hello_reply = secmon_pb2.HelloReply(server_version="hostile", status=self.status)
         self.seen: Counter[str] = Counter()
         self.sessions = 0
+        # When each session began (time.monotonic()).
+        self.started: list[float] = []
+        self.frames: list[secmon_pb2.Frame] = []
 
     async def Stream(
         self,
@@ -42,12 +46,14 @@ class HostileSidecar(secmon_pb2_grpc.SidecarServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[secmon_pb2.ServerMessage]:
         self.sessions += 1
+        self.started.append(time.monotonic())
         async for message in request_iterator:
             kind = message.WhichOneof("kind")
             if kind == "hello":
                 yield secmon_pb2.ServerMessage(hello=self.hello_reply)
             elif kind == "frame":
                 self.seen[message.frame.frame_id] += 1
+                self.frames.append(message.frame)
                 result = self.answer(message.frame, self.seen[message.frame.frame_id])
                 if result is None:
                     await context.abort(grpc.StatusCode.INTERNAL, "this frame broke the session")

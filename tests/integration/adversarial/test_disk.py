@@ -20,6 +20,7 @@ from custom_components.secmon.const import (
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.settings import database_path
 from custom_components.secmon.storage.database import Database
+from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
 
 from ..helpers import image_bytes, wait_for, write_image
 
@@ -53,10 +54,62 @@ async def test_damaged_database_is_moved_aside_and_secmon_starts_clean(
     assert issue is not None
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["moved_to"] == str(moved[0])
+    # Nothing could be read of it: the issue says how many frames were lost is not known.
+    assert issue.translation_placeholders["pending"] == "an unknown number of"
 
     coordinator: SecmonCoordinator = mock_config_entry.runtime_data
     write_image(camera_root / "Front Door" / "a.jpg", image_bytes(1))
     await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "a frame")
+
+
+async def test_repair_issue_counts_the_frames_lost_with_a_damaged_database(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """A database with 5 frames waiting and one damaged index page (SQLite can still read the
+    frames table): moved aside, and the repair issue says that 5 frames were lost."""
+    path = database_path(hass, mock_config_entry.entry_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write_damaged() -> None:
+        database = Database(path)
+        database.open()
+        queue = FrameQueue(database, 100)
+        for n in range(5):
+            frame = QueuedFrame(
+                frame_id=f"f{n}",
+                camera_id="front_door",
+                camera_name="Front Door",
+                path=f"/nowhere/{n}.jpg",
+                content_type="image/jpeg",
+                captured_at=float(n),
+                image=b"x" * 100,
+            )
+            queue.enqueue(frame, f"h{n}")
+        database.close()
+        with sqlite3.connect(path) as db:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            page_size = db.execute("PRAGMA page_size").fetchone()[0]
+            (root,) = db.execute(
+                "SELECT rootpage FROM sqlite_master WHERE type = 'index' AND tbl_name != 'frames'"
+                " ORDER BY rootpage DESC LIMIT 1"
+            ).fetchone()
+        db.close()
+        with path.open("r+b") as f:
+            f.seek((root - 1) * page_size)
+            f.write(b"\xa5" * page_size)
+
+    await hass.async_add_executor_job(write_damaged)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"{ISSUE_DATABASE_DAMAGED}_{mock_config_entry.entry_id}"
+    )
+    assert issue is not None and issue.translation_placeholders is not None
+    assert issue.translation_placeholders["pending"] == "5"
+    assert "integrity check failed" in issue.translation_placeholders["error"]
+    coordinator: SecmonCoordinator = mock_config_entry.runtime_data
+    assert coordinator.queue_depth == 0
 
 
 def test_damaged_pages_are_detected_and_the_pending_frames_counted(tmp_path: Path) -> None:

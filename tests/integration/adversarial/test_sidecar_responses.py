@@ -4,6 +4,7 @@ server scripts the answers (a real sidecar gives them too rarely to test against
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -22,14 +24,20 @@ from custom_components.secmon.const import (
     CONF_CAMERA_ROOT,
     CONF_DEBOUNCE,
     DOMAIN,
+    EVENT_SECURITY,
     MAX_SESSION_BREAKS,
 )
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.link import stream as stream_module
+from custom_components.secmon.link.convert import MAX_BOXES
 from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.link.stream import BACKOFF_MIN
 from custom_components.secmon.storage.database import Database
+from custom_components.secmon.storage.event_search import get_verdict
 from custom_components.secmon.storage.frame_queue import FrameQueue, QueuedFrame
+from custom_components.secmon.verdicts.records import MAX_REASONING_CHARS, MAX_SUMMARY_CHARS
 
+from ..clips import write_test_clip
 from ..helpers import image_bytes, state_of, wait_for, write_image
 from ..sidecar_process import free_port
 from .hostile_sidecar import Answer, HostileSidecar, ok_result, start_hostile_sidecar, stop
@@ -174,6 +182,25 @@ async def test_poison_frame_is_set_aside_and_the_queue_moves_on(
     assert coordinator.queue_depth == 0
 
 
+async def test_sessions_broken_by_a_frame_back_off_until_it_is_set_aside(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """A session that connects and is then broken by a frame is not healthy: the wait before the
+    next one doubles each time (no tight reconnect loop) until the frame is set aside."""
+
+    def answer(frame: secmon_pb2.Frame, seen: int) -> secmon_pb2.FrameResult | None:
+        return None
+
+    servicer, coordinator = await hostile_entry(answer)  # type: ignore[misc]
+    write_image(camera_root / "Front Door" / "poison.jpg", image_bytes(3))
+    await wait_for(hass, lambda: coordinator.counters["frames_set_aside"] == 1, "set aside")
+    assert servicer.sessions >= MAX_SESSION_BREAKS + 1
+    gaps = [b - a for a, b in zip(servicer.started, servicer.started[1:], strict=False)]
+    # asyncio.sleep never returns early: these lower bounds hold however busy the machine is.
+    for n, gap in enumerate(gaps[:MAX_SESSION_BREAKS]):
+        assert gap >= BACKOFF_MIN * 2**n, gaps
+
+
 async def test_impossible_boxes_do_not_break_the_camera_image(
     hass: HomeAssistant, camera_root: Path, hostile_entry: Start
 ) -> None:
@@ -273,6 +300,29 @@ async def test_frames_over_the_sidecars_limits_are_answered_here(
     assert coordinator.counters["files_refused_too_large"] == 1
     assert coordinator.counters["frames_skipped"] == 1
     assert len(servicer.seen) == 1
+
+
+@pytest.mark.skipif("max_pixels" not in _STATUS_FIELDS, reason="no frame limits in status")
+async def test_a_clip_over_the_sidecars_pixel_limit_is_not_decoded(
+    hass: HomeAssistant, camera_root: Path, tmp_path: Path, hostile_entry: Start
+) -> None:
+    """A video clip whose pictures have more pixels than the sidecar takes is refused from its
+    stream header (a few KB of clip can declare pictures of hundreds of MB), counted as skipped;
+    nothing of it is sent, and a clip within the limit goes through."""
+    status = secmon_pb2.SidecarStatus(ready=True, max_pixels=100_000)
+    servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f), status)  # type: ignore[misc]
+    await wait_for(hass, lambda: coordinator.max_pixels == 100_000, "limit known")
+    folder = camera_root / "Front Door"
+    for name, size in (("wide.mp4", (400, 300)), ("small.mp4", (160, 120))):
+        written = tmp_path / name
+        write_test_clip(written, frames=5, fps=5, codec="mpeg4", size=size)
+        os.replace(written, folder / name)
+        await coordinator.ingestor.async_wait_idle()
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] >= 1, "small clip")
+    await wait_for(hass, lambda: coordinator.counters["frames_skipped"] == 1, "wide skipped")
+    await wait_for(hass, lambda: coordinator.queue_depth == 0, "queue empty")
+    assert coordinator.counters["frames_processed"] == len(servicer.seen)
+    assert all(f.source_path.endswith("small.mp4") for f in servicer.frames)
 
 
 @pytest.mark.skipif("max_frames_in_flight" not in _HELLO_FIELDS, reason="no capacity in proto")
@@ -387,17 +437,133 @@ async def test_a_result_being_stored_when_the_session_breaks_is_still_applied(
     _servicer, coordinator = await hostile_entry(answer)  # type: ignore[misc]
     folder = camera_root / "Front Door"
     write_image(folder / "first.jpg", image_bytes(1), mtime=1_000.0)
-    await wait_for(hass, writing.is_set, "the result being stored")
+    await _poll(writing.is_set, "the result being stored")
     attempts = coordinator.stream.attempts
     # Newer frames go out on the session, end it, and find it ended, while the first result is
     # still being stored.
     for n in range(2, 40):
         write_image(folder / f"later-{n}.jpg", image_bytes(n), mtime=1_000.0 + n)
         with contextlib.suppress(AssertionError):
-            await wait_for(hass, lambda: coordinator.stream.attempts > attempts, "", limit=2)
+            await _poll(lambda: coordinator.stream.attempts > attempts, "", limit=2)
         if coordinator.stream.attempts > attempts:
             break
     assert coordinator.stream.attempts > attempts
     release.set()
     await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "the result")
     assert len(coordinator.cameras["front_door"].boxes) == 1
+
+
+async def _poll(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    """`wait_for` without `async_block_till_done`, which would wait for the blocked write."""
+    for _ in range(int(limit / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_a_frame_stays_in_flight_until_its_result_is_stored(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a result is being written to a slow disk its frame is still in flight: frames sent
+    meanwhile do not include it again (it would be analysed twice)."""
+    release = threading.Event()
+    writing = threading.Event()
+    complete = FrameQueue.complete
+
+    def slow_complete(self: FrameQueue, frame_id: str, result: bytes, **kw: bool) -> object:
+        writing.set()
+        release.wait(60)
+        return complete(self, frame_id, result, **kw)
+
+    monkeypatch.setattr(FrameQueue, "complete", slow_complete)
+    servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f))  # type: ignore[misc]
+    folder = camera_root / "Front Door"
+    try:
+        write_image(folder / "first.jpg", image_bytes(1), mtime=1_000.0)
+        await _poll(writing.is_set, "the first result being stored")
+        (first,) = servicer.seen
+        assert first in coordinator.stream.in_flight_ids
+        # A new frame wakes the sender while the first result is still being stored.
+        write_image(folder / "second.jpg", image_bytes(2), mtime=1_001.0)
+        await _poll(lambda: len(servicer.seen) == 2, "the second frame sent")
+        assert first in coordinator.stream.in_flight_ids
+    finally:
+        release.set()
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 2, "both stored")
+    assert servicer.seen[first] == 1
+    assert all(count == 1 for count in servicer.seen.values())
+
+
+async def test_an_overlong_model_name_in_the_status_is_cut_to_a_state(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """Home Assistant refuses states over 255 characters: a sidecar reporting a 10,000-character
+    model name shows its start, and the status's other sensors still update."""
+    status = secmon_pb2.SidecarStatus(ready=True, llm_model="m" * 10_000, open_batches=3)
+    _servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f), status)  # type: ignore[misc]
+    await wait_for(hass, lambda: coordinator.sidecar.status is not None, "status")
+    await wait_for(
+        hass,
+        lambda: (state_of(hass, "sensor.secmon_sidecar_llm_model") or "").startswith("m"),
+        "model",
+    )
+    model = state_of(hass, "sensor.secmon_sidecar_llm_model")
+    assert model is not None and 0 < len(model) <= 255
+    assert state_of(hass, "sensor.secmon_sidecar_open_batches") == "3"
+
+
+async def test_an_overlong_verdict_text_is_cut_before_it_is_stored_or_shown(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """A verdict whose summary and reasoning are megabytes long (the sidecar's own are at most
+    200 and 600 characters) is stored, shown and announced with both cut to their bounds."""
+    _servicer, coordinator = await hostile_entry(lambda f, n: ok_result(f))  # type: ignore[misc]
+    events: list[dict[str, object]] = []
+    hass.bus.async_listen(EVENT_SECURITY, lambda event: events.append(dict(event.data)))
+    message = secmon_pb2.Verdict(
+        verdict_id="v-long",
+        event_id="e-long",
+        camera_id="front_door",
+        camera_name="Front Door",
+        risk_score=80,
+        summary="s" * 1_000_000,
+        reasoning="r" * 1_000_000,
+    )
+    message.started_at.FromDatetime(dt_util.utcnow())
+    message.created_at.FromDatetime(dt_util.utcnow())
+    assert await coordinator.async_on_verdict(message)
+    await hass.async_block_till_done()
+    state = hass.states.get("sensor.front_door_risk_score")
+    assert state is not None
+    assert 0 < len(state.attributes["summary"]) <= MAX_SUMMARY_CHARS
+    stored = await hass.async_add_executor_job(get_verdict, coordinator.database, "v-long")
+    assert stored is not None
+    assert len(stored.message.summary) <= MAX_SUMMARY_CHARS
+    assert len(stored.message.reasoning) <= MAX_REASONING_CHARS
+    assert events and all(len(str(e.get("summary", ""))) <= MAX_SUMMARY_CHARS for e in events)
+
+
+async def test_a_result_with_thousands_of_boxes_draws_the_most_confident(
+    hass: HomeAssistant, camera_root: Path, hostile_entry: Start
+) -> None:
+    """10,000 detections in one result: the camera keeps and draws the MAX_BOXES most confident
+    ones, so its picture stays cheap to draw."""
+
+    def answer(frame: secmon_pb2.Frame, seen: int) -> secmon_pb2.FrameResult:
+        result = ok_result(frame)
+        for n in range(10_000):
+            result.detections.add(
+                label="person",
+                confidence=n / 10_000,
+                box=secmon_pb2.Box(x_min=1, y_min=1, x_max=20, y_max=20),
+            )
+        return result
+
+    _servicer, coordinator = await hostile_entry(answer)  # type: ignore[misc]
+    write_image(camera_root / "Front Door" / "a.jpg", image_bytes(6))
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "the frame")
+    boxes = coordinator.cameras["front_door"].boxes
+    assert len(boxes) == MAX_BOXES
+    assert min(b.confidence for b in boxes) >= (10_000 - MAX_BOXES) / 10_000 - 1e-6
+    assert await coordinator.async_camera_image("front_door")

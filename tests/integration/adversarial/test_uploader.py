@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -27,7 +28,9 @@ from custom_components.secmon.ingest.imaging import (
     check_image,
     render_detections,
 )
+from custom_components.secmon.ingest.video import sample_clip
 
+from ..clips import write_test_clip
 from ..helpers import image_bytes, state_of, wait_for, write_image
 from .images import jpeg_with_orientation, png_header_only
 
@@ -279,3 +282,54 @@ async def test_analyze_image_refuses_hostile_paths(
             return_response=True,
         )
     assert err.value.translation_key == error
+
+
+async def test_the_allow_list_is_never_checked_on_the_event_loop(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    camera_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`is_allowed_path` resolves paths (file system calls): the watcher, the start-up catch-up
+    and `analyze_image` call it in the executor, never on the loop's thread."""
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+    allowed = hass.config.is_allowed_path
+
+    def recording(path: str) -> bool:
+        threads.append(threading.get_ident())
+        return allowed(path)
+
+    monkeypatch.setattr(hass.config, "is_allowed_path", recording)
+    # A first run, so that the start-up catch-up of the second takes what came in between.
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    write_image(camera_root / "Front Door" / "before.jpg", image_bytes(40))
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = coordinator_of(mock_config_entry)
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 1, "catch-up")
+    write_image(camera_root / "Front Door" / "watched.jpg", image_bytes(41))  # watcher
+    await wait_for(hass, lambda: coordinator.counters["frames_processed"] == 2, "watched")
+    calls = len(threads)
+    await hass.services.async_call(
+        DOMAIN,
+        "analyze_image",
+        {"file_path": str(camera_root / "Front Door" / "watched.jpg")},
+        blocking=True,
+        return_response=True,
+    )
+    assert len(threads) > calls >= 2
+    assert loop_thread not in threads
+
+
+def test_a_clip_claiming_to_start_in_the_future_gets_its_file_time(tmp_path: Path) -> None:
+    """Container metadata saying the clip was recorded in 2100 (which would place its event
+    after everything else, forever) is not believed: the file's time is used instead."""
+    path = tmp_path / "future.mp4"
+    write_test_clip(path, frames=10, fps=5, codec="mpeg4", creation_time="2100-01-01T00:00:00Z")
+    clip = sample_clip(path, lambda _p: True, MAX_FRAME_BYTES, 2.0, 20)
+    assert clip.start_source == "file_mtime"
+    assert clip.started_at <= time.time()

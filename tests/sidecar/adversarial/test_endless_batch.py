@@ -19,7 +19,7 @@ from manual_clock import Clock
 
 from sidecar.domain import Box, Detection, FrameObservation, Verdict
 from sidecar.events.batching import BatchingRules
-from sidecar.events.event_pipeline import EventPipeline
+from sidecar.events.event_pipeline import MAX_ACK_IDS, EventPipeline
 from sidecar.events.store import EventStore
 from sidecar.llm.analyzer import RiskAnalyzer
 from sidecar.storage.database import STATE_FILE, StateDatabase
@@ -191,3 +191,17 @@ async def test_each_client_has_its_own_time_zone(
     night, noon = await next_verdict(auckland), await next_verdict(london)
     assert night.fallback and noon.fallback
     assert night.risk_score == noon.risk_score + 15
+
+
+async def test_a_flood_of_acknowledgements_is_cut_before_the_state_file(
+    pipeline: tuple[EventPipeline, Clock, StateDatabase], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A VerdictAck with 100,000 ids (a few MB, within the message limit) is not looked up id by
+    id on the state file's thread, which every client's frames share: at most MAX_ACK_IDS are."""
+    p, _clock, database = pipeline
+    log = WriteLog(database)
+    flood = [f"{n:032x}" for n in range(100_000)] + ["x" * 10_000]
+    assert await p.ack("hostile", flood) == 0
+    lookups = [sql for sql in log.take() if "FROM verdicts WHERE verdict_id" in sql]
+    assert 0 < len(lookups) <= MAX_ACK_IDS
+    assert "acknowledged 100001 verdicts at once" in caplog.text
