@@ -36,6 +36,7 @@ from custom_components.secmon.const import (
     ISSUE_SIDECAR_UNREACHABLE,
     UNREACHABLE_ISSUE_DELAY,
 )
+from custom_components.secmon.link.stream import RECONNECT_MAX
 from custom_components.secmon.settings import database_path
 
 from .helpers import image_bytes, state_of, wait_for, write_image
@@ -164,6 +165,12 @@ async def test_sidecar_away_keeps_frames_and_raises_issue(
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is not None
     assert caplog.text.count("is unreachable") == 1
+
+    # However long the sidecar stays away, the next attempt is never more than a few seconds off
+    # (0.5, 1, 2, 4, 4, ... s), so a sidecar that comes back is found within seconds.
+    stream = entry.runtime_data.stream
+    await wait_for(hass, lambda: stream.attempts >= 6, "retries past the cap")
+    assert stream.reconnect_delay == RECONNECT_MAX <= 5
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
