@@ -35,6 +35,8 @@ class SecmonCamera(SecmonCameraEntity, Camera):
     """Latest analysed frame; stays available (with its last image) while the sidecar is away."""
 
     _attr_name = None
+    # Changes with every frame: kept out of the recorder's database.
+    _unrecorded_attributes = frozenset({"last_frame"})
 
     def __init__(self, entry: SecmonConfigEntry, camera: CameraState) -> None:
         """The camera of one folder."""

@@ -68,9 +68,11 @@ def _risk_attributes(camera: CameraState) -> Mapping[str, Any] | None:
 MAX_STATE_LENGTH = 255
 
 
-def _description(camera: CameraState) -> str | None:
+def _description(camera: CameraState) -> str:
+    # Empty, not unknown, until a verdict brings a caption: with no captioner that is forever,
+    # and a dashboard row reading "Unknown" for good looks broken.
     if camera.described is None:
-        return None
+        return ""
     return clip(camera.described.message.caption, MAX_STATE_LENGTH)
 
 

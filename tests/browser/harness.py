@@ -407,6 +407,42 @@ _JS_ICONS = (
 )
 
 
+# Every visible entity row (the generic row inside entities cards): its card's first text piece
+# (a device's name on the auto-generated dashboard), its name, and what its badge draws: an icon
+# with a path, or a picture.
+_JS_ROWS = (
+    "() => {"
+    + _JS_WALK
+    + """
+  const drawnIcon = (root) => {
+    let drawn = false, name = '';
+    walk(root, (node) => {
+      if (node.localName === 'ha-icon' && node.icon) name = node.icon;
+      if (node.localName === 'ha-svg-icon') {
+        const path = node.path || node.shadowRoot?.querySelector('path')?.getAttribute('d');
+        if (path) drawn = true;
+      }
+    });
+    return {drawn, name};
+  };
+  const found = [];
+  walk(document, (node) => {
+    if (node.localName !== 'hui-generic-entity-row' || !shown(node)) return;
+    const root = node.shadowRoot;
+    const badge = root && root.querySelector('state-badge');
+    const info = root && root.querySelector('.info');
+    const card = cardOf(node);
+    const title = card ? textPieces(card)[0]?.text || '' : '';
+    const picture = badge ? getComputedStyle(badge).backgroundImage : 'none';
+    const icon = badge ? drawnIcon(badge) : {drawn: false, name: ''};
+    found.push({card: title, name: info ? info.textContent.replace(/\\s+/g, ' ').trim() : '',
+               icon: icon.name, drawn: icon.drawn || (picture && picture !== 'none')});
+  });
+  return found;
+}"""
+)
+
+
 class Dashboard:
     """A logged-in page of the Home Assistant frontend, read as a person sees it."""
 
@@ -513,6 +549,16 @@ class Dashboard:
             missing = sorted({i["icon"] for i in icons if not i["drawn"]})
             if not missing or time.monotonic() > deadline:
                 return missing
+            time.sleep(0.5)
+
+    def entity_rows(self, settle: float = 10.0) -> list[dict[str, Any]]:
+        """Visible entity rows: `card` (its card's title), `name`, `icon`, `drawn` (the badge
+        shows an icon or a picture), once every badge is drawn (or `settle` s passed)."""
+        deadline = time.monotonic() + settle
+        while True:
+            rows: list[dict[str, Any]] = self.page.evaluate(_JS_ROWS)
+            if all(r["drawn"] for r in rows) or time.monotonic() > deadline:
+                return rows
             time.sleep(0.5)
 
     def screenshot(self, label: str) -> Path:

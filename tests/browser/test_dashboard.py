@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from .conftest import OpenDashboard
-from .harness import DESKTOP, PHONE, Dashboard, HomeAssistantProcess, secmon_devices, write_jpeg
+from .harness import (
+    DESKTOP,
+    PHONE,
+    Dashboard,
+    HomeAssistantProcess,
+    secmon_devices,
+    wait_for,
+    write_jpeg,
+)
 
 # The session's Home Assistant starts inside the first test's set-up.
 pytestmark = pytest.mark.timeout(900)
@@ -145,6 +153,7 @@ def test_overview_shows_devices_and_a_new_cameras_picture(
     # A camera uploads its first image into a folder of its own (nested by date, as FTP
     # cameras do): a new device, whose camera card shows that image.
     write_jpeg(camera_root / new_camera / "20261122" / "snap_0001.jpg")
+
     def new_picture_shown() -> bool:
         dashboard.scroll_through()
         return shown_picture(camera_card(dashboard.cards(), new_camera))
@@ -158,18 +167,34 @@ def test_overview_shows_devices_and_a_new_cameras_picture(
     assert not missing_from_dashboard(cards, new_camera, devices[new_camera])
     dashboard.screenshot("new-camera")
 
-    # What a first-time user sees: no broken picture (placeholders before the first frame and
-    # event), no icon drawn as nothing, no value stuck at Unknown once a camera sent a frame,
-    # and the sidecar's values all present while it is up.
+    # What a first-time user sees once the new camera's first verdict is in: no broken picture
+    # (placeholders where a camera has no frame or no event yet), every row's icon drawn, and no
+    # row of any secmon device reading Unknown (a camera without a verdict shows 0 objects, risk
+    # "None" and an empty description; the sidecar's values are all there while it is up).
+    risk_level = f"sensor.{new_camera.lower()}_risk_level"
+    wait_for(
+        f"{new_camera!r}'s first verdict",
+        lambda: home.states().get(risk_level, {}).get("state") not in (None, "none", "unknown"),
+        timeout=600,
+    )
+    dashboard.reload_until(
+        f"no Unknown on any secmon device after {new_camera!r}'s first verdict",
+        lambda: not any(unknown_values(dashboard.cards(), name) for name in devices),
+    )
+    dashboard.scroll_through()
+    dashboard.screenshot("after-first-verdict")
     assert dashboard.broken_images() == []
     assert dashboard.missing_icons() == []
     assert secmon_picture_failures(dashboard) == []
-    dashboard.reload_until(
-        f"no Unknown on {new_camera!r} after its first frame",
-        lambda: not unknown_values(dashboard.cards(), new_camera),
-    )
-    sidecar_device = next(name for name in devices if "sidecar" in name.lower())
-    assert unknown_values(dashboard.cards(), sidecar_device) == []
+    rows = [row for row in dashboard.entity_rows() if row["card"] in devices]
+    assert {row["card"] for row in rows} >= {new_camera, "Front Door"}, rows
+    assert [row for row in rows if not row["drawn"]] == []
+    # Some camera has no verdict yet; its rows are the "before" of the same checks.
+    states = home.states()
+    assert any(
+        states.get(f"sensor.{name.lower().replace(' ', '_')}_risk_level", {}).get("state") == "none"
+        for name in devices
+    ), "expected a camera without a verdict"
 
     note_what_looks_wrong(dashboard, devices, observe)
     for issue in home.client.ws({"type": "repairs/list_issues"})["issues"]:

@@ -41,6 +41,9 @@ def test_readers_find_text_missing_icons_and_broken_pictures(
     lines = dashboard.wait_for_text("Harness check: plain text", "Drawn icon", "Missing icon")
     assert "Icons" in lines
     assert dashboard.missing_icons() == ["mdi:secmon-no-such"]
+    rows = {row["name"]: row for row in dashboard.entity_rows(settle=2) if row["card"] == "Icons"}
+    assert (rows["Drawn icon"]["drawn"], rows["Missing icon"]["drawn"]) == (True, False)
+    assert rows["Missing icon"]["icon"] == "mdi:secmon-no-such"
     broken = dashboard.broken_images()
     assert len(broken) == 1
     assert MISSING_PICTURE in broken[0]

@@ -74,6 +74,12 @@ async def test_sidecar_killed_mid_stream(
     assert state_of(hass, "binary_sensor.secmon_sidecar_connected") == STATE_OFF
     assert state_of(hass, "camera.front_door") != "unavailable"
     assert state_of(hass, "sensor.front_door_objects") == "unavailable"
+    # What the sidecar reported goes unavailable with it (no stale values); what this side counts
+    # stays, and carries on from there once it is back (checked below: 40 in all).
+    assert state_of(hass, "sensor.secmon_sidecar_llm_model") == "unavailable"
+    for key in ("frames_processed", "verdicts_produced"):
+        value = state_of(hass, f"sensor.secmon_sidecar_{key}")
+        assert value not in (None, "unavailable", "unknown"), key
 
     for n in range(10):
         data = image_bytes(300 + n)

@@ -202,7 +202,7 @@ async def test_a_verdict_without_enrichment(hass: HomeAssistant, entry: MockConf
     attributes = hass.states.get(EVENT).attributes  # type: ignore[union-attr]
     assert attributes["caption"] is None
     assert attributes["objects"] == attributes["plates"] == attributes["enrichers"] == []
-    assert hass.states.get(DESCRIPTION).state == "unknown"  # type: ignore[union-attr]
+    assert hass.states.get(DESCRIPTION).state == ""  # type: ignore[union-attr]
 
     await hand_over(hass, entry, caption="A fox crosses the lawn.")
     assert hass.states.get(DESCRIPTION).state == "A fox crosses the lawn."  # type: ignore[union-attr]

@@ -199,8 +199,11 @@ async def test_gpu_sensors(
     status.CopyFrom(entry.runtime_data.sidecar.status)
     status.gpus.append(
         secmon_pb2.GpuStatus(
-            name="NVIDIA H200", utilization_percent=37.0, memory_used_bytes=24 * 2**30,
-            memory_total_bytes=141 * 2**30, temperature_c=51.0,
+            name="NVIDIA H200",
+            utilization_percent=37.0,
+            memory_used_bytes=24 * 2**30,
+            memory_total_bytes=141 * 2**30,
+            temperature_c=51.0,
         )
     )
     entry.runtime_data.async_on_status(status)
@@ -240,6 +243,7 @@ async def test_before_the_first_frame_and_verdict(
     assert state_of(hass, "sensor.front_door_objects") == "0"
     assert state_of(hass, "sensor.front_door_risk_score") == "0"
     assert state_of(hass, "sensor.front_door_risk_level") == "none"
+    assert state_of(hass, "sensor.front_door_description") == ""
     client = await hass_client()
     for entity_id, api in (
         ("camera.front_door", "camera_proxy"),

@@ -38,6 +38,7 @@ from custom_components.secmon.const import (
     UNREACHABLE_ISSUE_DELAY,
 )
 from custom_components.secmon.link.proto import secmon_pb2
+from custom_components.secmon.link.stream import RECONNECT_MAX
 from custom_components.secmon.settings import database_path
 
 from .adversarial.hostile_sidecar import HostileSidecar, ok_result, start_hostile_sidecar, stop
@@ -167,6 +168,12 @@ async def test_sidecar_away_keeps_frames_and_raises_issue(
     await hass.async_block_till_done()
     assert issues.async_get_issue(DOMAIN, issue_id) is not None
     assert caplog.text.count("is unreachable") == 1
+
+    # However long the sidecar stays away, the next attempt is never more than a few seconds off
+    # (0.5, 1, 2, 4, 4, ... s), so a sidecar that comes back is found within seconds.
+    stream = entry.runtime_data.stream
+    await wait_for(hass, lambda: stream.attempts >= 6, "retries past the cap")
+    assert stream.reconnect_delay == RECONNECT_MAX <= 5
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()

@@ -217,8 +217,8 @@ async def test_verdict_reaches_entities(
     assert of_camera(updated, cam) == []
     device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, f"{entry.entry_id}_{cam}")})
     assert device is not None
-    # ...and the event's thumbnail and clip (signed URLs).
-    media = ("thumbnail_url", "clip_url")
+    # ...and the event's snapshot, thumbnail and clip (signed URLs).
+    media = ("snapshot_url", "thumbnail_url", "clip_url")
     for key in media:
         assert bus.data[key].startswith(f"/api/secmon/events/{entry.entry_id}/")
     assert {k: v for k, v in bus.data.items() if k not in media} == {
@@ -260,9 +260,7 @@ async def test_verdict_reaches_entities(
     # Sidecar sensors follow GetStatus, fetched after each verdict.
     await wait_for(
         hass,
-        lambda: (
-            state_of(hass, "sensor.secmon_sidecar_pending_verdicts") == "0"
-        ),
+        lambda: state_of(hass, "sensor.secmon_sidecar_pending_verdicts") == "0",
         "sidecar verdict sensors",
     )
     # Counted by the integration (one verdict stored), not the sidecar process's own counter.
@@ -487,7 +485,12 @@ async def test_notify_blueprint(
     data = calls[0].data
     assert data["title"] == f"{camera_name}: {record.risk_level} risk ({record.risk_score})"
     assert data["message"] == record.message.summary
-    assert data["data"]["image"].startswith(f"/api/image_proxy/image.{cam}_event_snapshot?token=")
+    # The event's own snapshot, by a signed link (not the snapshot entity's expiring token).
+    image = data["data"]["image"]
+    assert image.startswith(f"/api/secmon/events/{entry.entry_id}/"), image
+    assert f"{record.verdict_id}/snapshot?authSig=" in image
+    event = hass.states.get(f"event.{cam}_security_event")
+    assert event is not None and event.attributes["snapshot_url"] == image
     assert data["data"]["tag"] == f"secmon-{record.event_id}"
     assert "unsafe" not in caplog.text
     assert "Error" not in caplog.text

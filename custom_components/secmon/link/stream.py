@@ -183,6 +183,8 @@ class SidecarStream:
         # Connection attempts and established sessions (diagnostics, tests).
         self.attempts = 0
         self.sessions = 0
+        # The wait before the next connection attempt (diagnostics, tests).
+        self.reconnect_delay = 0.0
         # The home's latest state (home_state.py): sent after each Hello and whenever it changes.
         self.home_state: secmon_pb2.HomeState | None = None
         # Home states written to a session (diagnostics, tests).
@@ -256,6 +258,7 @@ class SidecarStream:
                 if healthy:
                     backoff = BACKOFF_MIN
             self._set_connected(False, error)
+            self.reconnect_delay = backoff
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RECONNECT_MAX)
 

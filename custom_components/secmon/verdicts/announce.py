@@ -59,6 +59,9 @@ def async_announce_verdict(
     if outcome.current:
         coordinator.async_set_risk(camera, record, outcome.snapshot, outcome.snapshot_at)
     attributes = record.attributes(is_update=decision.update)
+    # The event's own snapshot by a signed link that outlives a notification's delivery (the
+    # snapshot entity's picture is the camera's latest event, behind a token that expires).
+    attributes["snapshot_url"] = async_snapshot_url(hass, entry_id, record.verdict_id)
     if source_clips:
         attributes["source_clips"] = source_clips
     if thumbnail:
@@ -75,10 +78,7 @@ def async_announce_verdict(
     # `secmon_event`, so automations on alerts see the camera's new state.
     if not decision.announce:
         return
-    alert = {
-        **attributes,
-        "snapshot_url": async_snapshot_url(hass, entry_id, record.verdict_id),
-    }
+    alert = dict(attributes)
     if coordinator.alerts.async_consider(record, alert):
         hass.bus.async_fire(EVENT_ALERT, {**alert, **ids})
 
