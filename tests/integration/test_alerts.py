@@ -92,6 +92,7 @@ async def verdict(
     fast_path: bool = False,
     labels: tuple[str, ...] = ("person",),
     snapshot_frame_id: str = "",
+    caption: str = "",
 ) -> str:
     """Hand a verdict over as the stream does; returns its event id."""
     event_id = event_id or f"event-{next(_ids)}"
@@ -106,6 +107,7 @@ async def verdict(
         fast_path=fast_path,
         labels=[secmon_pb2.LabelCount(label=label, count=1) for label in labels],
         snapshot_frame_id=snapshot_frame_id,
+        caption=caption,
     )
     message.started_at.FromDatetime(dt_util.utcnow())
     message.created_at.FromDatetime(dt_util.utcnow())

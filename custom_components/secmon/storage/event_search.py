@@ -109,7 +109,11 @@ class StoredEvent:
             haystack = " ".join(
                 part
                 for v in self.verdicts
-                for part in (v.record.message.summary, v.record.message.reasoning)
+                for part in (
+                    v.record.message.summary,
+                    v.record.message.reasoning,
+                    v.record.message.caption,
+                )
             ).casefold()
             if any(word not in haystack for word in query.text.casefold().split()):
                 return False
