@@ -410,6 +410,8 @@ async def test_notify_on_alerts_blueprint(
         f"SECMON_SNOOZE_1H:{CAMERA}",
         "URI",
     ]
+    # "Open" opens the event's own picture (its signed URL) in the app.
+    assert data["data"]["actions"][2]["uri"] == alerts[0].data["snapshot_url"]
     assert data["data"]["push"]["interruption-level"] == "time-sensitive"
     assert data["data"]["channel"] == "secmon"
 

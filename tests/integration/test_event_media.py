@@ -219,6 +219,15 @@ async def test_a_closed_event_gets_a_playable_clip_of_its_frames(  # noqa: PLR09
         > 60
     )
 
+    # The camera's event entity, which announced the event with its fast-path verdict, links
+    # the clip the batch verdict brought (the event itself is not announced again).
+    assert [e.event_type for e in announced].count(EVENT_SECURITY) == 1
+    entity = hass.states.get(by_verdict["ev:final"]["entity_id"])
+    assert entity is not None
+    assert entity.attributes["event_id"] == "ev"
+    assert entity.attributes["clip_url"] == by_verdict["ev:final"]["clip_url"]
+    assert entity.attributes["thumbnail_url"] == by_verdict["ev:final"]["thumbnail_url"]
+
     client = await hass_client()
     entry_id = mock_config_entry.entry_id
     assert (await client.get(f"/api/secmon/events/{entry_id}/ev%3Afinal/clip")).status == 200
