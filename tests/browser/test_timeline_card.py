@@ -222,7 +222,12 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
             assert row_of(desktop, event["event_id"]).locator(".chip.unusual").count() == 0
     desktop.screenshot("timeline")
 
-    # The dialog: full snapshot, reasoning, feedback buttons.
+    # The newest event's batch verdict brought its clip (the card hears of it live).
+    wait_for(
+        "the newest event's clip", lambda: events(client)[0]["clip_url"], timeout=EVENT_TIMEOUT
+    )
+
+    # The dialog: full snapshot, reasoning, the event's clip, feedback buttons.
     desktop.page.locator("secmon-timeline-card .event").first.click()
     dialog = desktop.page.locator("secmon-timeline-card .dialog")
     dialog.wait_for(state="visible")
@@ -234,6 +239,18 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     )
     assert dialog.locator("button.false-alarm").is_visible()
     assert dialog.locator("button.confirmed").is_visible()
+    # The clip plays: Chromium reads its H.264 MP4 (duration known once its metadata loads).
+    clip = dialog.locator("video.clip")
+    assert clip.is_visible()
+    duration = clip.evaluate(
+        """(video) => new Promise((resolve) => {
+          video.onloadedmetadata = () => resolve(video.duration);
+          video.onerror = () => resolve(-1);
+          video.preload = 'metadata';
+          video.load();
+        })"""
+    )
+    assert duration > 0, duration
     # What the image models saw: the caption of the event's verdict.
     [event] = client.ws({"type": "secmon/events/list", "limit": 1})["events"]
     assert event["event_id"] == rows(desktop)[0]["event_id"]
