@@ -653,26 +653,29 @@ class SecmonCoordinator:
         for fire in list(self._event_listeners.get(camera_id, ())):
             fire(level, attributes)
 
-    async def async_camera_image(self, camera_id: str) -> bytes | None:
-        """The camera's latest frame with its boxes, rendered in the executor once per frame."""
+    async def async_camera_image(self, camera_id: str, *, with_zones: bool = True) -> bytes | None:
+        """The camera's latest frame with its boxes (and its zones outlined), rendered in the
+        executor once per frame; without zones (the zone editor's picture) each time asked."""
         camera = self.cameras.get(camera_id)
         if camera is None:
             return None
         async with camera.render_lock:
             if camera.raw_image is None or camera.frame_id is None:
                 return None
-            if camera.rendered is not None and camera.rendered[0] == camera.frame_id:
+            if with_zones and camera.rendered is not None and camera.rendered[0] == camera.frame_id:
                 return camera.rendered[1]
             frame_id, raw, boxes = camera.frame_id, camera.raw_image, list(camera.boxes)
             zones = [
-                (str(z["name"]), z["points"]) for z in self.settings.camera_zones.get(camera_id, [])
+                (str(z["name"]), z["points"])
+                for z in (self.settings.camera_zones.get(camera_id, []) if with_zones else [])
             ]
             try:
                 jpeg = await self.hass.async_add_executor_job(render_detections, raw, boxes, zones)
             except OSError:
                 LOGGER.warning("Could not render frame %s of camera %s", frame_id, camera_id)
                 return None
-            camera.rendered = (frame_id, jpeg)
+            if with_zones:
+                camera.rendered = (frame_id, jpeg)
             return jpeg
 
     @staticmethod

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .const import RISK_LEVELS
+from .const import EVENT_SECURITY_UPDATED, RISK_LEVELS
 from .coordinator import CameraState, SecmonConfigEntry
 from .entity import SecmonCameraEntity, async_add_camera_entities
 from .verdicts.announce import SECURITY_EVENT_KEY
@@ -23,6 +23,9 @@ from .verdicts.enrichment import UNRECORDED_KEYS
 PARALLEL_UPDATES = 0
 
 ALERT_EVENT_KEY = "alert"
+# The event's pictures and clip, made when its batch verdict arrives: that verdict may not be
+# announced again (it did not raise the level), yet the entity links them.
+MEDIA_KEYS = ("thumbnail_url", "clip_url")
 
 SECURITY_EVENT = EventEntityDescription(
     key=SECURITY_EVENT_KEY,
@@ -62,16 +65,35 @@ class SecmonSecurityEvent(SecmonCameraEntity, EventEntity):
         super().__init__(entry.runtime_data, camera, SECURITY_EVENT.key)
 
     async def async_added_to_hass(self) -> None:
-        """Follow the camera's announcements."""
+        """Follow the camera's announcements, and the media of its last event."""
         await super().async_added_to_hass()
         self.async_on_remove(
             self.coordinator.async_add_event_listener(self.camera.camera_id, self._async_fire)
         )
+        self.async_on_remove(
+            self.hass.bus.async_listen(EVENT_SECURITY_UPDATED, self._async_event_updated)
+        )
 
     @callback
     def _async_fire(self, level: str, attributes: dict[str, Any]) -> None:
+        self._attr_extra_state_attributes = {}
         self._trigger_event(level, attributes)
         self.async_write_ha_state()
+
+    @callback
+    def _async_event_updated(self, event: Event) -> None:
+        """A later verdict of the event shown, not announced: link its thumbnail and clip
+        (the event and its time stay what they are)."""
+        data = event.data
+        if data.get("entity_id") != self.entity_id or self.state_attributes.get(
+            "event_id"
+        ) != data.get("event_id"):
+            return
+        media = {key: data[key] for key in MEDIA_KEYS if data.get(key)}
+        shown = {**self.state_attributes, **(self.extra_state_attributes or {})}
+        if any(shown.get(key) != value for key, value in media.items()):
+            self._attr_extra_state_attributes = media
+            self.async_write_ha_state()
 
 
 class SecmonAlertEvent(SecmonCameraEntity, EventEntity):

@@ -1,11 +1,11 @@
 """secmon's events in the media browser: Cameras → days → events (newest first) → the event's
 snapshot, clip (when it has one) and frames.
 
-Identifiers: `<entry>/<camera>`, `<entry>/<camera>/<YYYY-MM-DD>`,
-`<entry>/<camera>/<YYYY-MM-DD>/<verdict>` and, to play, `<entry>/snapshot/<verdict>`,
-`<entry>/clip/<verdict>` or `<entry>/frame/<n>/<verdict>` (the verdict id last: it may hold any
-character). A day is a local-time day of HA's time zone; its events are read with one indexed
-range query.
+Identifiers: `<entry>/<camera>`, `<entry>/<camera>/<YYYY-MM-DD>` (a day's newest events; its
+further pages `<YYYY-MM-DD>~<page>`), `<entry>/<camera>/<YYYY-MM-DD>/<verdict>` and, to play,
+`<entry>/snapshot/<verdict>`, `<entry>/clip/<verdict>` or `<entry>/frame/<n>/<verdict>` (the
+verdict id last: it may hold any character). A day is a local-time day of HA's time zone; each
+page of its events is read with one indexed range query.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ from .storage.event_search import (
 
 IMAGE = "image/jpeg"
 CLIP_TYPE = "video/mp4"
+# Events listed per page of a day; a full page ends with a folder of the older ones.
+PAGE_SIZE = 200
+PAGE_MARK = "~"
 
 
 async def async_get_media_source(hass: HomeAssistant) -> MediaSource:
@@ -137,12 +140,16 @@ class SecmonMediaSource(MediaSource):
         entry = self._entry(parts[0])
         if len(parts) == 2:
             return await self._days(entry, parts[1])
+        day_part, paged, page_part = parts[2].partition(PAGE_MARK)
         try:
-            day = date.fromisoformat(parts[2])
+            day = date.fromisoformat(day_part)
+            page = int(page_part) if paged else 0
         except ValueError as err:
             raise BrowseError(f"Not a day: {parts[2]}") from err
+        if page < 0 or (paged and len(parts) == 4):
+            raise BrowseError(f"Not a day: {parts[2]}")
         if len(parts) == 3:
-            return await self._events(entry, parts[1], day)
+            return await self._events(entry, parts[1], day, page)
         return await self._event(entry, parts[1], day, parts[3])
 
     async def _cameras(self) -> BrowseMediaSource:
@@ -184,8 +191,9 @@ class SecmonMediaSource(MediaSource):
         )
 
     async def _events(
-        self, entry: SecmonConfigEntry, camera_id: str, day: date
+        self, entry: SecmonConfigEntry, camera_id: str, day: date, page: int
     ) -> BrowseMediaSource:
+        """One page of a day's events, newest first; a full page ends with the next one."""
         after, before = _day_bounds(day)
         events = await self.hass.async_add_executor_job(
             partial(
@@ -194,7 +202,8 @@ class SecmonMediaSource(MediaSource):
                 cameras=[camera_id],
                 after=after,
                 before=before,
-                limit=100_000,
+                limit=PAGE_SIZE + 1,
+                offset=page * PAGE_SIZE,
             )
         )
         base = f"{entry.entry_id}/{camera_id}/{day.isoformat()}"
@@ -204,11 +213,23 @@ class SecmonMediaSource(MediaSource):
                 _event_title(event),
                 MediaClass.DIRECTORY,
             )
-            for event in events
+            for event in events[:PAGE_SIZE]
         ]
+        first = page * PAGE_SIZE
+        if len(events) > PAGE_SIZE:
+            children.append(
+                _directory(
+                    f"{base}{PAGE_MARK}{page + 1}",
+                    f"Older events (from {first + PAGE_SIZE + 1})",
+                    MediaClass.DIRECTORY,
+                )
+            )
+        title = f"{_camera_name(entry, camera_id)} {day.isoformat()}"
+        if page:
+            title += f" (from {first + 1})"
         return _directory(
-            base,
-            f"{_camera_name(entry, camera_id)} {day.isoformat()}",
+            f"{base}{PAGE_MARK}{page}" if page else base,
+            title,
             MediaClass.DIRECTORY,
             children,
         )

@@ -222,7 +222,12 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
             assert row_of(desktop, event["event_id"]).locator(".chip.unusual").count() == 0
     desktop.screenshot("timeline")
 
-    # The dialog: full snapshot, reasoning, feedback buttons.
+    # The newest event's batch verdict brought its clip (the card hears of it live).
+    wait_for(
+        "the newest event's clip", lambda: events(client)[0]["clip_url"], timeout=EVENT_TIMEOUT
+    )
+
+    # The dialog: full snapshot, reasoning, the event's clip, feedback buttons.
     desktop.page.locator("secmon-timeline-card .event").first.click()
     dialog = desktop.page.locator("secmon-timeline-card .dialog")
     dialog.wait_for(state="visible")
@@ -234,6 +239,18 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     )
     assert dialog.locator("button.false-alarm").is_visible()
     assert dialog.locator("button.confirmed").is_visible()
+    # The clip plays: Chromium reads its H.264 MP4 (duration known once its metadata loads).
+    clip = dialog.locator("video.clip")
+    assert clip.is_visible()
+    duration = clip.evaluate(
+        """(video) => new Promise((resolve) => {
+          video.onloadedmetadata = () => resolve(video.duration);
+          video.onerror = () => resolve(-1);
+          video.preload = 'metadata';
+          video.load();
+        })"""
+    )
+    assert duration > 0, duration
     # What the image models saw: the caption of the event's verdict.
     [event] = client.ws({"type": "secmon/events/list", "limit": 1})["events"]
     assert event["event_id"] == rows(desktop)[0]["event_id"]
@@ -286,3 +303,49 @@ def test_timeline_card_lists_events_live_with_pictures_and_opens_an_event(
     )
     assert width <= PHONE["width"]
     phone.screenshot("timeline")
+
+
+def test_the_card_is_added_from_the_dashboard_editor_without_a_resource(
+    home: HomeAssistantProcess, open_dashboard: OpenDashboard
+) -> None:
+    """No dashboard resource is added by hand (none exists): the integration loads the cards,
+    they register for the card picker, and a person adds the timeline card with the dashboard
+    editor — picker, visual editor, Save — and the dashboard keeps it."""
+    client = home.client
+    assert client.ws({"type": "lovelace/resources"}) == []
+    path = add_dashboard(client, "secmon-picker", [], title="Picker")
+    desktop = open_dashboard("desktop", DESKTOP)
+    desktop.open(f"{path}?edit=1")
+    registered = wait_for(
+        "the cards registered for the card picker",
+        lambda: desktop.page.evaluate("() => (window.customCards || []).map((c) => c.type)"),
+    )
+    assert {"secmon-timeline-card", "secmon-zones-card"} <= set(registered), registered
+
+    desktop.page.locator("hui-masonry-view ha-fab").click()
+    picker = desktop.page.locator("hui-card-picker")
+    picker.locator("search-input input").fill("secmon")
+    card = picker.locator(
+        ".card", has=desktop.page.locator(".card-header", has_text="secmon timeline")
+    )
+    card.wait_for(state="visible")
+    desktop.screenshot("card-picker")
+    card.locator(".overlay").click()
+    editor = desktop.page.locator("hui-dialog-edit-card secmon-timeline-card-editor")
+    editor.wait_for(state="attached")
+    wait_for(
+        "the visual editor's cameras",
+        lambda: editor.locator("label.camera").count() > 0,
+    )
+    desktop.page.locator("hui-dialog-edit-card").get_by_role("button", name="Save").click()
+    saved = wait_for(
+        "the dashboard saved with the card",
+        lambda: [
+            c
+            for view in client.ws({"type": "lovelace/config", "url_path": "secmon-picker"})["views"]
+            for c in view.get("cards", [])
+            if c.get("type") == "custom:secmon-timeline-card"
+        ],
+    )
+    assert len(saved) == 1
+    assert client.ws({"type": "lovelace/resources"}) == []

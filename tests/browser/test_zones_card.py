@@ -1,6 +1,7 @@
 """The zones card on a dashboard, as a person uses it in Chromium: draw a triangle on the camera's
 picture by clicks, name it, drag a corner, save; the entry's options hold it and a reloaded page
-draws it; at desktop and phone widths. A user who is not an administrator sees the zones only."""
+draws it over the picture without its saved outlines; Delete asks first; at desktop and phone
+widths. A user who is not an administrator sees the zones only."""
 
 from __future__ import annotations
 
@@ -140,6 +141,27 @@ def test_zones_card_draws_names_drags_and_saves_a_zone(
         [shown] = polygons(desktop)
         assert shown["points"] == stored["points"]
         desktop.screenshot("zones-reloaded")
+        # The picture under the drawn zones is the camera's frame without the saved outlines
+        # (the camera entity's own picture has them), fetched signed in.
+        wait_for("the plain picture", lambda: picture_loaded(desktop))
+        src = desktop.page.locator(f"{CARD} .stage img").get_attribute("src") or ""
+        assert src.startswith("blob:"), src
+
+        # Delete asks first; Keep keeps the zone, Delete then removes it (until saved).
+        card = desktop.page.locator(CARD)
+        card.locator(".zone button.delete").click()
+        assert card.locator(".zone .confirm-text").inner_text() == "Delete “Porch”?"
+        assert [p["name"] for p in polygons(desktop)] == ["Porch"]
+        card.locator(".zone button.keep").click()
+        assert card.locator(".zone .confirm-text").count() == 0
+        assert [p["name"] for p in polygons(desktop)] == ["Porch"]
+        card.locator(".zone button.delete").click()
+        desktop.screenshot("zones-delete-asks")
+        card.locator(".zone button.confirm-delete").click()
+        assert polygons(desktop) == []
+        card.locator("button.cancel").click()
+        assert [p["name"] for p in polygons(desktop)] == ["Porch"]
+        assert client.ws({"type": "secmon/zones/get", **ids})["zones"] == [stored]
 
         # The visual editor offers the cameras to choose from.
         assert "Front Door" in desktop.page.evaluate(JS_EDITOR_CAMERAS, "secmon-zones-card")

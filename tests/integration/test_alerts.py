@@ -92,6 +92,7 @@ async def verdict(
     fast_path: bool = False,
     labels: tuple[str, ...] = ("person",),
     snapshot_frame_id: str = "",
+    caption: str = "",
 ) -> str:
     """Hand a verdict over as the stream does; returns its event id."""
     event_id = event_id or f"event-{next(_ids)}"
@@ -106,6 +107,7 @@ async def verdict(
         fast_path=fast_path,
         labels=[secmon_pb2.LabelCount(label=label, count=1) for label in labels],
         snapshot_frame_id=snapshot_frame_id,
+        caption=caption,
     )
     message.started_at.FromDatetime(dt_util.utcnow())
     message.created_at.FromDatetime(dt_util.utcnow())
@@ -408,6 +410,8 @@ async def test_notify_on_alerts_blueprint(
         f"SECMON_SNOOZE_1H:{CAMERA}",
         "URI",
     ]
+    # "Open" opens the event's own picture (its signed URL) in the app.
+    assert data["data"]["actions"][2]["uri"] == alerts[0].data["snapshot_url"]
     assert data["data"]["push"]["interruption-level"] == "time-sensitive"
     assert data["data"]["channel"] == "secmon"
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import av
+import pytest
 from homeassistant.components import media_source
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.setup import async_setup_component
@@ -28,6 +29,7 @@ from custom_components.secmon.const import EVENT_SECURITY, EVENT_SECURITY_UPDATE
 from custom_components.secmon.link.proto import secmon_pb2
 from custom_components.secmon.storage.event_media import CLIP_NAME, SNAPSHOT_NAME, THUMBNAIL_NAME
 
+from .clips import write_test_clip
 from .helpers import image_bytes
 
 
@@ -219,6 +221,15 @@ async def test_a_closed_event_gets_a_playable_clip_of_its_frames(  # noqa: PLR09
         > 60
     )
 
+    # The camera's event entity, which announced the event with its fast-path verdict, links
+    # the clip the batch verdict brought (the event itself is not announced again).
+    assert [e.event_type for e in announced].count(EVENT_SECURITY) == 1
+    entity = hass.states.get(by_verdict["ev:final"]["entity_id"])
+    assert entity is not None
+    assert entity.attributes["event_id"] == "ev"
+    assert entity.attributes["clip_url"] == by_verdict["ev:final"]["clip_url"]
+    assert entity.attributes["thumbnail_url"] == by_verdict["ev:final"]["thumbnail_url"]
+
     client = await hass_client()
     entry_id = mock_config_entry.entry_id
     assert (await client.get(f"/api/secmon/events/{entry_id}/ev%3Afinal/clip")).status == 200
@@ -246,3 +257,71 @@ async def test_a_closed_event_gets_a_playable_clip_of_its_frames(  # noqa: PLR09
     response = await client.get(played.url)
     assert response.status == 200
     assert await response.read() == data
+
+
+async def test_an_event_from_an_uploaded_clip_gets_the_clips_own_segment(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    hass_client_no_auth: ClientSessionGenerator,
+    tmp_path: Path,
+) -> None:
+    """An event whose frames were sampled from one uploaded video gets that video's segment
+    (a second before its first frame to a second after its last, every frame of it), not a
+    slide show of its samples; an event mixing a video's frame with a picture gets the slide
+    show."""
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = mock_config_entry.runtime_data
+    announced: list[Event] = []
+
+    @callback
+    def record(event: Event) -> None:
+        announced.append(event)
+
+    hass.bus.async_listen(EVENT_SECURITY, record)
+    upload = tmp_path / "alarm.mkv"
+    # 6 s at 10 frames/s; frame i is a flat grey of i * 20 mod 256.
+    write_test_clip(upload, frames=60, fps=10, codec="mpeg4", size=(160, 120))
+
+    def frames() -> None:
+        picture = tmp_path / "still.jpg"
+        picture.write_bytes(image_bytes(1, size=(160, 120)))
+        with coordinator.database.connection() as db:
+            for frame_id, path, offset in (
+                ("c2", upload, 2.0),
+                ("c3", upload, 3.0),
+                ("still", picture, None),
+            ):
+                db.execute(
+                    "INSERT INTO frame_paths (frame_id, camera_id, path, stored_at, clip_offset)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (frame_id, "front_door", str(path), time.time(), offset),
+                )
+
+    await hass.async_add_executor_job(frames)
+    from_video = _verdict("video", "c2")
+    from_video.frame_ids[:] = ["c2", "c3"]
+    assert await coordinator.async_on_verdict(from_video)
+    mixed = _verdict("mixed", "c2")
+    mixed.frame_ids[:] = ["c2", "still"]
+    assert await coordinator.async_on_verdict(mixed)
+    await hass.async_block_till_done()
+    by_event = {e.data["event_id"]: e.data for e in announced}
+
+    anonymous = await hass_client_no_auth()
+    response = await anonymous.get(by_event["video"]["clip_url"])
+    assert response.status == 200
+    with av.open(io.BytesIO(await response.read())) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        decoded = [(float(f.time), f.to_image()) for f in container.decode(stream)]
+    # Offsets 1.0 to 4.0 s of the upload: 31 frames, a tenth of a second apart, in real time.
+    assert len(decoded) == 31
+    assert decoded[-1][0] - decoded[0][0] == pytest.approx(3.0, abs=0.05)
+    for n, (_, image) in enumerate(decoded):
+        level = sum(image.convert("L").resize((4, 3)).getdata()) / 12
+        assert abs(level - ((10 + n) * 20) % 256) < 16, n
+
+    response = await anonymous.get(by_event["mixed"]["clip_url"])
+    with av.open(io.BytesIO(await response.read())) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 2

@@ -37,7 +37,13 @@ async def entry(
         ]
     ):
         event_id = await verdict(
-            hass, config_entry, level, event_id=f"e{n}", labels=labels, fast_path=n == 2
+            hass,
+            config_entry,
+            level,
+            event_id=f"e{n}",
+            labels=labels,
+            fast_path=n == 2,
+            caption="A courier holding a parcel at the gate" if n == 1 else "",
         )
         if n == 2:
             freezer.tick(timedelta(seconds=30))
@@ -80,6 +86,9 @@ async def test_search_filters(hass: HomeAssistant) -> None:
     assert ids(await search(hass, text="CRITICAL event")) == ["e4"]
     # Free text also matches an earlier verdict of the event.
     assert ids(await search(hass, text="medium")) == ["e2", "e1"]
+    # And the scene captions the image models wrote.
+    assert ids(await search(hass, text="PARCEL courier")) == ["e1"]
+    assert ids(await search(hass, text="parcel medium")) == ["e1"]
     assert ids(
         await search(hass, start="2026-12-07T09:30:00+00:00", end="2026-12-07T11:30:00+00:00")
     ) == ["e3", "e2"]

@@ -15,6 +15,7 @@ from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.secmon.media_source import PAGE_SIZE
 from custom_components.secmon.verdicts.records import VerdictRecord
 
 from .test_event_api import _frame_file, _verdict
@@ -90,8 +91,8 @@ async def test_browse_cameras_days_events_pictures(
 async def test_a_day_with_thousands_of_events(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """Thousands of events of one camera: the days and one day's events list them all, newest
-    first (one query per level)."""
+    """Thousands of events of one camera in one day: the day lists them newest first in pages
+    (one query each), each full page ending with a folder of the older ones."""
     assert await async_setup_component(hass, "media_source", {})
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
@@ -107,7 +108,31 @@ async def test_a_day_with_thousands_of_events(
     camera = await media_source.async_browse_media(hass, base)
     day = await media_source.async_browse_media(hass, camera.children[0].media_content_id)
     elapsed = time.perf_counter() - started
-    assert len(day.children) == MANY
-    assert day.children[0].title.endswith("Summary of many01999")
-    assert day.children[-1].title.endswith("Summary of many00000")
-    print(f"browsed a day of {MANY} events in {elapsed * 1000:.0f} ms")
+    assert camera.children[0].title.endswith(f"({MANY} events)")
+    titles: list[str] = []
+    page = day
+    pages = 1
+    while True:
+        *events, last = page.children
+        if last.title.startswith("Older events"):
+            assert len(events) == PAGE_SIZE
+            assert last.title == f"Older events (from {len(titles) + PAGE_SIZE + 1})"
+            titles.extend(e.title for e in events)
+            page = await media_source.async_browse_media(hass, last.media_content_id)
+            pages += 1
+            continue
+        titles.extend(e.title for e in page.children)
+        break
+    assert pages == -(-MANY // PAGE_SIZE)
+    assert len(titles) == MANY
+    # Newest first over all pages, each event once.
+    assert [t.rsplit(" ", 1)[1] for t in titles] == [f"many{n:05d}" for n in reversed(range(MANY))]
+    # An event on a later page opens like any other.
+    event = await media_source.async_browse_media(hass, page.children[0].media_content_id)
+    assert event.title.endswith(page.children[0].title.rsplit(" ", 1)[1])
+    for bad in ("~-1", "~x"):
+        with pytest.raises(BrowseError):
+            await media_source.async_browse_media(
+                hass, f"{camera.children[0].media_content_id}{bad}"
+            )
+    print(f"browsed the first page of a day of {MANY} events in {elapsed * 1000:.0f} ms")

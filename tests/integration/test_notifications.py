@@ -52,16 +52,28 @@ async def test_snapshot_url_and_actions(
     response = await client.get(url)
     assert response.status == HTTPStatus.OK
     assert response.content_type == "image/jpeg"
-    assert (await response.read()).startswith(b"\xff\xd8")
+    first_picture = await response.read()
+    assert first_picture.startswith(b"\xff\xd8")
     unsigned = await client.get(url.split("?")[0])
     assert unsigned.status == HTTPStatus.UNAUTHORIZED
-    # A later event of the camera does not change what the older URL shows.
+    # A later event of the camera, with a picture of its own, does not change what the older
+    # URL shows; the later alert's URL shows the later picture.
     await hass.services.async_call(
         "number", "set_value", {"entity_id": COOLDOWN, "value": 0}, blocking=True
     )
-    await verdict(hass, entry, "critical")
+    later_data = image_bytes(200)
+    later_frame = frame_id_for(CAMERA, hashlib.sha256(later_data).hexdigest())
+    write_image(camera_root / "Front Door" / "8.jpg", later_data)
+    await wait_for(hass, lambda: queue.frame_image(later_frame) is not None, "later frame", 60)
+    await verdict(hass, entry, "critical", snapshot_frame_id=later_frame)
     assert len(alerts) == 2
-    assert (await (await client.get(url)).read()).startswith(b"\xff\xd8")
+    later_url = alerts[-1].data["snapshot_url"]
+    assert later_url != url
+    later_picture = await (await client.get(later_url)).read()
+    assert later_picture.startswith(b"\xff\xd8")
+    assert later_picture != first_picture
+    assert await (await client.get(url)).read() == first_picture
+    await verdict(hass, entry, "critical")
     missing = alerts[-1].data["snapshot_url"]
     assert (await client.get(missing)).status == HTTPStatus.NOT_FOUND
 

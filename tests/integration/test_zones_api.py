@@ -3,14 +3,17 @@ stored as the options flow stores zones and sent to the sidecar after the reload
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
+from homeassistant.components.camera import async_get_image
 from homeassistant.components.frontend import DATA_EXTRA_MODULE_URL
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
+from PIL import Image
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import (
     ClientSessionGenerator,
@@ -22,6 +25,11 @@ from custom_components.secmon.const import CONF_CAMERA_ZONES, ZONE_KINDS
 from custom_components.secmon.context.zones_options import MAX_ZONES, format_zones, parse_zones
 
 from .helpers import wait_for
+
+
+async def camera_image(hass: HomeAssistant, entity_id: str) -> bytes:
+    """What the camera entity shows."""
+    return (await async_get_image(hass, entity_id)).content
 
 TRIANGLE = {"name": "Gate", "kind": "driveway", "priority": 3,
             "points": [[0.1, 0.2], [0.5, 0.9], [0.123456789, 1]]}
@@ -193,3 +201,50 @@ async def test_zones_card_module_is_served_and_registered_next_to_the_timeline(
     body = await response.text()
     assert 'customElements.define("secmon-zones-card"' in body
     assert "getConfigElement" in body and "secmon/zones/set" in body
+
+
+async def test_the_editor_gets_the_picture_without_the_saved_outlines(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_ws_client: WebSocketGenerator,
+    hass_client: ClientSessionGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """The camera's picture outlines its saved zones; the editor's picture is the same frame
+    without them, for signed-in users only."""
+    await _camera_ready(hass, init_integration)
+    ws = await hass_ws_client(hass)
+    ids = {"entry_id": init_integration.entry_id, "camera_id": "front_door"}
+    saved = await _ws(ws, {"type": "secmon/zones/set", **ids, "zones": [PORCH]})
+    assert saved["success"], saved
+    await hass.async_block_till_done()
+    coordinator = init_integration.runtime_data
+    await _camera_ready(hass, init_integration)
+    camera = coordinator.cameras["front_door"]
+    path = (await _ws(ws, {"type": "secmon/zones/get", **ids}))["result"]["plain_picture_path"]
+    client = await hass_client()
+    # Before the camera's first frame: the camera entity's placeholder.
+    camera.raw_image = camera.frame_id = None
+    response = await client.get(path)
+    assert response.status == 200
+    assert await response.read() == await camera_image(hass, "camera.front_door")
+    grey = io.BytesIO()
+    Image.new("RGB", (400, 300), (128, 128, 128)).save(grey, format="JPEG")
+    camera.raw_image, camera.frame_id, camera.boxes = grey.getvalue(), "grey", []
+
+    # On the porch's top edge, at (0.25, 0.5) of the picture.
+    edge = (100, 150)
+    with Image.open(io.BytesIO(await camera_image(hass, "camera.front_door"))) as outlined:
+        pixel = outlined.convert("RGB").getpixel(edge)
+        assert pixel[2] - pixel[0] > 60, pixel
+    response = await client.get(path)
+    assert response.status == 200
+    assert response.content_type == "image/jpeg"
+    with Image.open(io.BytesIO(await response.read())) as plain:
+        assert plain.size == (400, 300)
+        pixel = plain.convert("RGB").getpixel(edge)
+        assert abs(pixel[2] - pixel[0]) < 20, pixel
+    assert (await (await hass_client_no_auth()).get(path)).status == 401
+    entry_id = init_integration.entry_id
+    for gone in (f"/api/secmon/zones/{entry_id}/garage/picture", "/api/secmon/zones/x/y/picture"):
+        assert (await client.get(gone)).status == 404

@@ -1,5 +1,7 @@
 """The zone editor's backend: `secmon/zones/get` (a camera's zones, the kinds, its camera entity
-for the picture) and `secmon/zones/set` (admins only) over the websocket API.
+for the picture) and `secmon/zones/set` (admins only) over the websocket API, and the camera's
+latest picture without its saved zones outlined (PLAIN_PICTURE_URL: what the editor shows while
+zones are being changed, so the saved outlines do not mix with the edited ones).
 
 A set is checked by the rules of the options' text field (zones_options.py) and stored in the
 entry's options as the options flow stores it; the entry then reloads, so the sidecar and the zone
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import voluptuous as vol
+from aiohttp import web
 from homeassistant.components import websocket_api
 from homeassistant.components.websocket_api.connection import ActiveConnection
 from homeassistant.components.websocket_api.const import ERR_NOT_FOUND
@@ -25,13 +28,17 @@ from homeassistant.components.websocket_api.decorators import (
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
+from ..camera import NO_FRAME_YET
 from ..const import CONF_CAMERA_ZONES, DOMAIN, ZONE_KINDS
 from ..context.zones_options import MAX_POINTS, MAX_ZONES, format_zones, parse_zones
 from ..coordinator import SecmonConfigEntry
 from ..entity import camera_unique_id
+from ..placeholder import placeholder_jpeg
 
 ERR_ZONES_INVALID = "zones_invalid"
+PLAIN_PICTURE_URL = "/api/secmon/zones/{entry_id}/{camera_id}/picture"
 # How long a set waits for the entry's reload before it answers all the same.
 RELOAD_WAIT_S = 120.0
 
@@ -170,6 +177,9 @@ def ws_get_zones(hass: HomeAssistant, connection: ActiveConnection, msg: dict[st
             "max_zones": MAX_ZONES,
             "max_points": MAX_POINTS,
             "can_edit": connection.user.is_admin,
+            "plain_picture_path": PLAIN_PICTURE_URL.format(
+                entry_id=entry.entry_id, camera_id=camera_id
+            ),
         },
     )
 
@@ -239,8 +249,33 @@ async def ws_set_zones(
     connection.send_result(msg["id"], {"zones": zones})
 
 
+class PlainPictureView(HomeAssistantView):
+    """A camera's latest picture with its boxes, without its zones (a placeholder before its
+    first frame); 404 for a camera the entry does not have."""
+
+    url = PLAIN_PICTURE_URL
+    name = "api:secmon:zones:picture"
+    requires_auth = True
+
+    async def get(self, request: web.Request, entry_id: str, camera_id: str) -> web.Response:
+        """The picture (JPEG), or 404."""
+        entry = _entry(request.app[KEY_HASS], entry_id)
+        if entry is None or camera_id not in entry.runtime_data.cameras:
+            return web.Response(status=404)
+        data = await entry.runtime_data.async_camera_image(camera_id, with_zones=False)
+        if data is None:
+            # As the camera entity shows it before its first frame.
+            data = await request.app[KEY_HASS].async_add_executor_job(
+                placeholder_jpeg, NO_FRAME_YET
+            )
+        return web.Response(
+            body=data, content_type="image/jpeg", headers={"Cache-Control": "no-store"}
+        )
+
+
 @callback
 def async_setup_zones_api(hass: HomeAssistant) -> None:
-    """Register the zone editor's websocket commands (once, for every entry)."""
+    """Register the zone editor's websocket commands and picture (once, for every entry)."""
     websocket_api.async_register_command(hass, ws_get_zones)
     websocket_api.async_register_command(hass, ws_set_zones)
+    hass.http.register_view(PlainPictureView())

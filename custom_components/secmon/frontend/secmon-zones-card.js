@@ -89,6 +89,8 @@ const STYLE = `
     background: var(--card-background-color); color: var(--primary-text-color); cursor: pointer; }
   button.primary { background: var(--primary-color); color: var(--text-primary-color, #fff); border: none; }
   button:disabled { opacity: 0.5; cursor: default; }
+  button.confirm-delete { background: var(--error-color, #db4437); color: #fff; border: none; }
+  .zone .confirm-text { color: var(--error-color, #db4437); }
   input, select { font: inherit; padding: 4px; }
 `;
 
@@ -113,6 +115,17 @@ class SecmonZonesCard extends HTMLElement {
     this._error = null;
     this._status = "";
     this._saving = false;
+    // The camera's entity_picture last asked for (it changes with each new frame), and the
+    // picture shown: the same frame without the saved zones outlined (the card draws the
+    // zones itself, so the edited outlines never sit next to stale saved ones).
+    this._picture = null;
+    this._pictureBlob = null;
+    this._confirmDelete = null;
+  }
+
+  disconnectedCallback() {
+    if (this._pictureBlob) URL.revokeObjectURL(this._pictureBlob);
+    this._pictureBlob = null;
     this._picture = null;
   }
 
@@ -194,15 +207,37 @@ class SecmonZonesCard extends HTMLElement {
   }
 
   _updatePicture() {
-    const url = this._pictureUrl();
-    if (!this._data || url === this._picture) return;
-    const img = this.shadowRoot.querySelector(".stage img");
-    if (img && url) {
-      this._picture = url;
-      img.src = url;
-    } else {
-      this._render();
+    const key = this._pictureUrl();
+    if (!this._data || key === this._picture) return;
+    this._picture = key;
+    if (!key) {
+      this._showPicture(null);
+      return;
     }
+    this._fetchPicture(key);
+  }
+
+  async _fetchPicture(key) {
+    let url = null;
+    try {
+      const response = await this._hass.fetchWithAuth(this._data.plain_picture_path);
+      if (response.ok) url = URL.createObjectURL(await response.blob());
+    } catch (_err) {
+      // Shown as no picture; the next frame tries again.
+    }
+    if (key !== this._picture) {
+      if (url) URL.revokeObjectURL(url);
+      return;
+    }
+    this._showPicture(url);
+  }
+
+  _showPicture(url) {
+    if (this._pictureBlob) URL.revokeObjectURL(this._pictureBlob);
+    this._pictureBlob = url;
+    const img = this.shadowRoot.querySelector(".stage img");
+    if (img && url) img.src = url;
+    else this._render();
   }
 
   _point(ev) {
@@ -281,11 +316,18 @@ class SecmonZonesCard extends HTMLElement {
   _delete(index) {
     this._zones.splice(index, 1);
     this._selected = null;
+    this._confirmDelete = null;
     this._changed();
     this._render();
   }
 
+  _askDelete(index) {
+    this._confirmDelete = index;
+    this._render();
+  }
+
   _cancel() {
+    this._confirmDelete = null;
     this._zones = copyZones(this._data.zones);
     this._drawing = null;
     this._selected = null;
@@ -476,7 +518,20 @@ class SecmonZonesCard extends HTMLElement {
           this._renderActions();
         },
       }),
-      h("button", { class: "delete", text: "Delete", onclick: () => this._delete(index) }),
+      ...(this._confirmDelete === index
+        ? [
+            h("span", { class: "confirm-text", text: `Delete “${zone.name}”?` }),
+            h("button", { class: "confirm-delete", text: "Delete", onclick: () => this._delete(index) }),
+            h("button", {
+              class: "keep",
+              text: "Keep",
+              onclick: () => {
+                this._confirmDelete = null;
+                this._render();
+              },
+            }),
+          ]
+        : [h("button", { class: "delete", text: "Delete", onclick: () => this._askDelete(index) })]),
     ]);
   }
 
@@ -490,11 +545,9 @@ class SecmonZonesCard extends HTMLElement {
       this._stage = this._overlay = this._actions = null;
       return;
     }
-    const url = this._pictureUrl();
-    this._picture = url;
-    const picture = url
-      ? h("img", { src: url, alt: this._data.camera_name, draggable: "false" })
-      : h("div", { class: "noimage", text: "No picture of this camera yet" });
+    const picture = this._pictureBlob
+      ? h("img", { src: this._pictureBlob, alt: this._data.camera_name, draggable: "false" })
+      : h("div", { class: "noimage", text: this._pictureUrl() ? "Loading the picture…" : "No picture of this camera yet" });
     this._overlay = h("div", { class: "overlay" });
     this._stage = h("div", {
       class: this._drawing ? "stage drawing" : "stage",
@@ -515,6 +568,7 @@ class SecmonZonesCard extends HTMLElement {
     this.shadowRoot.replaceChildren(h("ha-card", {}, parts));
     this._renderOverlay();
     this._renderActions();
+    this._updatePicture();
   }
 }
 

@@ -109,7 +109,11 @@ class StoredEvent:
             haystack = " ".join(
                 part
                 for v in self.verdicts
-                for part in (v.record.message.summary, v.record.message.reasoning)
+                for part in (
+                    v.record.message.summary,
+                    v.record.message.reasoning,
+                    v.record.message.caption,
+                )
             ).casefold()
             if any(word not in haystack for word in query.text.casefold().split()):
                 return False
@@ -197,9 +201,11 @@ def list_events(
     after: float | None = None,
     zone: str | None = None,
     limit: int = 20,
+    offset: int = 0,
 ) -> list[StoredEvent]:
     """Events newest first, of `cameras` (all if None), whose shown verdict was stored in
-    (`after`, `before`) and, with `zone`, was in that zone (its name in any case)."""
+    (`after`, `before`) and, with `zone`, was in that zone (its name in any case); `offset`
+    skips that many of the newest."""
     where = [_SHOWN]
     params: list[object] = []
     if cameras is not None:
@@ -216,11 +222,11 @@ def list_events(
     if zone:
         where.append("EXISTS (SELECT 1 FROM json_each(v.zones) z WHERE z.value = ? COLLATE NOCASE)")
         params.append(zone)
-    params.append(limit)
+    params.extend((limit, offset))
     return _events(
         database,
         f"WHERE event_id IN (SELECT v.event_id FROM verdicts v WHERE {' AND '.join(where)}"
-        " ORDER BY v.received_at DESC, v.rowid DESC LIMIT ?)",
+        " ORDER BY v.received_at DESC, v.rowid DESC LIMIT ? OFFSET ?)",
         params,
         newest_first=True,
     )

@@ -268,6 +268,27 @@ class FrameQueue:
                     clips[str(row[0])] = None
         return list(clips)
 
+    def single_clip_offsets(self, frame_ids: Collection[str]) -> tuple[Path, list[float]] | None:
+        """The clip and offsets of the known frames among `frame_ids` when every one of them
+        was sampled from the same clip; None when one came from an image file or another clip,
+        or none is known."""
+        path: str | None = None
+        offsets: list[float] = []
+        with self.database.connection() as db:
+            for frame_id in frame_ids:
+                row = db.execute(
+                    "SELECT path, clip_offset FROM frame_paths WHERE frame_id = ?"
+                    " UNION ALL SELECT path, clip_offset FROM frames WHERE frame_id = ? LIMIT 1",
+                    (frame_id, frame_id),
+                ).fetchone()
+                if row is None:
+                    continue
+                if row[1] is None or (path is not None and str(row[0]) != path):
+                    return None
+                path = str(row[0])
+                offsets.append(float(row[1]))
+        return (Path(path), offsets) if path is not None else None
+
     def frame_images(self, frame_ids: list[str]) -> dict[str, bytes]:
         """`frame_image` of several frames (those that can be had), decoding each video clip
         they come from once."""
