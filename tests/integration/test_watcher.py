@@ -180,3 +180,24 @@ async def test_an_empty_new_file_waits_for_its_writer(
     await wait_for(hass, lambda: bool(recorder.images), "the written image")
     await hass.async_block_till_done()
     assert recorder.images == [path]
+
+
+async def test_a_late_folder_scan_does_not_report_an_announced_image_again(
+    hass: HomeAssistant, tmp_path: Path, start_watcher: Callable[..., object]
+) -> None:
+    """A new folder's scan runs in the executor and may finish after watchdog's own events for
+    the files in it were reported: the scan's find of the same file is not a second report."""
+    root = tmp_path / "cameras"
+    (root / "Front Door").mkdir(parents=True)
+    watcher, recorder = await start_watcher(root)  # type: ignore[misc]
+    path = root / "Front Door" / "2026-11-21" / "img-0.jpg"
+    write_image(path, image_bytes(1))
+    await wait_for(hass, lambda: bool(recorder.images), "the announced image")
+    watcher.async_check_later(path)  # type: ignore[attr-defined]
+    # Longer than the debounce and the quiet time together: a second report would have come.
+    await asyncio.sleep(watcher_module.QUIET_SECONDS + 2.0)
+    await hass.async_block_till_done()
+    assert recorder.images == [path]
+    # A later change of the same file is announced by its own events and reported again.
+    write_image(path, image_bytes(2))
+    await wait_for(hass, lambda: len(recorder.images) == 2, "the rewritten image")

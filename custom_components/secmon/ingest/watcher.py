@@ -197,6 +197,9 @@ class FolderWatcher:
         # Paths whose last event did not say the writer is done.
         self._unvouched: set[Path] = set()
         self._ignored: OrderedDict[Path, None] = OrderedDict()
+        # Reported since their last event: a scan that finds one of them later does not report
+        # it again.
+        self._reported: OrderedDict[Path, None] = OrderedDict()
         self._ignored_suffixes: set[str] = set()
         self._scans: set[asyncio.Task[None]] = set()
         self._stopped = False
@@ -229,6 +232,7 @@ class FolderWatcher:
         self._writing.clear()
         self._signatures.clear()
         self._unvouched.clear()
+        self._reported.clear()
         for task in self._scans:
             task.cancel()
         self._scans.clear()
@@ -267,6 +271,7 @@ class FolderWatcher:
         if not is_image_name(path.name):
             self._async_ignored(path)
             return
+        self._reported.pop(path, None)
         if state == DONE:
             self._forget(path)
         else:
@@ -279,7 +284,7 @@ class FolderWatcher:
     def async_check_later(self, path: Path) -> None:
         """Report `path` once it is complete (a file found by a scan, not announced by an
         event)."""
-        if self._stopped:
+        if self._stopped or path in self._reported:
             return
         self._unvouched.add(path)
         self._debounce(path)
@@ -329,7 +334,7 @@ class FolderWatcher:
         if self._stopped:
             return
         if path not in self._unvouched:
-            self._on_image(path)
+            self._report(path)
             return
         task = self.hass.async_create_task(self._async_check_complete(path), eager_start=False)
         self._scans.add(task)
@@ -349,7 +354,7 @@ class FolderWatcher:
             return
         if signature == _NOT_REGULAR:
             self._forget(path)
-            self._on_image(path)
+            self._report(path)
             return
         if signature[0] == 0 and not self.polling:
             # Created, nothing written yet: its writer has just opened it (a finished upload that
@@ -365,13 +370,21 @@ class FolderWatcher:
         if seen is not None and seen[0] == signature:
             if now - seen[1] >= max(self.debounce, QUIET_SECONDS):
                 self._forget(path)
-                self._on_image(path)
+                self._report(path)
                 return
         else:
             self._signatures[path] = (signature, now)
             while len(self._signatures) > _TRACKED_PATHS:
                 del self._signatures[next(iter(self._signatures))]
         self._debounce(path)
+
+    @callback
+    def _report(self, path: Path) -> None:
+        self._reported[path] = None
+        self._reported.move_to_end(path)
+        while len(self._reported) > _TRACKED_PATHS:
+            self._reported.popitem(last=False)
+        self._on_image(path)
 
     @callback
     def _forget(self, path: Path) -> None:
