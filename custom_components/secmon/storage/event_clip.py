@@ -138,7 +138,7 @@ def render_clip_segment(path: Path, start: float, end: float, out: Path) -> int 
                 stream.pix_fmt = "yuv420p"
                 stream.time_base = _SEGMENT_TIME_BASE
                 # Every frame of seconds of video: a faster preset than the slide show's.
-                stream.options = {"preset": SEGMENT_PRESET}
+                stream.codec_context.options = {"preset": SEGMENT_PRESET}
             picture = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
             picture.pts = last_pts = max(last_pts + 1, round((offset - start) * 1000))
             picture.time_base = _SEGMENT_TIME_BASE
