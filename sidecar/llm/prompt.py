@@ -162,6 +162,9 @@ def _label_summary(detections: Sequence[Detection]) -> list[str]:
 
 
 _OBSERVATION_LINE_CHARS = 400
+# The most frequent labels listed by name; a random or confused detector can name all 80 COCO
+# labels in one batch, which would crowd the observations out of a small context.
+MAX_LABEL_LINES = 20
 
 
 def _ago(seconds: float) -> str:
@@ -299,7 +302,7 @@ def build_messages(
         "By label:",
     ]
     labels = _label_summary(batch.detections)
-    label_count = len(labels)
+    label_count = min(len(labels), MAX_LABEL_LINES)
     # Context lines, then observation lines: the ones trimmed from the end when the whole does not
     # fit. Each carries the data fields it refers to.
     extras: list[tuple[str, tuple[tuple[str, str], ...]]] = []

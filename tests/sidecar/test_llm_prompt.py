@@ -85,7 +85,8 @@ def test_prompt_never_overflows_its_budget(count: int) -> None:
 
 def test_many_labels_on_a_small_context_drop_the_rarest_labels() -> None:
     """Every COCO label in one batch (a random detector at a low threshold) on a small context:
-    the per-label summary is cut from its rarest end, the verdict still gets a prompt."""
+    the per-label summary lists the most frequent labels and counts the rest, and still fits
+    when even that is too long for the context."""
     frames = [
         FrameObservation(
             f"f{i}",
@@ -109,7 +110,12 @@ def test_many_labels_on_a_small_context_drop_the_rarest_labels() -> None:
     first, rarest = COCO_LABELS[0], COCO_LABELS[-1]
     assert f"«{first}»: 3 detection(s)" in text
     assert f"«{rarest}»" not in text
-    assert "more label(s), each seen less often" in text
+    assert "- … 60 more label(s), each seen less often" in text
+    # A context too small even for 20 label lines: the rarest go too, the prompt still fits.
+    messages = build_messages(batch, UTC, _count, 2000)
+    assert sum(_count(m["content"]) + 8 for m in messages) <= 2000
+    text = messages[1]["content"]
+    assert f"«{first}»: 3 detection(s)" in text and f"«{COCO_LABELS[19]}»" not in text
 
 
 def test_prompt_too_small_budget_raises() -> None:
