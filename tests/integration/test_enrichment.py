@@ -30,7 +30,7 @@ from custom_components.secmon.const import (
 )
 from custom_components.secmon.link.proto import secmon_pb2
 
-from .helpers import image_bytes, wait_for, write_image
+from .helpers import image_bytes, state_of, wait_for, write_image
 
 AWAY = "127.0.0.1:9"
 CAMERA = "front_door"
@@ -349,8 +349,9 @@ ZOO_SENSORS = (
 async def test_zoo_sensors_follow_the_sidecars_status(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """The real sidecar runs enrichment: its zoo's sensors appear with its first status, and their
-    figures follow each status (removal when the zoo is absent is the GPU sensors' path)."""
+    """The real sidecar runs enrichment: its zoo's sensors appear with its first status, their
+    figures follow each status, and a status without a zoo leaves them unknown (removal at the
+    next setup is the GPU sensors' path, tested there)."""
     entry = mock_config_entry
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -409,3 +410,12 @@ async def test_zoo_sensors_follow_the_sidecars_status(
         "enrichments_skipped": "2",
         "enrichment_out_of_memory_errors": "1",
     }
+
+    # The sidecar restarts with enrichment off: the zoo's sensors stay, without figures.
+    status.ClearField("enrichment")
+    entry.runtime_data.async_on_status(status)
+    await hass.async_block_till_done()
+    loaded = hass.states.get("sensor.secmon_sidecar_enrichment_models_loaded")
+    assert loaded is not None and loaded.state == "unknown"
+    assert "loaded" not in loaded.attributes
+    assert state_of(hass, "sensor.secmon_sidecar_enrichment_memory_budget") == "unknown"
