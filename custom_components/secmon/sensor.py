@@ -1,7 +1,8 @@
 """Per camera: objects in the latest frame, its time, risk of the current verdict, the scene
 description of the latest verdict that has one.
 
-Per sidecar: latency, counts, queue depth, and the LLM's model, batches and verdicts.
+Per sidecar: latency, counts, queue depth, and the LLM's model, batches and verdicts; the GPU's
+figures where it has one; the enrichment model zoo's memory and counters where enrichment is on.
 """
 
 from __future__ import annotations
@@ -105,6 +106,34 @@ def _status_value(
     return value
 
 
+def _zoo(
+    read: Callable[[secmon_pb2.EnrichmentStatus], StateType],
+) -> Callable[[SecmonCoordinator], StateType]:
+    """A figure of the sidecar's enrichment model zoo (None without enrichment)."""
+
+    def value(coordinator: SecmonCoordinator) -> StateType:
+        status = coordinator.sidecar.status
+        if status is None or not status.HasField("enrichment"):
+            return None
+        return read(status.enrichment)
+
+    return value
+
+
+def _zoo_models(coordinator: SecmonCoordinator) -> Mapping[str, Any] | None:
+    """The zoo's models: which are loaded, with their measured memory."""
+    status = coordinator.sidecar.status
+    if status is None or not status.HasField("enrichment"):
+        return None
+    zoo = status.enrichment
+    return {
+        "loaded": [model.name for model in zoo.models if model.loaded],
+        "disabled": {model.name: model.disabled for model in zoo.models if model.disabled},
+        "high_water_bytes": zoo.high_water_bytes,
+        "margin_bytes": zoo.margin_bytes,
+    }
+
+
 def _first_gpu(
     read: Callable[[secmon_pb2.GpuStatus], StateType],
 ) -> Callable[[SecmonCoordinator], StateType]:
@@ -132,6 +161,9 @@ class SidecarSensorDescription(SensorEntityDescription):
     """A sensor of the sidecar."""
 
     value_fn: Callable[[SecmonCoordinator], StateType]
+    attributes_fn: Callable[[SecmonCoordinator], Mapping[str, Any] | None] = lambda _coordinator: (
+        None
+    )
     # Unavailable while the sidecar is away; False for what this side counts itself.
     needs_sidecar: bool = True
 
@@ -316,43 +348,113 @@ GPU_SENSORS: tuple[SidecarSensorDescription, ...] = (
 )
 
 
+def _zoo_memory(
+    key: str, read: Callable[[secmon_pb2.EnrichmentStatus], int]
+) -> SidecarSensorDescription:
+    return SidecarSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEBIBYTES,
+        suggested_display_precision=0,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        # The budget is 0 until the sidecar measured it (its first batch).
+        value_fn=_zoo(lambda zoo: read(zoo) if zoo.budget_bytes else None),
+    )
+
+
+def _zoo_count(
+    key: str, read: Callable[[secmon_pb2.EnrichmentStatus], int]
+) -> SidecarSensorDescription:
+    return SidecarSensorDescription(
+        key=key,
+        translation_key=key,
+        # Counted since the sidecar started: a restart is a reset.
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_zoo(read),
+    )
+
+
+# Created once the sidecar reports an enrichment model zoo; a sidecar with enrichment off has none.
+ZOO_SENSORS: tuple[SidecarSensorDescription, ...] = (
+    _zoo_memory("enrichment_memory_budget", lambda zoo: zoo.budget_bytes),
+    _zoo_memory("enrichment_memory_in_use", lambda zoo: zoo.in_use_bytes),
+    SidecarSensorDescription(
+        key="enrichment_models_loaded",
+        translation_key="enrichment_models_loaded",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=_zoo(lambda zoo: sum(1 for model in zoo.models if model.loaded)),
+        attributes_fn=_zoo_models,
+    ),
+    _zoo_count("enrichment_model_loads", lambda zoo: zoo.loads),
+    _zoo_count("enrichment_model_evictions", lambda zoo: zoo.evictions),
+    _zoo_count("enrichments_skipped", lambda zoo: zoo.skips),
+    _zoo_count("enrichment_out_of_memory_errors", lambda zoo: zoo.out_of_memory),
+)
+
+
+def _has_gpu(status: secmon_pb2.SidecarStatus) -> bool:
+    return bool(status.gpus)
+
+
+def _has_zoo(status: secmon_pb2.SidecarStatus) -> bool:
+    return bool(status.HasField("enrichment"))
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: SecmonConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Sidecar sensors now, GPU sensors once the sidecar reports a GPU; camera sensors for every
-    camera, also those found later."""
-    coordinator = entry.runtime_data
+    """Sidecar sensors now, GPU and model zoo sensors once the sidecar reports a GPU or
+    enrichment; camera sensors for every camera, also those found later."""
     async_add_entities(SidecarSensor(entry, d) for d in SIDECAR_SENSORS)
 
-    gpu_added = False
-
-    @callback
-    def add_gpu_sensors() -> None:
-        nonlocal gpu_added
-        status = coordinator.sidecar.status
-        if gpu_added or status is None:
-            return
-        if status.gpus:
-            gpu_added = True
-            async_add_entities(SidecarSensor(entry, d) for d in GPU_SENSORS)
-            return
-        # A sidecar without a GPU: GPU sensors registered by an earlier run would stay unknown.
-        registry = er.async_get(hass)
-        for description in GPU_SENSORS:
-            unique_id = sidecar_unique_id(entry.entry_id, description.key)
-            if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
-                registry.async_remove(entity_id)
-
-    add_gpu_sensors()
-    entry.async_on_unload(coordinator.async_add_listener(SIDECAR_KEY, add_gpu_sensors))
+    for descriptions, present in ((GPU_SENSORS, _has_gpu), (ZOO_SENSORS, _has_zoo)):
+        _add_when_reported(hass, entry, async_add_entities, descriptions, present)
 
     async_add_camera_entities(
         entry,
         async_add_entities,
         lambda camera: [CameraSensor(entry, camera, d) for d in CAMERA_SENSORS],
     )
+
+
+def _add_when_reported(
+    hass: HomeAssistant,
+    entry: SecmonConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    descriptions: tuple[SidecarSensorDescription, ...],
+    present: Callable[[secmon_pb2.SidecarStatus], bool],
+) -> None:
+    """Sensors of something the sidecar may lack (a GPU, enrichment): added with the first status
+    that reports it; a status without it removes those an earlier run registered (they would stay
+    unknown)."""
+    coordinator = entry.runtime_data
+    added = False
+
+    @callback
+    def add() -> None:
+        nonlocal added
+        status = coordinator.sidecar.status
+        if added or status is None:
+            return
+        if present(status):
+            added = True
+            async_add_entities(SidecarSensor(entry, d) for d in descriptions)
+            return
+        registry = er.async_get(hass)
+        for description in descriptions:
+            unique_id = sidecar_unique_id(entry.entry_id, description.key)
+            if entity_id := registry.async_get_entity_id(Platform.SENSOR, DOMAIN, unique_id):
+                registry.async_remove(entity_id)
+
+    add()
+    entry.async_on_unload(coordinator.async_add_listener(SIDECAR_KEY, add))
 
 
 class CameraSensor(SecmonCameraEntity, SensorEntity):
@@ -395,3 +497,8 @@ class SidecarSensor(SecmonSidecarEntity, SensorEntity):
         """From the coordinator (text the sidecar reports cut to what a state may hold)."""
         value = self.entity_description.value_fn(self.coordinator)
         return clip(value, MAX_STATE_LENGTH) if isinstance(value, str) else value
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The zoo's models for the loaded-models sensor."""
+        return self.entity_description.attributes_fn(self.coordinator)

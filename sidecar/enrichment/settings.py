@@ -20,7 +20,7 @@ class EnrichmentSettings:
     pose_model: str = DEFAULT_POSE
     depth_model: str = DEFAULT_DEPTH
     device: str = "auto"
-    # None: the device's free memory once the detector and the LLM are loaded (on CPU: half the
+    # None: the device's free memory once the detector and the LLM are loaded (on CPU: the
     # available RAM). The margin is kept free within it.
     memory_budget_bytes: int | None = None
     margin_bytes: int = 256 * MIB

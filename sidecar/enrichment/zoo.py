@@ -119,18 +119,16 @@ class ModelZoo:
         *,
         budget_bytes: int | None = None,
         margin_bytes: int = 256 * MIB,
-        budget_fraction: float = 0.5,
         idle_ttl_s: float = 300.0,
         wait_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`budget_bytes` None: measured when first needed, as the device's free memory (after
-        the detector and the LLM are loaded); on CPU `budget_fraction` of the available RAM.
+        the detector and the LLM are loaded); on CPU the available RAM.
         The margin always stays free within it."""
         self.meter = meter
         self._budget = budget_bytes
         self._margin = margin_bytes
-        self._fraction = budget_fraction
         self._ttl = idle_ttl_s
         self._wait_s = wait_s
         self._clock = clock
@@ -169,10 +167,7 @@ class ModelZoo:
 
     def _resolve_budget(self) -> int:
         if self._budget is None:
-            free = self.meter.free()
-            if not self.meter.is_cuda:
-                free = int(free * self._fraction)
-            self._budget = max(0, free)
+            self._budget = max(0, self.meter.free())
             _LOGGER.info(
                 "Enrichment memory budget on %s: %.0f MiB free after the detector and the LLM, "
                 "of which %.0f MiB stay free as a margin", self.meter.device, self._budget / MIB,

@@ -162,6 +162,9 @@ def _label_summary(detections: Sequence[Detection]) -> list[str]:
 
 
 _OBSERVATION_LINE_CHARS = 400
+# The most frequent labels listed by name; a random or confused detector can name all 80 COCO
+# labels in one batch, which would crowd the observations out of a small context.
+MAX_LABEL_LINES = 20
 
 
 def _ago(seconds: float) -> str:
@@ -297,8 +300,9 @@ def build_messages(
         f"{max(0, round((end - start).total_seconds()))} s)",
         f"What is reported: {kind}, {len(batch.detections)} detection(s) in total.",
         "By label:",
-        *_label_summary(batch.detections),
     ]
+    labels = _label_summary(batch.detections)
+    label_count = min(len(labels), MAX_LABEL_LINES)
     # Context lines, then observation lines: the ones trimmed from the end when the whole does not
     # fit. Each carries the data fields it refers to.
     extras: list[tuple[str, tuple[tuple[str, str], ...]]] = []
@@ -317,6 +321,9 @@ def build_messages(
         if shown and shown[-1][0].endswith(":"):  # a title without lines
             shown = shown[:-1]
         head = data_block(batch, [f for _, fields in shown for f in fields]) + measured
+        head += labels[:label_count]
+        if label_count < len(labels):
+            head.append(f"- … {len(labels) - label_count} more label(s), each seen less often")
         body = head + [line for line, _ in shown] + detections_title + kept
         if omitted:
             body.append(f"- … {omitted} more detection(s) in this window not listed")
@@ -345,6 +352,10 @@ def build_messages(
         else:
             high = mid - 1
     messages = render(_evenly_sampled(lines, low), len(lines) - low)
+    # Still too long (many labels on a small context): the rarest labels go too.
+    while size(messages) > token_budget and label_count > 0:
+        label_count -= 1
+        messages = render([], len(lines))
     if size(messages) > token_budget:
         raise ValueError(f"prompt does not fit a budget of {token_budget} tokens")
     return messages

@@ -266,7 +266,7 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
     add("--enrich-memory-budget", type=_budget, default=_env(env, "ENRICH_MEMORY_BUDGET", "auto"),
         help="MiB for the enrichment models, weights and working sets together, the margin "
         "included; auto = the device's free memory once the detector and the LLM are loaded (on "
-        "CPU half the available RAM) (SECMON_ENRICH_MEMORY_BUDGET)")
+        "CPU the available RAM) (SECMON_ENRICH_MEMORY_BUDGET)")
     add("--enrich-memory-margin", type=_non_negative_float,
         default=_env(env, "ENRICH_MEMORY_MARGIN", str(e.margin_bytes // MIB)),
         help="MiB of the budget always left free, for allocations nobody measured "

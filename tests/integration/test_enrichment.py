@@ -30,7 +30,7 @@ from custom_components.secmon.const import (
 )
 from custom_components.secmon.link.proto import secmon_pb2
 
-from .helpers import image_bytes, wait_for, write_image
+from .helpers import image_bytes, state_of, wait_for, write_image
 
 AWAY = "127.0.0.1:9"
 CAMERA = "front_door"
@@ -333,3 +333,89 @@ async def test_events_list_carries_the_enrichment(
     assert event["plates"] == [{"plate": "AB12CDE", "known": "Anna's car"}]
     assert event["identities"] == ["person 7", "vehicle 2"]
     assert event["objects"][0]["also_seen"][0]["camera_name"] == "Back Yard"
+
+
+ZOO_SENSORS = (
+    "enrichment_memory_budget",
+    "enrichment_memory_in_use",
+    "enrichment_models_loaded",
+    "enrichment_model_loads",
+    "enrichment_model_evictions",
+    "enrichments_skipped",
+    "enrichment_out_of_memory_errors",
+)
+
+
+async def test_zoo_sensors_follow_the_sidecars_status(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> None:
+    """The real sidecar runs enrichment: its zoo's sensors appear with its first status, their
+    figures follow each status, and a status without a zoo leaves them unknown (removal at the
+    next setup is the GPU sensors' path, tested there)."""
+    entry = mock_config_entry
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await wait_for(
+        hass, lambda: entry.runtime_data.sidecar.status is not None, "the sidecar's status"
+    )
+    await hass.async_block_till_done()
+    for key in ZOO_SENSORS:
+        assert hass.states.get(f"sensor.secmon_sidecar_{key}") is not None, key
+
+    status = secmon_pb2.SidecarStatus()
+    status.CopyFrom(entry.runtime_data.sidecar.status)
+    status.enrichment.CopyFrom(
+        secmon_pb2.EnrichmentStatus(
+            enrichers=["caption", "attributes", "plates"],
+            device="cuda:0",
+            budget_bytes=3 << 30,
+            margin_bytes=256 << 20,
+            in_use_bytes=1536 << 20,
+            high_water_bytes=2 << 30,
+            loads=7,
+            evictions=3,
+            skips=2,
+            out_of_memory=1,
+            models=[
+                secmon_pb2.ZooModel(name="caption", loaded=True),
+                secmon_pb2.ZooModel(name="attributes", loaded=True),
+                secmon_pb2.ZooModel(name="plates", disabled="loading failed: no weights"),
+            ],
+        )
+    )
+    entry.runtime_data.async_on_status(status)
+    await hass.async_block_till_done()
+    budget = hass.states.get("sensor.secmon_sidecar_enrichment_memory_budget")
+    assert budget is not None
+    assert (float(budget.state), budget.attributes["unit_of_measurement"]) == (3072.0, "MiB")
+    in_use = hass.states.get("sensor.secmon_sidecar_enrichment_memory_in_use")
+    assert in_use is not None and float(in_use.state) == 1536.0
+    loaded = hass.states.get("sensor.secmon_sidecar_enrichment_models_loaded")
+    assert loaded is not None and loaded.state == "2"
+    assert loaded.attributes["loaded"] == ["caption", "attributes"]
+    assert loaded.attributes["disabled"] == {"plates": "loading failed: no weights"}
+    assert loaded.attributes["high_water_bytes"] == 2 << 30
+    counts = {
+        key: hass.states.get(f"sensor.secmon_sidecar_{key}")
+        for key in (
+            "enrichment_model_loads",
+            "enrichment_model_evictions",
+            "enrichments_skipped",
+            "enrichment_out_of_memory_errors",
+        )
+    }
+    assert {key: s.state for key, s in counts.items() if s is not None} == {
+        "enrichment_model_loads": "7",
+        "enrichment_model_evictions": "3",
+        "enrichments_skipped": "2",
+        "enrichment_out_of_memory_errors": "1",
+    }
+
+    # The sidecar restarts with enrichment off: the zoo's sensors stay, without figures.
+    status.ClearField("enrichment")
+    entry.runtime_data.async_on_status(status)
+    await hass.async_block_till_done()
+    loaded = hass.states.get("sensor.secmon_sidecar_enrichment_models_loaded")
+    assert loaded is not None and loaded.state == "unknown"
+    assert "loaded" not in loaded.attributes
+    assert state_of(hass, "sensor.secmon_sidecar_enrichment_memory_budget") == "unknown"

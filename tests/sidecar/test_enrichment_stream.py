@@ -4,6 +4,9 @@ budget, and with enrichment off the verdicts still go out."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+
 from conftest import SidecarFactory
 from test_verdict_stream import client, frame, hello, status_of
 
@@ -113,4 +116,24 @@ async def test_a_client_switches_enrichers_off_for_its_own_batches(
     assert runs["caption"] == runs["pose"] == runs["depth"] == "off"
     assert runs["attributes"] in {"ran", "skipped"} and runs["plates"] in {"ran", "skipped"}
     assert not v.caption
+    assert process.terminate() == 0
+
+
+async def test_the_default_budget_is_measured_once_the_pinned_models_are_loaded(
+    sidecar_factory: SidecarFactory,
+) -> None:
+    """Without --enrich-memory-budget the zoo measures its budget when the detector and the LLM
+    are loaded (the server is ready), before any batch loads an enrichment model."""
+    process = sidecar_factory("--threshold", "0.05", "--enrich-memory-margin", "64")
+    await process.wait_serving()
+    zoo = (await status_of(process)).enrichment
+    for _ in range(600):  # measured right after SERVING: a busy machine may take a while
+        if zoo.budget_bytes:
+            break
+        await asyncio.sleep(0.1)
+        zoo = (await status_of(process)).enrichment
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert 64 * 1024 * 1024 < zoo.budget_bytes <= total
+    assert zoo.margin_bytes == 64 * 1024 * 1024
+    assert zoo.loads == 0 and not any(m.loaded for m in zoo.models)
     assert process.terminate() == 0

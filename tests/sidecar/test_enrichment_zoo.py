@@ -71,6 +71,20 @@ def test_memory_is_measured_not_declared(
     assert measured["attributes"][0] >= tensor_bytes(clip.load()) > 0
 
 
+def test_the_default_budget_is_the_free_memory(cache_dir: Path) -> None:
+    """No budget given: the device's free memory when first asked (after the detector and the
+    LLM loaded; on CPU the available RAM), the margin kept free within it."""
+    meter = MemoryMeter(CPU)
+    zoo = ModelZoo(meter, margin_bytes=64 * MIB)
+    budget = zoo.budget_bytes
+    free_now = meter.free()
+    assert free_now > 0
+    # The same figure, give or take what other processes did in between (not a fraction of it).
+    assert 0.8 * free_now < budget < 1.25 * free_now
+    assert zoo.state().budget_bytes == budget and zoo.state().margin_bytes == 64 * MIB
+    zoo.close()
+
+
 def test_budget_never_exceeded_under_concurrent_batches(cache_dir: Path) -> None:
     margin = 1 * MIB
     zoo = ModelZoo(MemoryMeter(CPU), budget_bytes=64_000 * MIB, margin_bytes=margin, wait_s=60)

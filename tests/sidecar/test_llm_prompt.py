@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from sidecar.detection.models.coco_labels import COCO_LABELS
 from sidecar.domain import Box, Detection, FrameObservation
 from sidecar.llm.prompt import (
     DATA_BEGIN,
@@ -80,6 +81,41 @@ def test_prompt_never_overflows_its_budget(count: int) -> None:
         assert listed < count
         # Sampling spans the window rather than keeping only its beginning.
         assert "02:14:3" in text or "02:14:2" in text
+
+
+def test_many_labels_on_a_small_context_drop_the_rarest_labels() -> None:
+    """Every COCO label in one batch (a random detector at a low threshold) on a small context:
+    the per-label summary lists the most frequent labels and counts the rest, and still fits
+    when even that is too long for the context."""
+    frames = [
+        FrameObservation(
+            f"f{i}",
+            "cam",
+            "Cam",
+            T0 + timedelta(seconds=i),
+            100,
+            100,
+            tuple(
+                Detection(label, n, 0.5, Box(0, 0, 10, 10))
+                for n, label in enumerate(COCO_LABELS[: len(COCO_LABELS) - i])
+            ),
+        )
+        for i in range(3)
+    ]
+    batch = PromptInput("Driveway", T0, T0 + timedelta(seconds=3), frames)
+    budget = 3000
+    messages = build_messages(batch, UTC, _count, budget)
+    assert sum(_count(m["content"]) + 8 for m in messages) <= budget
+    text = messages[1]["content"]
+    first, rarest = COCO_LABELS[0], COCO_LABELS[-1]
+    assert f"«{first}»: 3 detection(s)" in text
+    assert f"«{rarest}»" not in text
+    assert "- … 60 more label(s), each seen less often" in text
+    # A context too small even for 20 label lines: the rarest go too, the prompt still fits.
+    messages = build_messages(batch, UTC, _count, 2000)
+    assert sum(_count(m["content"]) + 8 for m in messages) <= 2000
+    text = messages[1]["content"]
+    assert f"«{first}»: 3 detection(s)" in text and f"«{COCO_LABELS[19]}»" not in text
 
 
 def test_prompt_too_small_budget_raises() -> None:
