@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import av
+from av.video.stream import VideoStream
 from PIL import Image
 
 from .files import open_capped, resolve_allowed
@@ -132,6 +133,12 @@ def sample_clip(
             raise InvalidClipError(f"cannot decode: {err}") from err
 
 
+def _has_codec(stream: VideoStream) -> bool:
+    # A clip cut off inside its index can open with a video stream that has no codec (PyAV's
+    # stubs say it always has one): decoding such a stream crashes FFmpeg.
+    return cast("object | None", stream.codec_context) is not None
+
+
 def _time_of(frame: av.VideoFrame) -> float | None:
     # PyAV's stubs say float; a frame without a timestamp has None.
     return cast("float | None", frame.time)
@@ -145,6 +152,8 @@ def _decode(
         if not container.streams.video:
             raise InvalidClipError("no video stream")
         stream = container.streams.video[0]
+        if not _has_codec(stream):
+            raise InvalidClipError("the video stream has no codec parameters")
         codec = stream.codec_context.name
         duration: float | None = None
         if stream.duration is not None and stream.time_base is not None:
@@ -223,6 +232,8 @@ def frames_at(path: Path, offsets: list[float]) -> dict[float, bytes]:
         return found
     try:
         stream = container.streams.video[0]
+        if not _has_codec(stream):
+            return found
         first: float | None = None
         last: av.VideoFrame | None = None
         for frame in container.decode(stream):
