@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -23,18 +24,19 @@ from custom_components.secmon.const import (
 )
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.ingest.files import REASON_SPECIAL
+from custom_components.secmon.storage.frame_queue import QueuedFrame
 
 from .clips import write_test_clip
-from .helpers import image_bytes, write_image
+from .helpers import image_bytes, wait_for, write_image
 
 QUEUE_BOUND = 5
 
 
 @pytest.fixture
-async def coordinator(
+async def entry(
     hass: HomeAssistant, config_dir: Path, camera_root: Path, unused_address: str
-) -> SecmonCoordinator:
-    entry = MockConfigEntry(
+) -> MockConfigEntry:
+    config_entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=unused_address,
         data={CONF_ADDRESS: unused_address, CONF_CAMERA_ROOT: str(camera_root)},
@@ -45,9 +47,14 @@ async def coordinator(
             CONF_CLIP_MAX_FRAMES: 20,
         },
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
+    return config_entry
+
+
+@pytest.fixture
+def coordinator(entry: MockConfigEntry) -> SecmonCoordinator:
     result: SecmonCoordinator = entry.runtime_data
     return result
 
@@ -62,6 +69,14 @@ async def _take(hass: HomeAssistant, coordinator: SecmonCoordinator, *paths: Pat
 
 async def _pending(hass: HomeAssistant, coordinator: SecmonCoordinator) -> int:
     return await hass.async_add_executor_job(coordinator.queue.pending_count)
+
+
+async def wait_for_pending(hass: HomeAssistant, coordinator: SecmonCoordinator, n: int) -> None:
+    await wait_for(hass, lambda: coordinator.queue.pending_count() == n, f"{n} frame(s) queued")
+
+
+async def _queued(hass: HomeAssistant, coordinator: SecmonCoordinator) -> list[QueuedFrame]:
+    return await hass.async_add_executor_job(coordinator.queue.next_pending, (), 100)
 
 
 def _warnings(caplog: pytest.LogCaptureFixture, text: str) -> int:
@@ -138,3 +153,31 @@ async def test_a_clip_with_more_frames_than_the_queue_holds_drops_the_oldest(
     assert await _pending(hass, coordinator) == QUEUE_BOUND
     assert coordinator.counters["frames_dropped"] == 12 - QUEUE_BOUND
     assert _warnings(caplog, "The frame queue is full") >= 1
+
+
+async def test_images_that_landed_while_home_assistant_was_down_are_taken_at_start(
+    hass: HomeAssistant, entry: MockConfigEntry, camera_root: Path
+) -> None:
+    """After a restart, files newer than the newest one taken are caught up: one older than
+    the write grace at once, one that may still be being written after the watcher's check.
+    Files no newer than the newest one taken are history."""
+    folder = camera_root / "Front Door"
+    now = time.time()
+    first = write_image(folder / "first.jpg", image_bytes(1), mtime=now - 600)
+    coordinator: SecmonCoordinator = entry.runtime_data
+    await _take(hass, coordinator, first)
+    assert await _pending(hass, coordinator) == 1
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+    write_image(folder / "older.jpg", image_bytes(2), mtime=now - 900)
+    write_image(folder / "while_down.jpg", image_bytes(3), mtime=now - 120)
+    write_image(folder / "just_now.jpg", image_bytes(4), mtime=time.time())
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator = entry.runtime_data
+    await wait_for_pending(hass, coordinator, 3)
+    assert sorted(Path(f.path).name for f in await _queued(hass, coordinator)) == [
+        "first.jpg",
+        "just_now.jpg",
+        "while_down.jpg",
+    ]
