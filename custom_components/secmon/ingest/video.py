@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 import av
+from av.video.stream import VideoStream
 from PIL import Image
 
 from .files import open_capped, resolve_allowed
@@ -139,6 +140,12 @@ def sample_clip(
             raise InvalidClipError(f"cannot decode: {err}") from err
 
 
+def _has_codec(stream: VideoStream) -> bool:
+    # A clip cut off inside its index can open with a video stream that has no codec (PyAV's
+    # stubs say it always has one): decoding such a stream crashes FFmpeg.
+    return cast("object | None", stream.codec_context) is not None
+
+
 def _time_of(frame: av.VideoFrame) -> float | None:
     # PyAV's stubs say float; a frame without a timestamp has None.
     return cast("float | None", frame.time)
@@ -166,6 +173,8 @@ def _decode(
         if not container.streams.video:
             raise InvalidClipError("no video stream")
         stream = container.streams.video[0]
+        if not _has_codec(stream):
+            raise InvalidClipError("the video stream has no codec parameters")
         codec = stream.codec_context.name
         _check_pixels(stream.codec_context.width, stream.codec_context.height, max_pixels)
         duration: float | None = None
@@ -248,6 +257,8 @@ def frames_at(path: Path, offsets: list[float]) -> dict[float, bytes]:
         return found
     try:
         stream = container.streams.video[0]
+        if not _has_codec(stream):
+            return found
         first: float | None = None
         last: av.VideoFrame | None = None
         for frame in container.decode(stream):

@@ -309,10 +309,8 @@ class FolderWatcher:
             self._on_ignored(path)
 
     async def _async_scan_new_folder(self, folder: Path) -> None:
-        try:
-            images = await self.hass.async_add_executor_job(scan_images, folder)
-        except OSError:
-            return
+        # os.walk skips what it cannot read (a folder gone again included): nothing raises.
+        images = await self.hass.async_add_executor_job(scan_images, folder)
         for _mtime, path in images:
             self.async_check_later(path)
 
