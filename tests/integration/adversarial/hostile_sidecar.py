@@ -8,10 +8,15 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.secmon.const import CONF_ADDRESS, CONF_CAMERA_ROOT, CONF_DEBOUNCE, DOMAIN
+from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.link.proto import secmon_pb2, secmon_pb2_grpc
 
 # Decides the answer to one frame: results to send, or None to end the session with an error.
@@ -84,6 +89,21 @@ async def start_hostile_sidecar(port: int, servicer: HostileSidecar) -> grpc.aio
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     return server
+
+
+async def set_up_entry(hass: HomeAssistant, port: int, camera_root: Path) -> SecmonCoordinator:
+    """An entry for the sidecar on `port`, set up, with a short debounce."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=f"127.0.0.1:{port}",
+        data={CONF_ADDRESS: f"127.0.0.1:{port}", CONF_CAMERA_ROOT: str(camera_root)},
+        options={CONF_DEBOUNCE: 0.2},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    coordinator: SecmonCoordinator = entry.runtime_data
+    return coordinator
 
 
 async def stop(server: grpc.aio.Server) -> None:

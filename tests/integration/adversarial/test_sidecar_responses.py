@@ -17,12 +17,8 @@ from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from PIL import Image
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.secmon.const import (
-    CONF_ADDRESS,
-    CONF_CAMERA_ROOT,
-    CONF_DEBOUNCE,
     DOMAIN,
     EVENT_SECURITY,
     MAX_SESSION_BREAKS,
@@ -40,7 +36,14 @@ from custom_components.secmon.verdicts.records import MAX_REASONING_CHARS, MAX_S
 from ..clips import write_test_clip
 from ..helpers import image_bytes, state_of, wait_for, write_image
 from ..sidecar_process import free_port
-from .hostile_sidecar import Answer, HostileSidecar, ok_result, start_hostile_sidecar, stop
+from .hostile_sidecar import (
+    Answer,
+    HostileSidecar,
+    ok_result,
+    set_up_entry,
+    start_hostile_sidecar,
+    stop,
+)
 
 STORAGE_UNAVAILABLE = 9
 _RESULT_FIELDS = secmon_pb2.FrameResult.DESCRIPTOR.fields_by_name
@@ -67,16 +70,7 @@ async def hostile_entry(
         if max_frames_in_flight:
             setattr(servicer.hello_reply, "max_frames_in_flight", max_frames_in_flight)  # noqa: B010
         servers.append(await start_hostile_sidecar(port, servicer))
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            unique_id=f"127.0.0.1:{port}",
-            data={CONF_ADDRESS: f"127.0.0.1:{port}", CONF_CAMERA_ROOT: str(camera_root)},
-            options={CONF_DEBOUNCE: 0.2},
-        )
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-        return servicer, entry.runtime_data
+        return servicer, await set_up_entry(hass, port, camera_root)
 
     yield start
     for entry in hass.config_entries.async_entries(DOMAIN):

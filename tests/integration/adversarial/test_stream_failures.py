@@ -10,16 +10,15 @@ from pathlib import Path
 import grpc
 import pytest
 from homeassistant.core import HomeAssistant
-from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.secmon.const import CONF_ADDRESS, CONF_CAMERA_ROOT, CONF_DEBOUNCE, DOMAIN
+from custom_components.secmon.const import DOMAIN
 from custom_components.secmon.coordinator import SecmonCoordinator
 from custom_components.secmon.link import stream as stream_module
 from custom_components.secmon.link.proto import secmon_pb2
 
 from ..helpers import image_bytes, wait_for, write_image
 from ..sidecar_process import free_port
-from .hostile_sidecar import HostileSidecar, ok_result, start_hostile_sidecar, stop
+from .hostile_sidecar import HostileSidecar, ok_result, set_up_entry, start_hostile_sidecar, stop
 
 Start = Callable[[HostileSidecar], object]
 
@@ -72,17 +71,7 @@ async def scripted_entry(
     async def start(servicer: HostileSidecar) -> SecmonCoordinator:
         port = free_port()
         servers.append(await start_hostile_sidecar(port, servicer))
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            unique_id=f"127.0.0.1:{port}",
-            data={CONF_ADDRESS: f"127.0.0.1:{port}", CONF_CAMERA_ROOT: str(camera_root)},
-            options={CONF_DEBOUNCE: 0.2},
-        )
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-        coordinator: SecmonCoordinator = entry.runtime_data
-        return coordinator
+        return await set_up_entry(hass, port, camera_root)
 
     yield start
     for entry in hass.config_entries.async_entries(DOMAIN):
